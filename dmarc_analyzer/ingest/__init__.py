@@ -1,0 +1,1 @@
+"""Turning files into parsed aggregate reports and storing them."""

@@ -1,0 +1,135 @@
+"""Ingest files and folders of reports into the database.
+
+Each file is read, unpacked and parsed before the database is touched, then
+all of its reports are stored in one transaction. A file that fails at any
+step is refused with a one-line reason; the run goes on with the next file.
+"""
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dmarc_analyzer.errors import DatabaseError, ReportRefused
+from dmarc_analyzer.ingest.containers import extract_payloads
+from dmarc_analyzer.ingest.xml_report import parse_aggregate_report
+from dmarc_analyzer.model import Report
+from dmarc_analyzer.storage.database import Database
+from dmarc_analyzer.storage.reports import StoreOutcome, store_reports
+
+log = logging.getLogger(__name__)
+
+# A file bigger than this is refused before it is read into memory.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """What one ingest run did, file by file added up."""
+
+    files: int = 0
+    reports_added: int = 0
+    duplicates: int = 0
+    records_added: int = 0
+    messages_added: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+
+    def add(self, outcome: StoreOutcome) -> None:
+        self.reports_added += outcome.added
+        self.duplicates += outcome.duplicates
+        self.records_added += outcome.records
+        self.messages_added += outcome.messages
+
+    def as_dict(self) -> dict:
+        return {
+            "files": self.files,
+            "reports_added": self.reports_added,
+            "duplicates": self.duplicates,
+            "records_added": self.records_added,
+            "messages_added": self.messages_added,
+            "refused": [{"file": r.path, "reason": r.reason} for r in self.refused],
+        }
+
+
+FileDone = Callable[[Path, StoreOutcome | Refusal], None]
+
+
+def find_report_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The files named, and every file below the folders named, in order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path
+
+
+def ingest_paths(
+    database: Database, paths: Iterable[Path], on_file_done: FileDone | None = None
+) -> IngestSummary:
+    """Ingest every report file under `paths`; never stops at a bad file."""
+    summary = IngestSummary()
+    for path in find_report_files(paths):
+        summary.files += 1
+        result = _ingest_one(database, path)
+        if isinstance(result, Refusal):
+            summary.refused.append(result)
+        else:
+            summary.add(result)
+        if on_file_done:
+            on_file_done(path, result)
+    return summary
+
+
+def ingest_file(database: Database, path: Path) -> StoreOutcome:
+    """Store the reports of one file in one transaction, or raise ReportRefused."""
+    parsed = read_reports(path)
+    with database.transaction() as connection:
+        return store_reports(connection, parsed, source_file=str(path))
+
+
+def read_reports(path: Path) -> list[Report]:
+    """Every aggregate report in one file, or `ReportRefused` saying why not."""
+    data = _read_bytes(path)
+    reports = []
+    for payload in extract_payloads(data):
+        try:
+            reports.append(parse_aggregate_report(payload.data))
+        except ReportRefused as error:
+            if not payload.where:
+                raise
+            raise ReportRefused(f"{payload.where}: {error}") from error
+    return reports
+
+
+def _ingest_one(database: Database, path: Path) -> StoreOutcome | Refusal:
+    try:
+        outcome = ingest_file(database, path)
+    except (ReportRefused, DatabaseError) as error:
+        log.debug("refused %s", path, exc_info=True)
+        return Refusal(str(path), str(error))
+    except Exception as error:  # the per-file boundary: record it, go on
+        log.debug("unexpected failure on %s", path, exc_info=True)
+        return Refusal(str(path), f"unexpected error: {type(error).__name__}: {error}")
+
+    log.info(
+        "%s: %d reports added, %d duplicates", path, outcome.added, outcome.duplicates
+    )
+    return outcome
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ReportRefused(f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,} limit")
+        return path.read_bytes()
+    except FileNotFoundError as error:
+        raise ReportRefused("no such file") from error
+    except OSError as error:
+        raise ReportRefused(f"cannot read: {error.strerror or error}") from error

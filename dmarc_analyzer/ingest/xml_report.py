@@ -1,0 +1,217 @@
+"""Parse the XML of one DMARC aggregate report into a `Report`.
+
+The XML comes from strangers, so it is read with defusedxml: no DTD, no
+entities, no network. Namespaces are ignored, so RFC 7489 reports (no
+namespace or the draft one) and RFC 9990 reports (dmarc-2.0) read alike.
+Values are kept as written, apart from trimming white space and lower-casing
+result words, which receivers capitalise freely.
+"""
+
+import ipaddress
+import re
+from datetime import UTC, datetime
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as safe_xml
+from defusedxml import DefusedXmlException
+
+from dmarc_analyzer.errors import ReportRefused
+from dmarc_analyzer.model import (
+    DkimResult,
+    OverrideReason,
+    PublishedPolicy,
+    Record,
+    Report,
+    SpfResult,
+)
+
+_TIMESTAMP = re.compile(r"\d{1,12}(\.\d*)?")
+
+
+def parse_aggregate_report(data: bytes) -> Report:
+    """Parse one report; raise `ReportRefused` saying why it is not one."""
+    root = _parse_xml(data)
+    if _local_name(root.tag) != "feedback":
+        raise ReportRefused(
+            f"XML root element is <{_local_name(root.tag)}>, not <feedback>: "
+            "not a DMARC aggregate report"
+        )
+
+    metadata = _required_child(root, "report_metadata")
+    date_range = _required_child(metadata, "date_range")
+    begin = _timestamp(date_range, "begin")
+    end = _timestamp(date_range, "end")
+    if begin > end:
+        raise ReportRefused(f"date_range begins ({begin}) after it ends ({end})")
+
+    return Report(
+        org_name=_org_name(metadata),
+        org_email=_text(metadata, "email"),
+        report_id=_required_text(metadata, "report_id"),
+        begin=begin,
+        end=end,
+        policy=_published_policy(_required_child(root, "policy_published")),
+        schema_version=_text(root, "version"),
+        extra_contact_info=_text(metadata, "extra_contact_info"),
+        records=tuple(
+            _record(element, number)
+            for number, element in enumerate(_children(root, "record"), start=1)
+        ),
+    )
+
+
+def _parse_xml(data: bytes) -> Element:
+    try:
+        return safe_xml.fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as error:
+        raise ReportRefused(f"unsafe XML refused: {error}") from error
+    except ParseError as error:
+        raise ReportRefused(f"not well-formed XML: {error}") from error
+
+
+def _org_name(metadata: Element) -> str:
+    """The reporter's name, or the domain of its address when the name is empty."""
+    org_name = _text(metadata, "org_name")
+    if org_name:
+        return org_name
+
+    email = _text(metadata, "email") or ""
+    if "@" in email:
+        return email.rsplit("@", 1)[1]
+    raise ReportRefused("report_metadata has neither org_name nor a reporter e-mail")
+
+
+def _published_policy(element: Element) -> PublishedPolicy:
+    return PublishedPolicy(
+        domain=_required_text(element, "domain"),
+        adkim=_word(element, "adkim"),
+        aspf=_word(element, "aspf"),
+        p=_word(element, "p"),
+        sp=_word(element, "sp"),
+        pct=_optional_int(element, "pct"),
+        fo=_text(element, "fo"),
+        np=_word(element, "np"),
+        testing=_word(element, "testing"),
+        discovery_method=_word(element, "discovery_method"),
+    )
+
+
+def _record(element: Element, number: int) -> Record:
+    row = _required_child(element, "row", where=f"record {number}")
+    evaluated = _child(row, "policy_evaluated")
+    # Some early reporters wrote <identities> where the RFC says <identifiers>.
+    identifiers = _child(element, "identifiers")
+    if identifiers is None:
+        identifiers = _child(element, "identities")
+    auth_results = _child(element, "auth_results")
+
+    return Record(
+        source_ip=_source_ip(row, number),
+        count=_count(row, number),
+        disposition=_word(evaluated, "disposition"),
+        dkim=_word(evaluated, "dkim"),
+        spf=_word(evaluated, "spf"),
+        reasons=tuple(
+            OverrideReason(type=_word(reason, "type"), comment=_text(reason, "comment"))
+            for reason in _children(evaluated, "reason")
+        ),
+        header_from=_text(identifiers, "header_from"),
+        envelope_from=_text(identifiers, "envelope_from"),
+        envelope_to=_text(identifiers, "envelope_to"),
+        dkim_results=tuple(
+            DkimResult(
+                domain=_text(result, "domain"),
+                selector=_text(result, "selector"),
+                result=_word(result, "result"),
+            )
+            for result in _children(auth_results, "dkim")
+        ),
+        spf_results=tuple(
+            SpfResult(
+                domain=_text(result, "domain"),
+                scope=_word(result, "scope"),
+                result=_word(result, "result"),
+            )
+            for result in _children(auth_results, "spf")
+        ),
+    )
+
+
+def _source_ip(row: Element, number: int) -> str:
+    text = _text(row, "source_ip")
+    if text is None:
+        raise ReportRefused(f"record {number} has no source_ip")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError as error:
+        raise ReportRefused(
+            f"record {number} has an invalid source_ip {text!r}"
+        ) from error
+
+
+def _count(row: Element, number: int) -> int:
+    text = _text(row, "count")
+    if text is None or not text.isdigit():
+        raise ReportRefused(f"record {number} has an invalid count {text!r}")
+    return int(text)
+
+
+def _timestamp(date_range: Element, name: str) -> datetime:
+    text = _required_text(date_range, name, where="date_range")
+    if not _TIMESTAMP.fullmatch(text):
+        raise ReportRefused(f"date_range {name} is not a Unix time: {text!r}")
+    return datetime.fromtimestamp(int(text.split(".")[0]), tz=UTC)
+
+
+def _optional_int(element: Element, name: str) -> int | None:
+    text = _text(element, name)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError as error:
+        raise ReportRefused(f"{name} is not a whole number: {text!r}") from error
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _children(element: Element | None, name: str) -> list[Element]:
+    if element is None:
+        return []
+    return [child for child in element if _local_name(child.tag) == name]
+
+
+def _child(element: Element | None, name: str) -> Element | None:
+    found = _children(element, name)
+    return found[0] if found else None
+
+
+def _required_child(element: Element, name: str, where: str = "") -> Element:
+    child = _child(element, name)
+    if child is None:
+        place = f" in {where}" if where else ""
+        raise ReportRefused(f"missing <{name}>{place}")
+    return child
+
+
+def _text(element: Element | None, name: str) -> str | None:
+    child = _child(element, name)
+    if child is None:
+        return None
+    text = "".join(child.itertext()).strip()
+    return text or None
+
+
+def _required_text(element: Element, name: str, where: str = "") -> str:
+    text = _text(element, name)
+    if text is None:
+        place = f" in {where}" if where else f" in <{_local_name(element.tag)}>"
+        raise ReportRefused(f"missing or empty <{name}>{place}")
+    return text
+
+
+def _word(element: Element | None, name: str) -> str | None:
+    text = _text(element, name)
+    return text.lower() if text else None

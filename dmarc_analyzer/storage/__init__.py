@@ -1,0 +1,1 @@
+"""The SQL database: tables, migrations, and the queries that fill and read it."""

@@ -1,0 +1,127 @@
+"""Open a database by URL and keep its schema at the newest migration."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from dmarc_analyzer.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "sqlite:///dmarc-analyzer.sqlite"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def database_url(text: str) -> str:
+    """Accept a SQLAlchemy URL, or a plain path meaning a SQLite file."""
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser()}"
+
+
+class Database:
+    """A connection pool to one database whose schema is at head."""
+
+    def __init__(self, url: str = DEFAULT_DATABASE, *, upgrade: bool = True):
+        self.url = database_url(url)
+        self.engine = _create_engine(self.url)
+        if upgrade:
+            self.upgrade()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Run the Alembic migrations up to `revision`."""
+        from alembic import command
+
+        try:
+            with self.engine.begin() as connection:
+                command.upgrade(_alembic_config(connection), revision)
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"cannot migrate {self.safe_url}: {_first_line(error)}") from error
+
+    def current_revision(self) -> str | None:
+        from alembic.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection whose work is committed on success, rolled back on error."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"database error: {_first_line(error)}") from error
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"database error: {_first_line(error)}") from error
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, fit for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DatabaseError(f"not a database URL: {url!r}") from error
+
+    try:
+        engine = create_engine(parsed)
+    except (ArgumentError, ImportError) as error:
+        raise DatabaseError(f"cannot use database {url!r}: {error}") from error
+
+    if engine.dialect.name == "sqlite":
+        _prepare_sqlite_file(parsed.database)
+        event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _prepare_sqlite_file(database: str | None) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    # Foreign keys make deletes cascade; WAL and a busy timeout let a reader
+    # and a writer, or two ingests, share the file.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _alembic_config(connection: Connection):
+    from alembic.config import Config
+
+    if not MIGRATIONS_DIR.is_dir():
+        raise DatabaseError(f"migrations folder not found at {MIGRATIONS_DIR}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _first_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -1,0 +1,249 @@
+"""Write parsed reports to the database and list what is stored."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, and_, case, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from dmarc_analyzer.model import Record, Report
+from dmarc_analyzer.storage.schema import (
+    DkimResultRow,
+    OverrideReasonRow,
+    RecordRow,
+    ReportRow,
+    SpfResultRow,
+)
+
+reports = ReportRow.__table__
+records = RecordRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutcome:
+    """What storing the reports of one file changed."""
+
+    added: int = 0
+    duplicates: int = 0
+    records: int = 0
+    messages: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    """A stored report with totals over its records, counted in messages."""
+
+    org_name: str
+    report_id: str
+    domain: str
+    begin: datetime
+    end: datetime
+    records: int
+    messages: int
+    dkim_aligned_pass: int
+    spf_aligned_pass: int
+    dmarc_pass: int
+    source_file: str | None
+
+
+def store_reports(
+    connection: Connection, parsed: Iterable[Report], source_file: str
+) -> StoreOutcome:
+    """Store each report not already stored, inside the caller's transaction.
+
+    A report counts as already stored when reporter, report id, domain and
+    date range all match; it is then skipped and counted as a duplicate.
+    """
+    added = duplicates = record_count = messages = 0
+    for report in parsed:
+        if _store_one(connection, report, source_file):
+            added += 1
+            record_count += len(report.records)
+            messages += report.messages
+        else:
+            duplicates += 1
+    return StoreOutcome(added, duplicates, record_count, messages)
+
+
+def _store_one(connection: Connection, report: Report, source_file: str) -> bool:
+    if _is_stored(connection, report):
+        return False
+
+    # A savepoint, so that a concurrent ingest winning the race on the unique
+    # key turns this report into a duplicate without undoing the whole file.
+    try:
+        with connection.begin_nested():
+            report_pk = _insert_report(connection, report, source_file)
+            _insert_records(connection, report_pk, report.records)
+    except IntegrityError:
+        if _is_stored(connection, report):
+            return False
+        raise
+    return True
+
+
+def _is_stored(connection: Connection, report: Report) -> bool:
+    query = select(reports.c.id).where(
+        reports.c.org_name == report.org_name,
+        reports.c.report_id == report.report_id,
+        reports.c.domain == report.policy.domain,
+        reports.c.begin == _naive_utc(report.begin),
+        reports.c.end == _naive_utc(report.end),
+    )
+    return connection.execute(query).first() is not None
+
+
+def _insert_report(connection: Connection, report: Report, source_file: str) -> int:
+    policy = report.policy
+    values = {
+        "org_name": report.org_name,
+        "org_email": report.org_email,
+        "extra_contact_info": report.extra_contact_info,
+        "report_id": report.report_id,
+        "domain": policy.domain,
+        "begin": _naive_utc(report.begin),
+        "end": _naive_utc(report.end),
+        "adkim": policy.adkim,
+        "aspf": policy.aspf,
+        "p": policy.p,
+        "sp": policy.sp,
+        "pct": policy.pct,
+        "fo": policy.fo,
+        "np": policy.np,
+        "testing": policy.testing,
+        "discovery_method": policy.discovery_method,
+        "schema_version": report.schema_version,
+        "source_file": source_file,
+        "ingested_at": _naive_utc(datetime.now(UTC)),
+    }
+    return connection.execute(insert(reports).returning(reports.c.id), values).scalar_one()
+
+
+def _insert_records(
+    connection: Connection, report_pk: int, report_records: tuple[Record, ...]
+) -> None:
+    if not report_records:
+        return
+
+    rows = [_record_values(report_pk, record) for record in report_records]
+    statement = insert(records).returning(records.c.id, sort_by_parameter_order=True)
+    record_pks = connection.execute(statement, rows).scalars().all()
+
+    reasons, dkim, spf = [], [], []
+    for record_pk, record in zip(record_pks, report_records, strict=True):
+        reasons += [
+            {"record_pk": record_pk, "type": r.type, "comment": r.comment}
+            for r in record.reasons
+        ]
+        dkim += [
+            {"record_pk": record_pk, "domain": r.domain, "selector": r.selector,
+             "result": r.result}
+            for r in record.dkim_results
+        ]
+        spf += [
+            {"record_pk": record_pk, "domain": r.domain, "scope": r.scope,
+             "result": r.result}
+            for r in record.spf_results
+        ]
+
+    for table, rows_of_table in (
+        (OverrideReasonRow.__table__, reasons),
+        (DkimResultRow.__table__, dkim),
+        (SpfResultRow.__table__, spf),
+    ):
+        if rows_of_table:
+            connection.execute(insert(table), rows_of_table)
+
+
+def _record_values(report_pk: int, record: Record) -> dict:
+    return {
+        "report_pk": report_pk,
+        "source_ip": record.source_ip,
+        "count": record.count,
+        "disposition": record.disposition,
+        "dkim": record.dkim,
+        "spf": record.spf,
+        "header_from": record.header_from,
+        "envelope_from": record.envelope_from,
+        "envelope_to": record.envelope_to,
+    }
+
+
+def list_stored_reports(
+    connection: Connection,
+    *,
+    domain: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[StoredReport]:
+    """Every stored report matching the filters, oldest first, with totals."""
+    dkim_pass = records.c.dkim == "pass"
+    spf_pass = records.c.spf == "pass"
+
+    def messages_where(condition):
+        return func.coalesce(func.sum(case((condition, records.c.count), else_=0)), 0)
+
+    query = (
+        select(
+            reports.c.org_name,
+            reports.c.report_id,
+            reports.c.domain,
+            reports.c.begin,
+            reports.c.end,
+            func.count(records.c.id),
+            func.coalesce(func.sum(records.c.count), 0),
+            messages_where(dkim_pass),
+            messages_where(spf_pass),
+            messages_where(dkim_pass | spf_pass),
+            reports.c.source_file,
+        )
+        .select_from(reports.outerjoin(records, records.c.report_pk == reports.c.id))
+        .where(and_(*report_filters(domain=domain, since=since, until=until)))
+        .group_by(reports.c.id)
+        .order_by(reports.c.begin, reports.c.org_name, reports.c.report_id)
+    )
+    return [
+        StoredReport(
+            org_name=row[0],
+            report_id=row[1],
+            domain=row[2],
+            begin=_aware_utc(row[3]),
+            end=_aware_utc(row[4]),
+            records=int(row[5]),
+            messages=int(row[6]),
+            dkim_aligned_pass=int(row[7]),
+            spf_aligned_pass=int(row[8]),
+            dmarc_pass=int(row[9]),
+            source_file=row[10],
+        )
+        for row in connection.execute(query)
+    ]
+
+
+def report_filters(
+    *,
+    domain: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list:
+    """Conditions on `reports` shared by every query: a report belongs to a
+    period when its date range begins inside it (`until` is exclusive)."""
+    conditions = []
+    if domain:
+        conditions.append(func.lower(reports.c.domain) == domain.lower())
+    if since:
+        conditions.append(reports.c.begin >= _naive_utc(since))
+    if until:
+        conditions.append(reports.c.begin < _naive_utc(until))
+    return conditions
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
