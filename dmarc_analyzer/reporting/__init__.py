@@ -1,0 +1,1 @@
+"""What dmarc-analyzer hands to people: Markdown summaries and charts."""

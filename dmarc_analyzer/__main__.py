@@ -1,0 +1,3 @@
+from dmarc_analyzer.cli import main
+
+main()

@@ -1,0 +1,114 @@
+"""Headline figures for a scope: volumes, pass rates, reporters, days."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, and_, case, func, or_, select
+
+from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.storage.reports import report_filters
+from dmarc_analyzer.storage.schema import RecordRow, ReportRow
+
+reports = ReportRow.__table__
+records = RecordRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class DailyVolume:
+    day: date
+    messages: int
+    dmarc_pass: int
+
+    @property
+    def dmarc_fail(self) -> int:
+        return self.messages - self.dmarc_pass
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    first_begin: datetime | None
+    last_end: datetime | None
+    domains: list[str]
+    reporters: list[str]
+    reports: int
+    messages: int
+    dmarc_pass: int
+    dkim_aligned_pass: int
+    spf_aligned_pass: int
+    daily: list[DailyVolume]
+
+    def rate(self, passed: int) -> float | None:
+        return passed / self.messages if self.messages else None
+
+
+def _messages_where(condition):
+    return func.coalesce(func.sum(case((condition, records.c.count), else_=0)), 0)
+
+
+DKIM_PASS = records.c.dkim == "pass"
+SPF_PASS = records.c.spf == "pass"
+
+
+def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
+    """Totals over every report whose date range begins in `scope`."""
+    in_scope = and_(*report_filters(domain=scope.domain, since=scope.since,
+                                    until=scope.until))
+    joined = reports.outerjoin(records, records.c.report_pk == reports.c.id)
+
+    totals = connection.execute(
+        select(
+            func.min(reports.c.begin),
+            func.max(reports.c.end),
+            func.count(func.distinct(reports.c.id)),
+            func.coalesce(func.sum(records.c.count), 0),
+            _messages_where(or_(DKIM_PASS, SPF_PASS)),
+            _messages_where(DKIM_PASS),
+            _messages_where(SPF_PASS),
+        )
+        .select_from(joined)
+        .where(in_scope)
+    ).one()
+
+    def distinct_values(column) -> list[str]:
+        query = select(column).where(in_scope).distinct().order_by(column)
+        return list(connection.execute(query).scalars())
+
+    return Overview(
+        first_begin=_aware(totals[0]),
+        last_end=_aware(totals[1]),
+        domains=distinct_values(reports.c.domain),
+        reporters=distinct_values(reports.c.org_name),
+        reports=int(totals[2]),
+        messages=int(totals[3]),
+        dmarc_pass=int(totals[4]),
+        dkim_aligned_pass=int(totals[5]),
+        spf_aligned_pass=int(totals[6]),
+        daily=_daily_volume(connection, in_scope),
+    )
+
+
+def _daily_volume(connection: Connection, in_scope) -> list[DailyVolume]:
+    """Messages per UTC day of the report's begin time."""
+    day = func.date(reports.c.begin)
+    query = (
+        select(day, func.sum(records.c.count), _messages_where(or_(DKIM_PASS, SPF_PASS)))
+        .select_from(reports.join(records, records.c.report_pk == reports.c.id))
+        .where(in_scope)
+        .group_by(day)
+        .order_by(day)
+    )
+    return [
+        DailyVolume(_as_date(value), int(messages), int(passed))
+        for value, messages, passed in connection.execute(query)
+    ]
+
+
+def _as_date(value) -> date:
+    # SQLite's date() gives text, PostgreSQL's a date.
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return moment.replace(tzinfo=UTC) if moment else None

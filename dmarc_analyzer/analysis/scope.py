@@ -1,0 +1,31 @@
+"""Which part of the stored data a question is about."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A domain (or all) and a period of report begin times.
+
+    `since` is inclusive and `until` exclusive, both timezone-aware UTC.
+    """
+
+    domain: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def from_dates(
+        cls, domain: str | None = None, since: date | None = None, until: date | None = None
+    ) -> "Scope":
+        """Whole UTC days: `until` is the last day included."""
+        return cls(
+            domain=domain,
+            since=_start_of(since) if since else None,
+            until=_start_of(until + timedelta(days=1)) if until else None,
+        )
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)

@@ -1,0 +1,86 @@
+"""Name the sending service behind a source from the domains that vouch for it.
+
+The map of base domains to services is the one parsedmarc ships
+(base_reverse_dns_map.csv); base (organizational) domains come from the
+public suffix list. Only passing results count as evidence: anyone can put
+a vendor's domain in a signature that fails.
+"""
+
+import csv
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+from publicsuffixlist import PublicSuffixList
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A domain that passed authentication for a source, and for how many
+    messages: a DKIM d= domain or an SPF domain."""
+
+    kind: str  # "dkim" or "spf"
+    domain: str
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    name: str
+    type: str | None
+    evidence: str
+
+
+@functools.cache
+def _suffix_list() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+@functools.cache
+def base_domain(domain: str) -> str | None:
+    """The organizational domain: example.co.uk for mail.example.co.uk."""
+    cleaned = domain.strip().rstrip(".").lower()
+    if not cleaned:
+        return None
+    return _suffix_list().privatesuffix(cleaned)
+
+
+@functools.cache
+def service_map() -> dict[str, tuple[str, str | None]]:
+    """parsedmarc's map: base domain → (service name, service type)."""
+    maps = resources.files("parsedmarc.resources.maps")
+    text = maps.joinpath("base_reverse_dns_map.csv").read_text(encoding="utf-8")
+    return {
+        row["base_reverse_dns"].strip().lower(): (row["name"], row["type"] or None)
+        for row in csv.DictReader(text.splitlines())
+    }
+
+
+def identify_vendor(signals: Iterable[Signal], own_domains: Iterable[str]) -> Vendor:
+    """The service a source belongs to, judged by its strongest signal.
+
+    A known service's domain wins (DKIM before SPF, then by message count);
+    failing that, a pass for one of the report's own domains marks the
+    domain's own infrastructure; with neither, the source is unknown.
+    """
+    ranked = sorted(signals, key=lambda s: (s.kind != "dkim", -s.messages, s.domain))
+    services = service_map()
+    for signal in ranked:
+        base = base_domain(signal.domain)
+        if base in services:
+            name, service_type = services[base]
+            return Vendor(name, service_type, f"{signal.kind} {signal.domain}")
+
+    own_bases = {base_domain(domain) for domain in own_domains} - {None}
+    for signal in ranked:
+        if base_domain(signal.domain) in own_bases:
+            return Vendor(
+                f"own domain ({base_domain(signal.domain)})",
+                "Own",
+                f"{signal.kind} {signal.domain}",
+            )
+
+    return Vendor(UNKNOWN, None, "no passing DKIM or SPF domain")

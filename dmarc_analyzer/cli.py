@@ -1,0 +1,313 @@
+"""The `dmarc-analyzer` command: options in, one API call, results out.
+
+Results go to stdout (tables, or --json / --csv for scripts); progress,
+warnings and errors go to stderr. Exit status: 0 success, 1 a data or
+environment problem (some files refused, database unreachable), 2 usage.
+"""
+
+import json
+import logging
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dmarc_analyzer import api
+from dmarc_analyzer.errors import DmarcAnalyzerError
+
+app = typer.Typer(
+    help="Store DMARC aggregate reports in SQL and see who fails DKIM, and why.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+# Piped output is not cut to 80 columns: a script or a file wants whole values.
+stdout = Console(width=None if sys.stdout.isatty() else 200)
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+class State:
+    database_url: str | None = None
+    debug: bool = False
+
+
+state = State()
+
+DateOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], show_default=False)
+]
+DomainOption = Annotated[
+    str | None, typer.Option("--domain", help="Only reports for this policy domain.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.callback()
+def options(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar=api.DATABASE_ENV,
+            help="SQLAlchemy URL or SQLite file path "
+            "[default: sqlite:///dmarc-analyzer.sqlite]",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each file.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Store DMARC aggregate reports in SQL and see who fails DKIM, and why.
+
+    Example: `dmarc-analyzer --db reports.sqlite ingest ~/dmarc-reports/`
+    """
+    state.database_url = db
+    state.debug = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Report files or folders (searched recursively).")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Store the reports in files and folders: .xml, .gz, .zip, .eml.
+
+    Files already stored are skipped and counted as duplicates. A file that is
+    not a report is refused with a reason; the others are still stored.
+
+    Examples:
+
+        dmarc-analyzer ingest ~/dmarc-reports/
+        dmarc-analyzer ingest --json report.xml.gz > result.json
+    """
+    database = _open_database()
+    paths_list = list(paths)
+    show_progress = stderr.is_terminal and not as_json
+
+    if show_progress:
+        from dmarc_analyzer.ingest.pipeline import find_report_files
+
+        total = sum(1 for _ in find_report_files(paths_list))
+        with _progress() as progress:
+            task = progress.add_task("Ingesting", total=total)
+            summary = api.ingest(database, paths_list,
+                                 lambda *_: progress.advance(task))
+    else:
+        summary = api.ingest(database, paths_list)
+
+    if as_json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        for refusal in summary.refused:
+            stderr.print(f"refused {refusal.path}: {refusal.reason}", markup=False,
+                         highlight=False)
+        stdout.print(
+            f"{summary.files:,} files: {summary.reports_added:,} reports added "
+            f"({summary.records_added:,} records, {summary.messages_added:,} messages), "
+            f"{summary.duplicates:,} duplicates, {len(summary.refused):,} files refused",
+            highlight=False,
+        )
+    if summary.refused:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reports(
+    domain: DomainOption = None,
+    since: DateOption = None,
+    until: DateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List stored reports with their message totals.
+
+    Pass counts are messages, by the receiver's policy_evaluated results.
+
+    Example: `dmarc-analyzer reports --domain example.com --since 2024-03-01 --json`
+    """
+    stored = api.stored_reports(_open_database(), _scope(domain, since, until))
+    if as_json:
+        print(json.dumps([_report_json(report) for report in stored], indent=2))
+        return
+
+    table = Table("Reporter", "Report ID", "Domain", "Begin (UTC)", "Records",
+                  "Messages", "DKIM pass", "SPF pass", "DMARC pass")
+    for report in stored:
+        table.add_row(report.org_name, report.report_id, report.domain,
+                      f"{report.begin:%Y-%m-%d %H:%M}", f"{report.records:,}",
+                      f"{report.messages:,}", f"{report.dkim_aligned_pass:,}",
+                      f"{report.spf_aligned_pass:,}", f"{report.dmarc_pass:,}")
+    stdout.print(table)
+    stdout.print(f"{len(stored):,} reports", highlight=False)
+
+
+@app.command()
+def failures(
+    domain: DomainOption = None,
+    since: DateOption = None,
+    until: DateOption = None,
+    as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """Messages that failed DKIM, grouped by sending vendor and source IP.
+
+    A message failed DKIM when no signature aligned with its From domain
+    passed. The vendor is named from the DKIM and SPF domains that passed for
+    the source (parsedmarc's map of known services).
+
+    Example: `dmarc-analyzer failures --since 2024-03-01 --until 2024-03-31`
+    """
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv")
+    vendors = api.failures(_open_database(), _scope(domain, since, until))
+
+    if as_json:
+        print(json.dumps([vendor.as_dict() for vendor in vendors], indent=2))
+    elif as_csv:
+        from dmarc_analyzer.reporting.exports import failures_csv
+
+        sys.stdout.write(failures_csv(vendors))
+    else:
+        _print_failures(vendors)
+
+
+@app.command()
+def summary(
+    out: Annotated[Path, typer.Option(help="Folder for the summary and charts.")] = Path(
+        "reports"
+    ),
+    domain: DomainOption = None,
+    since: DateOption = None,
+    until: DateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a Markdown summary for management, with PNG charts.
+
+    Example: `dmarc-analyzer summary --out reports/ --since 2024-03-01`
+    """
+    database = _open_database()
+    result = api.summarize(database, _scope(domain, since, until))
+    written = api.write_summary(result, out)
+
+    if as_json:
+        print(json.dumps({"period": result.period_label,
+                          "messages": result.overview.messages,
+                          "files": [str(path) for path in written]}, indent=2))
+    else:
+        for path in written:
+            stdout.print(f"wrote {path}", highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database or bring its schema up to date.
+
+    Example: `dmarc-analyzer --db postgresql+psycopg://user@host/dmarc db upgrade`
+    """
+    database = _open_database()
+    stdout.print(f"{database.safe_url} is at revision {database.current_revision()}",
+                 highlight=False)
+
+
+def _open_database() -> api.Database:
+    return api.open_database(state.database_url)
+
+
+def _scope(domain: str | None, since: datetime | None, until: datetime | None):
+    if since and until and until < since:
+        raise typer.BadParameter("--until is before --since")
+    return api.Scope.from_dates(domain, _day(since), _day(until))
+
+
+def _day(moment: datetime | None) -> date | None:
+    return moment.date() if moment else None
+
+
+def _report_json(report) -> dict:
+    return {
+        "org_name": report.org_name,
+        "report_id": report.report_id,
+        "domain": report.domain,
+        "begin": report.begin.isoformat(),
+        "end": report.end.isoformat(),
+        "records": report.records,
+        "messages": report.messages,
+        "dkim_aligned_pass": report.dkim_aligned_pass,
+        "spf_aligned_pass": report.spf_aligned_pass,
+        "dmarc_pass": report.dmarc_pass,
+    }
+
+
+def _print_failures(vendors) -> None:
+    if not vendors:
+        stdout.print("No messages failed DKIM in this period.")
+        return
+
+    table = Table("Vendor", "Source IP", "Failed", "Share", "DKIM results seen",
+                  "SPF results seen", "Evidence")
+    for vendor in vendors:
+        table.add_row(f"[bold]{_escape(vendor.vendor)}[/bold]", "",
+                      f"[bold]{vendor.dkim_failed:,}[/bold]",
+                      f"[bold]{vendor.failed_share:.0%}[/bold]", "", "", "")
+        for source in vendor.sources:
+            table.add_row("", source.source_ip, f"{source.dkim_failed:,}",
+                          f"{source.failed_share:.0%}", _escape(_listing(source.dkim_seen)),
+                          _escape(_listing(source.spf_seen)), _escape(source.vendor.evidence))
+    stdout.print(table)
+
+
+def _listing(counts: dict[str, int]) -> str:
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return "\n".join(f"{label}: {count:,}" for label, count in ranked)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress("[progress.description]{task.description}", BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), console=stderr,
+                    transient=True)
+
+
+def main() -> None:
+    """Run the command line, turning our errors into one line and exit 1."""
+    try:
+        sys.exit(app(standalone_mode=False) or 0)
+    except DmarcAnalyzerError as error:
+        if state.debug:
+            raise
+        stderr.print(f"error: {error}", markup=False, highlight=False)
+        sys.exit(1)
+    except typer.Abort:
+        stderr.print("aborted", highlight=False)
+        sys.exit(1)
+    except (typer.BadParameter, Exception) as error:
+        _handle_click_error(error)
+
+
+def _handle_click_error(error: Exception) -> None:
+    import click
+
+    if isinstance(error, click.ClickException):
+        error.show(file=sys.stderr)
+        sys.exit(error.exit_code)
+    raise error

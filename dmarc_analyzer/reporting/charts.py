@@ -1,0 +1,54 @@
+"""Charts as matplotlib Figures; the caller saves them.
+
+Colours are from the Okabe-Ito palette, readable with colour-blindness and
+told apart by lightness in grey print too.
+"""
+
+from matplotlib.figure import Figure
+
+from dmarc_analyzer.analysis.failures import VendorFailures
+from dmarc_analyzer.analysis.overview import DailyVolume
+
+PASS_COLOUR = "#0072B2"  # blue
+FAIL_COLOUR = "#E69F00"  # orange
+
+
+def daily_volume_chart(daily: list[DailyVolume]) -> Figure:
+    """Messages per day, stacked: passing DMARC below, failing above."""
+    figure = Figure(figsize=(8, 4), layout="constrained")
+    axes = figure.add_subplot()
+    days = [entry.day.isoformat() for entry in daily]
+    passed = [entry.dmarc_pass for entry in daily]
+    failed = [entry.dmarc_fail for entry in daily]
+
+    axes.bar(days, passed, color=PASS_COLOUR, label="DMARC pass")
+    axes.bar(days, failed, bottom=passed, color=FAIL_COLOUR, label="DMARC fail",
+             hatch="//", edgecolor="white")
+
+    axes.set_title("Messages per day")
+    axes.set_ylabel("Messages")
+    axes.legend(loc="upper left")
+    axes.tick_params(axis="x", labelrotation=45)
+    axes.yaxis.set_major_formatter("{x:,.0f}")
+    if not daily:
+        axes.text(0.5, 0.5, "No reports in this period", ha="center",
+                  transform=axes.transAxes)
+    return figure
+
+
+def failing_vendors_chart(vendors: list[VendorFailures], top: int = 10) -> Figure:
+    """Horizontal bars: messages failing DKIM per vendor, largest on top."""
+    shown = vendors[:top][::-1]
+    figure = Figure(figsize=(8, 1.2 + 0.45 * max(len(shown), 1)), layout="constrained")
+    axes = figure.add_subplot()
+
+    axes.barh([vendor.vendor for vendor in shown],
+              [vendor.dkim_failed for vendor in shown], color=FAIL_COLOUR)
+
+    axes.set_title("Messages failing DKIM, by sending vendor")
+    axes.set_xlabel("Messages")
+    axes.xaxis.set_major_formatter("{x:,.0f}")
+    if not shown:
+        axes.text(0.5, 0.5, "No DKIM failures in this period", ha="center",
+                  transform=axes.transAxes)
+    return figure
