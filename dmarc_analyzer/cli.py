@@ -72,7 +72,7 @@ def options(
     state.debug = debug
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        format="%(levelname)s: %(message)s",
         stream=sys.stderr,
     )
 

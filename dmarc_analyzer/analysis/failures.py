@@ -8,7 +8,7 @@ runs in SQL; Python only names vendors and arranges the aggregated rows.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, case, exists, func, or_, select
+from sqlalchemy import Connection, and_, case, exists, func, or_, select, true
 
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.vendors import Signal, Vendor, identify_vendor
@@ -154,7 +154,7 @@ def _vendors_by_source(connection: Connection, scope: Scope) -> dict[str, Vendor
 
 def _policy_domains(connection: Connection, scope: Scope) -> list[str]:
     conditions = report_filters(domain=scope.domain, since=scope.since, until=scope.until)
-    query = select(reports.c.domain).where(and_(*conditions)).distinct()
+    query = select(reports.c.domain).where(and_(true(), *conditions)).distinct()
     return list(connection.execute(query).scalars())
 
 

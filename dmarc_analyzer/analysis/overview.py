@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select, true
 
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.storage.reports import report_filters
@@ -51,7 +51,7 @@ SPF_PASS = records.c.spf == "pass"
 
 def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
     """Totals over every report whose date range begins in `scope`."""
-    in_scope = and_(*report_filters(domain=scope.domain, since=scope.since,
+    in_scope = and_(true(), *report_filters(domain=scope.domain, since=scope.since,
                                     until=scope.until))
     joined = reports.outerjoin(records, records.c.report_pk == reports.c.id)
 

@@ -29,6 +29,14 @@ class Refusal:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """Damage in a stored file that was repaired, such as invalid bytes."""
+
+    path: str
+    warning: str
+
+
 @dataclass(slots=True)
 class IngestSummary:
     """What one ingest run did, file by file added up."""
@@ -39,6 +47,7 @@ class IngestSummary:
     records_added: int = 0
     messages_added: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    repaired: list[Repair] = field(default_factory=list)
 
     def add(self, outcome: StoreOutcome) -> None:
         self.reports_added += outcome.added
@@ -54,10 +63,20 @@ class IngestSummary:
             "records_added": self.records_added,
             "messages_added": self.messages_added,
             "refused": [{"file": r.path, "reason": r.reason} for r in self.refused],
+            "warnings": [{"file": r.path, "warning": r.warning} for r in self.repaired],
         }
 
 
-FileDone = Callable[[Path, StoreOutcome | Refusal], None]
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What happened to one file: stored (with an outcome) or refused."""
+
+    outcome: StoreOutcome | None = None
+    refusal: Refusal | None = None
+    repairs: tuple[str, ...] = ()
+
+
+FileDone = Callable[[Path, FileResult], None]
 
 
 def find_report_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -77,20 +96,23 @@ def ingest_paths(
     for path in find_report_files(paths):
         summary.files += 1
         result = _ingest_one(database, path)
-        if isinstance(result, Refusal):
-            summary.refused.append(result)
+        if result.refusal:
+            summary.refused.append(result.refusal)
         else:
-            summary.add(result)
+            summary.add(result.outcome)
+        summary.repaired += [Repair(str(path), repair) for repair in result.repairs]
         if on_file_done:
             on_file_done(path, result)
     return summary
 
 
-def ingest_file(database: Database, path: Path) -> StoreOutcome:
+def ingest_file(database: Database, path: Path) -> FileResult:
     """Store the reports of one file in one transaction, or raise ReportRefused."""
     parsed = read_reports(path)
     with database.transaction() as connection:
-        return store_reports(connection, parsed, source_file=str(path))
+        outcome = store_reports(connection, parsed, source_file=str(path))
+    repairs = tuple(warning for report in parsed for warning in report.warnings)
+    return FileResult(outcome=outcome, repairs=repairs)
 
 
 def read_reports(path: Path) -> list[Report]:
@@ -107,20 +129,24 @@ def read_reports(path: Path) -> list[Report]:
     return reports
 
 
-def _ingest_one(database: Database, path: Path) -> StoreOutcome | Refusal:
+def _ingest_one(database: Database, path: Path) -> FileResult:
     try:
-        outcome = ingest_file(database, path)
+        result = ingest_file(database, path)
     except (ReportRefused, DatabaseError) as error:
         log.debug("refused %s", path, exc_info=True)
-        return Refusal(str(path), str(error))
+        return FileResult(refusal=Refusal(str(path), str(error)))
     except Exception as error:  # the per-file boundary: record it, go on
         log.debug("unexpected failure on %s", path, exc_info=True)
-        return Refusal(str(path), f"unexpected error: {type(error).__name__}: {error}")
+        reason = f"unexpected error: {type(error).__name__}: {error}"
+        return FileResult(refusal=Refusal(str(path), " ".join(reason.split())))
 
+    for repair in result.repairs:
+        log.warning("%s: stored after repair: %s", path, repair)
+    outcome = result.outcome
     log.info(
         "%s: %d reports added, %d duplicates", path, outcome.added, outcome.duplicates
     )
-    return outcome
+    return result
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -26,11 +26,21 @@ from dmarc_analyzer.model import (
 )
 
 _TIMESTAMP = re.compile(r"\d{1,12}(\.\d*)?")
+_DECLARED_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+_XML_DECLARATION = re.compile(r"<\?xml[^>]*\?>")
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_FEEDBACK_START = re.compile(r"<(?:[\w.-]+:)?feedback[\s>]")
+_FEEDBACK_END = re.compile(r"</(?:[\w.-]+:)?feedback\s*>")
 
 
 def parse_aggregate_report(data: bytes) -> Report:
-    """Parse one report; raise `ReportRefused` saying why it is not one."""
-    root = _parse_xml(data)
+    """Parse one report; raise `ReportRefused` saying why it is not one.
+
+    Damage that real reporters do and that can be undone without guessing
+    (bytes invalid in the declared encoding, control characters, markup
+    around the <feedback> element) is repaired and named in `warnings`.
+    """
+    root, repairs = _parse_xml(data)
     if _local_name(root.tag) != "feedback":
         raise ReportRefused(
             f"XML root element is <{_local_name(root.tag)}>, not <feedback>: "
@@ -57,16 +67,67 @@ def parse_aggregate_report(data: bytes) -> Report:
             _record(element, number)
             for number, element in enumerate(_children(root, "record"), start=1)
         ),
+        warnings=tuple(repairs),
     )
 
 
-def _parse_xml(data: bytes) -> Element:
+def _parse_xml(data: bytes) -> tuple[Element, list[str]]:
+    try:
+        return _safe_parse(data), []
+    except ParseError as error:
+        first_error = error
+
+    repaired, repairs = repair_xml(data)
+    if repairs:
+        try:
+            return _safe_parse(repaired.encode("utf-8")), repairs
+        except ParseError:
+            pass
+    raise ReportRefused(f"not well-formed XML: {first_error}")
+
+
+def _safe_parse(data: bytes) -> Element:
     try:
         return safe_xml.fromstring(data, forbid_dtd=True)
     except DefusedXmlException as error:
         raise ReportRefused(f"unsafe XML refused: {error}") from error
-    except ParseError as error:
-        raise ReportRefused(f"not well-formed XML: {error}") from error
+
+
+def repair_xml(data: bytes) -> tuple[str, list[str]]:
+    """Undo the kinds of damage that leave the report itself intact.
+
+    Returns the repaired document (without its XML declaration) and a list
+    of what was repaired; an empty list means nothing could be done.
+    """
+    repairs = []
+    declared = _DECLARED_ENCODING.search(data[:200])
+    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    try:
+        text = data.decode(encoding)
+    except LookupError:
+        return "", []
+    except UnicodeDecodeError:
+        text = data.decode(encoding, errors="replace")
+        repairs.append(f"replaced bytes that are not valid {encoding}")
+
+    text = text.lstrip("\ufeff")
+    cleaned = _CONTROL_CHARACTERS.sub("", text)
+    if cleaned != text:
+        repairs.append("removed control characters")
+
+    start = _FEEDBACK_START.search(cleaned)
+    ends = list(_FEEDBACK_END.finditer(cleaned))
+    if not start or not ends:
+        return cleaned, repairs
+    before = _XML_DECLARATION.sub("", cleaned[: start.start()]).strip()
+    after = cleaned[ends[-1].end() :].strip()
+    if before:
+        repairs.append("ignored markup before <feedback>")
+    if after:
+        repairs.append("ignored content after </feedback>")
+    return cleaned[start.start() : ends[-1].end()], repairs
 
 
 def _org_name(metadata: Element) -> str:
@@ -76,8 +137,9 @@ def _org_name(metadata: Element) -> str:
         return org_name
 
     email = _text(metadata, "email") or ""
-    if "@" in email:
-        return email.rsplit("@", 1)[1]
+    domain = email.rpartition("@")[2].strip(" >")
+    if "@" in email and domain:
+        return domain
     raise ReportRefused("report_metadata has neither org_name nor a reporter e-mail")
 
 

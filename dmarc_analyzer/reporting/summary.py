@@ -41,7 +41,10 @@ def write_summary(summary: Summary, out_dir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from dmarc_analyzer.reporting.charts import daily_volume_chart, failing_vendors_chart
+    from dmarc_analyzer.reporting.charts import (
+        daily_volume_chart,
+        failing_vendors_chart,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "dmarc-summary-" + summary.period_label.replace(" to ", "_").replace(" ", "-")

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, case, func, insert, select
+from sqlalchemy import Connection, and_, case, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 
 from dmarc_analyzer.model import Record, Report
@@ -199,7 +199,7 @@ def list_stored_reports(
             reports.c.source_file,
         )
         .select_from(reports.outerjoin(records, records.c.report_pk == reports.c.id))
-        .where(and_(*report_filters(domain=domain, since=since, until=until)))
+        .where(and_(true(), *report_filters(domain=domain, since=since, until=until)))
         .group_by(reports.c.id)
         .order_by(reports.c.begin, reports.c.org_name, reports.c.report_id)
     )

@@ -1,0 +1,134 @@
+import gzip
+import io
+import zipfile
+from email.message import EmailMessage
+
+import pytest
+
+from dmarc_analyzer.errors import ReportRefused
+from dmarc_analyzer.ingest import containers
+from dmarc_analyzer.ingest.containers import extract_payloads
+from tests.conftest import record_xml, report_xml
+
+XML = report_xml(record_xml())
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def mail(attachments: list[tuple[str, str, bytes]], body: str = "Report attached") -> bytes:
+    message = EmailMessage()
+    message["From"] = "dmarc@receiver.example"
+    message["To"] = "rua@example.com"
+    message["Subject"] = "Report domain: example.com"
+    message.set_content(body)
+    for filename, mime, data in attachments:
+        maintype, subtype = mime.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype,
+                               filename=filename)
+    return message.as_bytes()
+
+
+def payloads(data: bytes) -> list[bytes]:
+    return [payload.data for payload in extract_payloads(data)]
+
+
+def test_plain_xml_gzip_and_zip_are_found_by_their_bytes():
+    assert payloads(XML) == [XML]
+    assert payloads(gzip.compress(XML)) == [XML]
+    assert payloads(zipped({"report.txt": XML})) == [XML]
+
+
+def test_zip_with_several_members_nested_gzip_and_mac_clutter():
+    archive = zipped({
+        "reports/": b"",
+        "reports/a.xml": XML,
+        "reports/b.xml.gz": gzip.compress(XML),
+        "__MACOSX/reports/._a.xml": b"\x00\x05\x16\x07 resource fork",
+    })
+    assert payloads(archive) == [XML, XML]
+
+
+def test_gzip_with_trailing_garbage_is_read():
+    assert payloads(gzip.compress(XML) + b"\x00\x00junk") == [XML]
+
+
+def test_email_with_attachments_of_any_declared_type():
+    message = mail([
+        ("report.zip", "application/octet-stream", zipped({"r.xml": XML})),
+        ("second", "text/plain", gzip.compress(XML)),
+    ])
+    assert payloads(message) == [XML, XML]
+
+
+def test_report_inside_a_forwarded_message():
+    inner = EmailMessage()
+    inner["From"] = "dmarc@receiver.example"
+    inner["Subject"] = "Report"
+    inner.set_content("see attachment")
+    inner.add_attachment(gzip.compress(XML), maintype="application", subtype="gzip",
+                         filename="r.xml.gz")
+    outer = EmailMessage()
+    outer["From"] = "colleague@example.com"
+    outer["Subject"] = "Fwd: Report"
+    outer.set_content("FYI")
+    outer.add_attachment(inner)
+    assert payloads(outer.as_bytes()) == [XML]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"   \n", "empty"),
+        (b"\x89PNG\r\n\x1a\n....", "PNG image"),
+        (b'{"organization-name": "x", "policies": []}', "SMTP TLS report"),
+        (b"hello world", "not XML, gzip, zip or e-mail"),
+        (gzip.compress(XML)[:30], "truncated gzip"),
+        (b"\x1f\x8b\x08\x00garbage-garbage", "broken gzip"),
+        (zipped({"a.xml": XML})[:40], "broken zip"),
+        (zipped({"__MACOSX/._a.xml": b"x"}), "holds no files"),
+        (mail([]), "carries no aggregate report"),
+        (gzip.compress(b"just a few words"), "not XML"),
+    ],
+)
+def test_refusals_name_the_problem(data, reason):
+    with pytest.raises(ReportRefused) as refused:
+        payloads(data)
+    assert reason in str(refused.value)
+
+
+def test_failure_report_is_named_as_such():
+    message = EmailMessage()
+    message["From"] = "a@b.example"
+    message["Subject"] = "Failure report"
+    message.set_content("A message failed DMARC")
+    message.add_attachment(b"Feedback-Type: auth-failure\r\n", maintype="message",
+                           subtype="feedback-report")
+    with pytest.raises(ReportRefused, match="failure .forensic. report"):
+        payloads(message.as_bytes())
+
+
+def test_expansion_and_depth_are_capped(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_EXPANDED_BYTES", 1000)
+    with pytest.raises(ReportRefused, match="expands beyond"):
+        payloads(gzip.compress(b"<" + b" " * 10_000))
+
+    nested = XML
+    for _ in range(containers.MAX_DEPTH + 1):
+        nested = gzip.compress(nested)
+    with pytest.raises(ReportRefused, match="nested more than"):
+        payloads(nested)
+
+
+def test_zip_member_names_are_labels_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    archive = zipped({"../../escape.xml": XML, "/abs/path.xml": XML})
+    found = list(extract_payloads(archive))
+    assert [p.data for p in found] == [XML, XML]
+    assert list(tmp_path.iterdir()) == []

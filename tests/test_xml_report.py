@@ -1,0 +1,114 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from dmarc_analyzer.errors import ReportRefused
+from dmarc_analyzer.ingest.xml_report import parse_aggregate_report
+from tests.conftest import record_xml, report_xml
+
+
+def test_reads_metadata_policy_and_every_result():
+    auth = (
+        "<dkim><domain>example.com</domain><selector>s1</selector><result>fail</result></dkim>"
+        "<dkim><domain>esp.example</domain><selector>k2</selector><result>Pass</result></dkim>"
+        "<spf><domain>bounce.esp.example</domain><scope>mfrom</scope><result>pass</result></spf>"
+        "<spf><domain>example.com</domain><scope>helo</scope><result>neutral</result></spf>"
+    )
+    reason = "<reason><type>forwarded</type><comment>via list</comment></reason>"
+    xml = report_xml(
+        record_xml("192.0.2.7", 12, dkim="Fail", spf="fail", auth=auth,
+                   extra_evaluated=reason),
+        policy="<adkim>s</adkim><aspf>r</aspf><p>quarantine</p><sp>none</sp>"
+        "<pct>50</pct><fo>1</fo>",
+    )
+
+    report = parse_aggregate_report(xml)
+
+    assert report.org_name == "receiver.example"
+    assert report.begin == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert report.policy.adkim == "s" and report.policy.pct == 50
+    (record,) = report.records
+    assert (record.source_ip, record.count, record.dkim, record.spf) == (
+        "192.0.2.7", 12, "fail", "fail")
+    assert [(r.domain, r.selector, r.result) for r in record.dkim_results] == [
+        ("example.com", "s1", "fail"), ("esp.example", "k2", "pass")]
+    assert [(r.domain, r.scope, r.result) for r in record.spf_results] == [
+        ("bounce.esp.example", "mfrom", "pass"), ("example.com", "helo", "neutral")]
+    assert [(r.type, r.comment) for r in record.reasons] == [("forwarded", "via list")]
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        '<feedback xmlns="urn:ietf:params:xml:ns:dmarc-2.0">',
+        '<feedback xmlns="http://dmarc.org/dmarc-xml/0.1">',
+    ],
+)
+def test_namespaces_read_alike(root):
+    report = parse_aggregate_report(report_xml(record_xml(count=3), root=root))
+    assert report.messages == 3
+
+
+def test_byte_order_mark_and_declared_encoding():
+    body = report_xml(record_xml(), org_name="Caf\xe9 Mail").decode()
+    latin = body.replace('encoding="UTF-8"', 'encoding="windows-1252"').encode("cp1252")
+    assert parse_aggregate_report(latin).org_name == "Caf\xe9 Mail"
+    assert parse_aggregate_report(b"\xef\xbb\xbf" + body.encode()).org_name == "Caf\xe9 Mail"
+
+
+def test_ipv6_sources_are_normalised():
+    report = parse_aggregate_report(
+        report_xml(record_xml("2001:0DB8:0000:0000:0000:0000:0000:0025"))
+    )
+    assert report.records[0].source_ip == "2001:db8::25"
+
+
+def test_empty_org_name_falls_back_to_reporter_domain():
+    xml = report_xml(record_xml()).replace(b"<org_name>receiver.example</org_name>",
+                                           b"<org_name></org_name>")
+    assert parse_aggregate_report(xml).org_name == "receiver.example"
+
+    with pytest.raises(ReportRefused, match="neither org_name nor"):
+        parse_aggregate_report(report_xml(record_xml(), org_name=""))
+
+
+def test_report_without_records_has_no_messages():
+    assert parse_aggregate_report(report_xml("")).messages == 0
+
+
+@pytest.mark.parametrize(
+    ("xml", "reason"),
+    [
+        (b"this is not xml", "not well-formed XML"),
+        (b"<html><body>hi</body></html>", "<html>, not <feedback>"),
+        (report_xml(record_xml()).replace(b"<report_id>r-1</report_id>", b""),
+         "missing or empty <report_id>"),
+        (report_xml(record_xml(), begin=200, end=100), "begins"),
+        (report_xml(record_xml(), begin="yesterday"), "not a Unix time"),
+        (report_xml(record_xml(count=-5)), "invalid count '-5'"),
+        (report_xml(record_xml(count="many")), "invalid count 'many'"),
+        (report_xml(record_xml(ip="999.1.1.1")), "invalid source_ip"),
+        (report_xml(record_xml()).replace(b"<policy_published>", b"<policy>")
+         .replace(b"</policy_published>", b"</policy>"), "missing <policy_published>"),
+    ],
+)
+def test_refuses_with_a_reason(xml, reason):
+    with pytest.raises(ReportRefused) as refused:
+        parse_aggregate_report(xml)
+    assert reason in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_entities_and_dtds_are_refused_not_expanded():
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+        b"<feedback>&lol2;</feedback>"
+    )
+    external = (
+        b'<?xml version="1.0"?><!DOCTYPE f [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<feedback>&x;</feedback>"
+    )
+    for xml in (bomb, external):
+        with pytest.raises(ReportRefused, match="unsafe XML"):
+            parse_aggregate_report(xml)
