@@ -1,9 +1,9 @@
 """The Python API: what the command line does, callable from a notebook.
 
-    from dmarc_analyzer import api
-    db = api.open_database("sqlite:///dmarc-analyzer.sqlite")
-    api.ingest(db, ["~/dmarc-reports"])
-    api.failures_frame(db, api.Scope.from_dates(since=date(2024, 3, 1)))
+from dmarc_analyzer import api
+db = api.open_database("sqlite:///dmarc-analyzer.sqlite")
+api.ingest(db, ["~/dmarc-reports"])
+api.failures_frame(db, api.Scope.from_dates(since=date(2024, 3, 1)))
 """
 
 import os
@@ -73,8 +73,11 @@ def failures_frame(database: Database, scope: Scope = Scope()):
     import pandas as pd
 
     rows = [
-        {"vendor": vendor.vendor, "vendor_messages": vendor.messages,
-         **source.as_dict()}
+        {
+            "vendor": vendor.vendor,
+            "vendor_messages": vendor.messages,
+            **source.as_dict(),
+        }
         for vendor in failures(database, scope)
         for source in vendor.sources
     ]
@@ -87,4 +90,6 @@ def reports_frame(database: Database, scope: Scope = Scope()):
 
     import pandas as pd
 
-    return pd.DataFrame([dataclasses.asdict(r) for r in stored_reports(database, scope)])
+    return pd.DataFrame(
+        [dataclasses.asdict(r) for r in stored_reports(database, scope)]
+    )

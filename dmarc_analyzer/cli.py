@@ -61,7 +61,9 @@ def options(
             show_default=False,
         ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each file.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log each file.")
+    ] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Store DMARC aggregate reports in SQL and see who fails DKIM, and why.
@@ -80,7 +82,8 @@ def options(
 @app.command()
 def ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help="Report files or folders (searched recursively).")
+        list[Path],
+        typer.Argument(help="Report files or folders (searched recursively)."),
     ],
     as_json: JsonOption = False,
 ) -> None:
@@ -104,8 +107,9 @@ def ingest(
         total = sum(1 for _ in find_report_files(paths_list))
         with _progress() as progress:
             task = progress.add_task("Ingesting", total=total)
-            summary = api.ingest(database, paths_list,
-                                 lambda *_: progress.advance(task))
+            summary = api.ingest(
+                database, paths_list, lambda *_: progress.advance(task)
+            )
     else:
         summary = api.ingest(database, paths_list)
 
@@ -113,12 +117,18 @@ def ingest(
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         for refusal in summary.refused:
-            stderr.print(f"refused {refusal.path}: {refusal.reason}", markup=False,
-                         highlight=False)
+            stderr.print(
+                f"refused {refusal.path}: {refusal.reason}",
+                markup=False,
+                highlight=False,
+            )
+        added = (
+            f"{summary.reports_added:,} reports added ({summary.records_added:,} "
+            f"records, {summary.messages_added:,} messages)"
+        )
         stdout.print(
-            f"{summary.files:,} files: {summary.reports_added:,} reports added "
-            f"({summary.records_added:,} records, {summary.messages_added:,} messages), "
-            f"{summary.duplicates:,} duplicates, {len(summary.refused):,} files refused",
+            f"{summary.files:,} files: {added}, {summary.duplicates:,} duplicates, "
+            f"{len(summary.refused):,} files refused",
             highlight=False,
         )
     if summary.refused:
@@ -143,13 +153,29 @@ def reports(
         print(json.dumps([_report_json(report) for report in stored], indent=2))
         return
 
-    table = Table("Reporter", "Report ID", "Domain", "Begin (UTC)", "Records",
-                  "Messages", "DKIM pass", "SPF pass", "DMARC pass")
+    table = Table(
+        "Reporter",
+        "Report ID",
+        "Domain",
+        "Begin (UTC)",
+        "Records",
+        "Messages",
+        "DKIM pass",
+        "SPF pass",
+        "DMARC pass",
+    )
     for report in stored:
-        table.add_row(report.org_name, report.report_id, report.domain,
-                      f"{report.begin:%Y-%m-%d %H:%M}", f"{report.records:,}",
-                      f"{report.messages:,}", f"{report.dkim_aligned_pass:,}",
-                      f"{report.spf_aligned_pass:,}", f"{report.dmarc_pass:,}")
+        table.add_row(
+            report.org_name,
+            report.report_id,
+            report.domain,
+            f"{report.begin:%Y-%m-%d %H:%M}",
+            f"{report.records:,}",
+            f"{report.messages:,}",
+            f"{report.dkim_aligned_pass:,}",
+            f"{report.spf_aligned_pass:,}",
+            f"{report.dmarc_pass:,}",
+        )
     stdout.print(table)
     stdout.print(f"{len(stored):,} reports", highlight=False)
 
@@ -186,9 +212,9 @@ def failures(
 
 @app.command()
 def summary(
-    out: Annotated[Path, typer.Option(help="Folder for the summary and charts.")] = Path(
-        "reports"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the summary and charts.")
+    ] = Path("reports"),
     domain: DomainOption = None,
     since: DateOption = None,
     until: DateOption = None,
@@ -203,9 +229,16 @@ def summary(
     written = api.write_summary(result, out)
 
     if as_json:
-        print(json.dumps({"period": result.period_label,
-                          "messages": result.overview.messages,
-                          "files": [str(path) for path in written]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "period": result.period_label,
+                    "messages": result.overview.messages,
+                    "files": [str(path) for path in written],
+                },
+                indent=2,
+            )
+        )
     else:
         for path in written:
             stdout.print(f"wrote {path}", highlight=False)
@@ -218,8 +251,10 @@ def db_upgrade() -> None:
     Example: `dmarc-analyzer --db postgresql+psycopg://user@host/dmarc db upgrade`
     """
     database = _open_database()
-    stdout.print(f"{database.safe_url} is at revision {database.current_revision()}",
-                 highlight=False)
+    stdout.print(
+        f"{database.safe_url} is at revision {database.current_revision()}",
+        highlight=False,
+    )
 
 
 def _open_database() -> api.Database:
@@ -256,16 +291,35 @@ def _print_failures(vendors) -> None:
         stdout.print("No messages failed DKIM in this period.")
         return
 
-    table = Table("Vendor", "Source IP", "Failed", "Share", "DKIM results seen",
-                  "SPF results seen", "Evidence")
+    table = Table(
+        "Vendor",
+        "Source IP",
+        "Failed",
+        "Share",
+        "DKIM results seen",
+        "SPF results seen",
+        "Evidence",
+    )
     for vendor in vendors:
-        table.add_row(f"[bold]{_escape(vendor.vendor)}[/bold]", "",
-                      f"[bold]{vendor.dkim_failed:,}[/bold]",
-                      f"[bold]{vendor.failed_share:.0%}[/bold]", "", "", "")
+        table.add_row(
+            f"[bold]{_escape(vendor.vendor)}[/bold]",
+            "",
+            f"[bold]{vendor.dkim_failed:,}[/bold]",
+            f"[bold]{vendor.failed_share:.0%}[/bold]",
+            "",
+            "",
+            "",
+        )
         for source in vendor.sources:
-            table.add_row("", source.source_ip, f"{source.dkim_failed:,}",
-                          f"{source.failed_share:.0%}", _escape(_listing(source.dkim_seen)),
-                          _escape(_listing(source.spf_seen)), _escape(source.vendor.evidence))
+            table.add_row(
+                "",
+                source.source_ip,
+                f"{source.dkim_failed:,}",
+                f"{source.failed_share:.0%}",
+                _escape(_listing(source.dkim_seen)),
+                _escape(_listing(source.spf_seen)),
+                _escape(source.vendor.evidence),
+            )
     stdout.print(table)
 
 
@@ -283,31 +337,22 @@ def _escape(text: str) -> str:
 def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    return Progress("[progress.description]{task.description}", BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), console=stderr,
-                    transient=True)
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    )
 
 
 def main() -> None:
-    """Run the command line, turning our errors into one line and exit 1."""
+    """Run the command line; our own errors become one line and exit 1."""
     try:
-        sys.exit(app(standalone_mode=False) or 0)
+        app()
     except DmarcAnalyzerError as error:
         if state.debug:
             raise
         stderr.print(f"error: {error}", markup=False, highlight=False)
         sys.exit(1)
-    except typer.Abort:
-        stderr.print("aborted", highlight=False)
-        sys.exit(1)
-    except (typer.BadParameter, Exception) as error:
-        _handle_click_error(error)
-
-
-def _handle_click_error(error: Exception) -> None:
-    import click
-
-    if isinstance(error, click.ClickException):
-        error.show(file=sys.stderr)
-        sys.exit(error.exit_code)
-    raise error

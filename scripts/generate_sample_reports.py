@@ -20,8 +20,8 @@ incident. All IP addresses come from documentation ranges (RFC 5737 and
 RFC 3849) and all domains are reserved example domains or public providers.
 
 The script also writes tests/data/sample_reports_manifest.json with per-file
-totals computed from the in-memory data. Output is byte-identical on every run (fixed seed, fixed
-timestamps, gzip mtime 0). Only the standard library is used.
+totals computed from the in-memory data. Output is byte-identical on every run
+(fixed seed, fixed timestamps, gzip mtime 0). Only the standard library is used.
 
 Regenerate from the repository root with:
 
@@ -104,18 +104,36 @@ class Reporter:
 
 REPORTERS = {
     "google": Reporter(
-        "google", "google.com", "noreply-dmarc-support@google.com",
-        "google", 1.0, 1.0,
+        "google",
+        "google.com",
+        "noreply-dmarc-support@google.com",
+        "google",
+        1.0,
+        1.0,
     ),
     "microsoft": Reporter(
-        "microsoft", "Enterprise Outlook", "dmarcreport@microsoft.com",
-        "microsoft", 0.6, 0.9,
+        "microsoft",
+        "Enterprise Outlook",
+        "dmarcreport@microsoft.com",
+        "microsoft",
+        0.6,
+        0.9,
     ),
     "yahoo": Reporter(
-        "yahoo", "Yahoo", "dmarchelp@yahooinc.com", "yahoo", 0.15, 0.7,
+        "yahoo",
+        "Yahoo",
+        "dmarchelp@yahooinc.com",
+        "yahoo",
+        0.15,
+        0.7,
     ),
     "mailru": Reporter(
-        "mailru", "Mail.Ru", "dmarc_support@corp.mail.ru", "mailru", 0.05, 0.6,
+        "mailru",
+        "Mail.Ru",
+        "dmarc_support@corp.mail.ru",
+        "mailru",
+        0.05,
+        0.6,
     ),
 }
 
@@ -127,84 +145,129 @@ FORWARD_REASONS = (
 
 SENDERS = (
     Sender(
-        "own servers", "example.com", ("198.51.100.10", "2001:db8:10::25"),
+        "own servers",
+        "example.com",
+        ("198.51.100.10", "2001:db8:10::25"),
         dkim=(("example.com", "mx2026", "pass"),),
         spf=(("example.com", "pass"),),
-        volume=(400, 2000), always=True,
+        volume=(400, 2000),
+        always=True,
     ),
     Sender(
-        "Twilio SendGrid", "example.com", ("192.0.2.21", "192.0.2.22"),
+        "Twilio SendGrid",
+        "example.com",
+        ("192.0.2.21", "192.0.2.22"),
         dkim=(("example.com", "s1", "pass"), ("sendgrid.net", "smtpapi", "pass")),
         spf=(("em1234.example.com", "pass"),),
-        volume=(200, 1500), always=True,
+        volume=(200, 1500),
+        always=True,
     ),
     Sender(
-        "Intuit Mailchimp", "example.com", ("192.0.2.130", "192.0.2.131"),
+        "Intuit Mailchimp",
+        "example.com",
+        ("192.0.2.130", "192.0.2.131"),
         dkim=(("mcsv.net", "k2", "pass"),),
         spf=(("mail187.suw121.mcsv.net", "pass"),),
-        volume=(150, 900), days=(1, 3, 4),
+        volume=(150, 900),
+        days=(1, 3, 4),
     ),
     Sender(
-        "Amazon SES", "example.com", ("192.0.2.200",),
+        "Amazon SES",
+        "example.com",
+        ("192.0.2.200",),
         dkim=(("amazonses.com", "ihchk4r2mzq7xwd5fvbl3nt6ogsyuepa", "pass"),),
         spf=(("eu-west-1.amazonses.com", "pass"),),
-        volume=(40, 400), days=WEEKDAYS,
+        volume=(40, 400),
+        days=WEEKDAYS,
     ),
     Sender(
-        "legacy application server", "example.com", ("198.51.100.20",),
+        "legacy application server",
+        "example.com",
+        ("198.51.100.20",),
         dkim=(),
         spf=(("example.com", "pass"),),
-        volume=(20, 150), days=WEEKDAYS,
+        volume=(20, 150),
+        days=WEEKDAYS,
     ),
     Sender(
-        "mailing list", "example.com", ("203.0.113.140",),
+        "mailing list",
+        "example.com",
+        ("203.0.113.140",),
         dkim=(("example.com", "mx2026", "fail"),),
         spf=(("lists.example.net", "pass"),),
-        volume=(10, 120), days=(0, 2, 3, 5), reasons=FORWARD_REASONS,
+        volume=(10, 120),
+        days=(0, 2, 3, 5),
+        reasons=FORWARD_REASONS,
     ),
     Sender(
-        "spoofer (no DKIM)", "example.com", ("203.0.113.66",),
+        "spoofer (no DKIM)",
+        "example.com",
+        ("203.0.113.66",),
         dkim=(),
         spf=(("example.com", "fail"),),
-        volume=(10, 300), days=(1, 2, 5, 6),
+        volume=(10, 300),
+        days=(1, 2, 5, 6),
     ),
     Sender(
-        "spoofer (forged DKIM)", "example.com", ("203.0.113.67",),
+        "spoofer (forged DKIM)",
+        "example.com",
+        ("203.0.113.67",),
         dkim=(("example.com", "default", "fail"),),
         spf=(("example.com", "softfail"),),
-        volume=(10, 200), days=(2, 3, 6),
+        volume=(10, 200),
+        days=(2, 3, 6),
     ),
     Sender(
-        "own servers, DKIM temperror", "example.com", ("198.51.100.10",),
+        "own servers, DKIM temperror",
+        "example.com",
+        ("198.51.100.10",),
         dkim=(("example.com", "mx2026", "temperror"),),
         spf=(("example.com", "pass"),),
-        volume=(2, 6), days=(INCIDENT_DAY,), always=True,
-        reporters=("google",), scaled=False,
+        volume=(2, 6),
+        days=(INCIDENT_DAY,),
+        always=True,
+        reporters=("google",),
+        scaled=False,
     ),
     Sender(
-        "SendGrid, DKIM permerror", "example.com", ("192.0.2.21",),
+        "SendGrid, DKIM permerror",
+        "example.com",
+        ("192.0.2.21",),
         dkim=(("example.com", "s1", "permerror"), ("sendgrid.net", "smtpapi", "pass")),
         spf=(("em1234.example.com", "pass"),),
-        volume=(2, 6), days=(INCIDENT_DAY,), always=True,
-        reporters=("microsoft",), scaled=False,
+        volume=(2, 6),
+        days=(INCIDENT_DAY,),
+        always=True,
+        reporters=("microsoft",),
+        scaled=False,
     ),
     Sender(
-        "own servers (example.org)", "example.org", ("198.51.100.10",),
+        "own servers (example.org)",
+        "example.org",
+        ("198.51.100.10",),
         dkim=(("example.org", "mx2026", "pass"),),
         spf=(("example.org", "pass"),),
-        volume=(20, 120), always=True,
+        volume=(20, 120),
+        always=True,
     ),
     Sender(
-        "mailing list (example.org)", "example.org", ("203.0.113.140",),
+        "mailing list (example.org)",
+        "example.org",
+        ("203.0.113.140",),
         dkim=(("example.org", "mx2026", "fail"),),
         spf=(("lists.example.net", "pass"),),
-        volume=(5, 30), always=True, reasons=FORWARD_REASONS[1:],
+        volume=(5, 30),
+        always=True,
+        reasons=FORWARD_REASONS[1:],
     ),
     Sender(
-        "spoofer (example.org)", "example.org", ("203.0.113.67",),
+        "spoofer (example.org)",
+        "example.org",
+        ("203.0.113.67",),
         dkim=(),
         spf=(("example.org", "softfail"),),
-        volume=(5, 60), always=True,
+        volume=(5, 60),
+        always=True,
     ),
 )
 
@@ -495,7 +558,7 @@ def render_xml(report):
 
 
 def utc_tuple(timestamp):
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     return moment.timetuple()[:6]
 
 
@@ -569,7 +632,7 @@ def package(report):
         message = as_email(report, name + ".zip", attachment, "zip")
     else:
         message = as_email(report, name + ".xml.gz", as_gzip(xml), "gzip")
-    day = datetime.datetime.fromtimestamp(report["begin"], datetime.timezone.utc)
+    day = datetime.datetime.fromtimestamp(report["begin"], datetime.UTC)
     file_name = "report-%s-%s.eml" % (report["domain"], day.strftime("%Y%m%d"))
     return "%s/%s" % (folder, file_name), message
 

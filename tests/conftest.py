@@ -19,7 +19,8 @@ DATA = Path(__file__).resolve().parent / "data"
 
 # The PostgreSQL server the machine runs; tests make a database of their own.
 POSTGRES_SERVER = os.environ.get(
-    "DMARC_ANALYZER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    "DMARC_ANALYZER_TEST_POSTGRES",
+    "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
 )
 
 
@@ -60,13 +61,17 @@ class postgres_database:
     def __enter__(self) -> str:
         with self.server.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{self.name}"'))
-        return make_url(POSTGRES_SERVER).set(database=self.name).render_as_string(
-            hide_password=False
+        return (
+            make_url(POSTGRES_SERVER)
+            .set(database=self.name)
+            .render_as_string(hide_password=False)
         )
 
     def __exit__(self, *exc) -> None:
         with self.server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+            connection.execute(
+                text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            )
         self.server.dispose()
 
 

@@ -49,11 +49,13 @@ def ours_as_parsedmarc(record) -> dict:
         "envelope_to": record.envelope_to,
         "dkim_results": [
             (r.domain, r.selector or "none", r.result or "none")
-            for r in record.dkim_results if r.domain
+            for r in record.dkim_results
+            if r.domain
         ],
         "spf_results": [
             (r.domain, r.scope or "mfrom", r.result or "none")
-            for r in record.spf_results if r.domain
+            for r in record.spf_results
+            if r.domain
         ],
     }
 

@@ -35,12 +35,19 @@ def count_rows(database, model) -> int:
 
 def test_migrations_build_the_schema_the_models_describe(database):
     with database.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection),
-                                       Base.metadata)
+        differences = compare_metadata(
+            MigrationContext.configure(connection), Base.metadata
+        )
         tables = set(inspect(connection).get_table_names())
     assert differences == []
-    assert {"reports", "records", "dkim_results", "spf_results",
-            "override_reasons", "alembic_version"} <= tables
+    assert {
+        "reports",
+        "records",
+        "dkim_results",
+        "spf_results",
+        "override_reasons",
+        "alembic_version",
+    } <= tables
 
 
 def test_every_field_is_stored(database, inbox):
@@ -50,32 +57,62 @@ def test_every_field_is_stored(database, inbox):
         "<spf><domain>bounce.esp.example</domain><scope>mfrom</scope><result>pass</result></spf>"
         "<spf><domain>example.com</domain><scope>helo</scope><result>none</result></spf>"
     )
-    record = record_xml("2001:db8::1", 7, dkim="fail", spf="fail", auth=auth,
-                        extra_evaluated="<reason><type>mailing_list</type>"
-                        "<comment>list.example</comment></reason>")
+    record = record_xml(
+        "2001:db8::1",
+        7,
+        dkim="fail",
+        spf="fail",
+        auth=auth,
+        extra_evaluated="<reason><type>mailing_list</type>"
+        "<comment>list.example</comment></reason>",
+    )
     path = inbox / "r.xml"
-    path.write_bytes(report_xml(record, policy="<adkim>s</adkim><aspf>s</aspf>"
-                                "<p>reject</p><sp>quarantine</sp><pct>100</pct>"
-                                "<fo>1</fo><np>reject</np>"))
+    path.write_bytes(
+        report_xml(
+            record,
+            policy="<adkim>s</adkim><aspf>s</aspf>"
+            "<p>reject</p><sp>quarantine</sp><pct>100</pct>"
+            "<fo>1</fo><np>reject</np>",
+        )
+    )
 
     summary = api.ingest(database, [path])
 
-    assert (summary.reports_added, summary.records_added, summary.messages_added) == (1, 1, 7)
+    assert (summary.reports_added, summary.records_added, summary.messages_added) == (
+        1,
+        1,
+        7,
+    )
     with database.connect() as connection:
         report = connection.execute(select(ReportRow.__table__)).one()
         stored = connection.execute(select(RecordRow.__table__)).one()
-        dkim = connection.execute(select(DkimResultRow.domain, DkimResultRow.selector,
-                                         DkimResultRow.result).order_by(DkimResultRow.id)).all()
-        spf = connection.execute(select(SpfResultRow.domain, SpfResultRow.scope,
-                                        SpfResultRow.result).order_by(SpfResultRow.id)).all()
-        reason = connection.execute(select(OverrideReasonRow.type,
-                                           OverrideReasonRow.comment)).one()
+        dkim = connection.execute(
+            select(
+                DkimResultRow.domain, DkimResultRow.selector, DkimResultRow.result
+            ).order_by(DkimResultRow.id)
+        ).all()
+        spf = connection.execute(
+            select(
+                SpfResultRow.domain, SpfResultRow.scope, SpfResultRow.result
+            ).order_by(SpfResultRow.id)
+        ).all()
+        reason = connection.execute(
+            select(OverrideReasonRow.type, OverrideReasonRow.comment)
+        ).one()
     assert (report.adkim, report.p, report.sp, report.np, report.pct) == (
-        "s", "reject", "quarantine", "reject", 100)
+        "s",
+        "reject",
+        "quarantine",
+        "reject",
+        100,
+    )
     assert report.begin == datetime(2023, 11, 14, 22, 13, 20)
     assert (stored.source_ip, stored.count, stored.dkim) == ("2001:db8::1", 7, "fail")
     assert dkim == [("example.com", "s1", "fail"), ("esp.example", "k2", "pass")]
-    assert spf == [("bounce.esp.example", "mfrom", "pass"), ("example.com", "helo", "none")]
+    assert spf == [
+        ("bounce.esp.example", "mfrom", "pass"),
+        ("example.com", "helo", "none"),
+    ]
     assert tuple(reason) == ("mailing_list", "list.example")
 
 
@@ -87,7 +124,11 @@ def test_reimport_is_a_no_op(database, inbox):
     second = api.ingest(database, [path])
 
     assert (first.reports_added, first.duplicates) == (1, 0)
-    assert (second.reports_added, second.duplicates, second.messages_added) == (1 - 1, 1, 0)
+    assert (second.reports_added, second.duplicates, second.messages_added) == (
+        1 - 1,
+        1,
+        0,
+    )
     assert count_rows(database, RecordRow) == 1
 
 
@@ -122,7 +163,9 @@ def test_a_file_is_stored_whole_or_not_at_all(database, inbox):
 
     summary = api.ingest(database, [inbox])
 
-    assert len(summary.refused) == 1 and "bad.xml: record 1" in summary.refused[0].reason
+    assert (
+        len(summary.refused) == 1 and "bad.xml: record 1" in summary.refused[0].reason
+    )
     assert [r.report_id for r in api.stored_reports(database)] == ["kept"]
 
 
@@ -132,15 +175,24 @@ def test_stored_report_totals_and_period_filter(database, inbox):
         + record_xml(count=5, dkim="fail", spf="pass")
         + record_xml(count=2, dkim="fail", spf="fail")
     )
-    (inbox / "nov.xml").write_bytes(report_xml(records, begin=1700000000, end=1700086399))
-    (inbox / "dec.xml").write_bytes(report_xml(record_xml(count=1), report_id="d",
-                                                  begin=1701388800, end=1701475199))
+    (inbox / "nov.xml").write_bytes(
+        report_xml(records, begin=1700000000, end=1700086399)
+    )
+    (inbox / "dec.xml").write_bytes(
+        report_xml(record_xml(count=1), report_id="d", begin=1701388800, end=1701475199)
+    )
     api.ingest(database, [inbox])
 
-    november = api.stored_reports(database, api.Scope(until=datetime(2023, 12, 1, tzinfo=UTC)))
+    november = api.stored_reports(
+        database, api.Scope(until=datetime(2023, 12, 1, tzinfo=UTC))
+    )
 
     (report,) = november
     assert (report.records, report.messages) == (3, 17)
-    assert (report.dkim_aligned_pass, report.spf_aligned_pass, report.dmarc_pass) == (10, 5, 15)
+    assert (report.dkim_aligned_pass, report.spf_aligned_pass, report.dmarc_pass) == (
+        10,
+        5,
+        15,
+    )
     assert report.begin == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     assert len(api.stored_reports(database)) == 2

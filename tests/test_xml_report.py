@@ -16,8 +16,9 @@ def test_reads_metadata_policy_and_every_result():
     )
     reason = "<reason><type>forwarded</type><comment>via list</comment></reason>"
     xml = report_xml(
-        record_xml("192.0.2.7", 12, dkim="Fail", spf="fail", auth=auth,
-                   extra_evaluated=reason),
+        record_xml(
+            "192.0.2.7", 12, dkim="Fail", spf="fail", auth=auth, extra_evaluated=reason
+        ),
         policy="<adkim>s</adkim><aspf>r</aspf><p>quarantine</p><sp>none</sp>"
         "<pct>50</pct><fo>1</fo>",
     )
@@ -29,11 +30,19 @@ def test_reads_metadata_policy_and_every_result():
     assert report.policy.adkim == "s" and report.policy.pct == 50
     (record,) = report.records
     assert (record.source_ip, record.count, record.dkim, record.spf) == (
-        "192.0.2.7", 12, "fail", "fail")
+        "192.0.2.7",
+        12,
+        "fail",
+        "fail",
+    )
     assert [(r.domain, r.selector, r.result) for r in record.dkim_results] == [
-        ("example.com", "s1", "fail"), ("esp.example", "k2", "pass")]
+        ("example.com", "s1", "fail"),
+        ("esp.example", "k2", "pass"),
+    ]
     assert [(r.domain, r.scope, r.result) for r in record.spf_results] == [
-        ("bounce.esp.example", "mfrom", "pass"), ("example.com", "helo", "neutral")]
+        ("bounce.esp.example", "mfrom", "pass"),
+        ("example.com", "helo", "neutral"),
+    ]
     assert [(r.type, r.comment) for r in record.reasons] == [("forwarded", "via list")]
 
 
@@ -53,7 +62,10 @@ def test_byte_order_mark_and_declared_encoding():
     body = report_xml(record_xml(), org_name="Caf\xe9 Mail").decode()
     latin = body.replace('encoding="UTF-8"', 'encoding="windows-1252"').encode("cp1252")
     assert parse_aggregate_report(latin).org_name == "Caf\xe9 Mail"
-    assert parse_aggregate_report(b"\xef\xbb\xbf" + body.encode()).org_name == "Caf\xe9 Mail"
+    assert (
+        parse_aggregate_report(b"\xef\xbb\xbf" + body.encode()).org_name
+        == "Caf\xe9 Mail"
+    )
 
 
 def test_ipv6_sources_are_normalised():
@@ -64,8 +76,9 @@ def test_ipv6_sources_are_normalised():
 
 
 def test_empty_org_name_falls_back_to_reporter_domain():
-    xml = report_xml(record_xml()).replace(b"<org_name>receiver.example</org_name>",
-                                           b"<org_name></org_name>")
+    xml = report_xml(record_xml()).replace(
+        b"<org_name>receiver.example</org_name>", b"<org_name></org_name>"
+    )
     assert parse_aggregate_report(xml).org_name == "receiver.example"
 
     with pytest.raises(ReportRefused, match="neither org_name nor"):
@@ -81,15 +94,21 @@ def test_report_without_records_has_no_messages():
     [
         (b"this is not xml", "not well-formed XML"),
         (b"<html><body>hi</body></html>", "<html>, not <feedback>"),
-        (report_xml(record_xml()).replace(b"<report_id>r-1</report_id>", b""),
-         "missing or empty <report_id>"),
+        (
+            report_xml(record_xml()).replace(b"<report_id>r-1</report_id>", b""),
+            "missing or empty <report_id>",
+        ),
         (report_xml(record_xml(), begin=200, end=100), "begins"),
         (report_xml(record_xml(), begin="yesterday"), "not a Unix time"),
         (report_xml(record_xml(count=-5)), "invalid count '-5'"),
         (report_xml(record_xml(count="many")), "invalid count 'many'"),
         (report_xml(record_xml(ip="999.1.1.1")), "invalid source_ip"),
-        (report_xml(record_xml()).replace(b"<policy_published>", b"<policy>")
-         .replace(b"</policy_published>", b"</policy>"), "missing <policy_published>"),
+        (
+            report_xml(record_xml())
+            .replace(b"<policy_published>", b"<policy>")
+            .replace(b"</policy_published>", b"</policy>"),
+            "missing <policy_published>",
+        ),
     ],
 )
 def test_refuses_with_a_reason(xml, reason):

@@ -90,7 +90,9 @@ def dkim_failed():
     return or_(records.c.dkim.is_(None), records.c.dkim != "pass")
 
 
-def dkim_failures(connection: Connection, scope: Scope = Scope()) -> list[VendorFailures]:
+def dkim_failures(
+    connection: Connection, scope: Scope = Scope()
+) -> list[VendorFailures]:
     """Vendors with DKIM failures in `scope`, most failed messages first."""
     sources = _source_totals(connection, scope)
     if not sources:
@@ -106,7 +108,9 @@ def dkim_failures(connection: Connection, scope: Scope = Scope()) -> list[Vendor
 
 
 def _in_scope(scope: Scope):
-    conditions = report_filters(domain=scope.domain, since=scope.since, until=scope.until)
+    conditions = report_filters(
+        domain=scope.domain, since=scope.since, until=scope.until
+    )
     return and_(records.c.report_pk == reports.c.id, *conditions)
 
 
@@ -153,7 +157,9 @@ def _vendors_by_source(connection: Connection, scope: Scope) -> dict[str, Vendor
 
 
 def _policy_domains(connection: Connection, scope: Scope) -> list[str]:
-    conditions = report_filters(domain=scope.domain, since=scope.since, until=scope.until)
+    conditions = report_filters(
+        domain=scope.domain, since=scope.since, until=scope.until
+    )
     query = select(reports.c.domain).where(and_(true(), *conditions)).distinct()
     return list(connection.execute(query).scalars())
 
@@ -163,9 +169,15 @@ def _add_dkim_seen(
 ) -> None:
     """Per source, the DKIM results behind its failed messages."""
     signed = (
-        select(records.c.source_ip, dkim_results.c.result, dkim_results.c.domain,
-               func.sum(records.c.count))
-        .where(_in_scope(scope), dkim_failed(), dkim_results.c.record_pk == records.c.id)
+        select(
+            records.c.source_ip,
+            dkim_results.c.result,
+            dkim_results.c.domain,
+            func.sum(records.c.count),
+        )
+        .where(
+            _in_scope(scope), dkim_failed(), dkim_results.c.record_pk == records.c.id
+        )
         .group_by(records.c.source_ip, dkim_results.c.result, dkim_results.c.domain)
     )
     for ip, result, domain, messages in connection.execute(signed):
@@ -187,8 +199,12 @@ def _add_spf_seen(
     connection: Connection, scope: Scope, sources: dict[str, SourceFailures]
 ) -> None:
     query = (
-        select(records.c.source_ip, spf_results.c.result, spf_results.c.domain,
-               func.sum(records.c.count))
+        select(
+            records.c.source_ip,
+            spf_results.c.result,
+            spf_results.c.domain,
+            func.sum(records.c.count),
+        )
         .where(_in_scope(scope), dkim_failed(), spf_results.c.record_pk == records.c.id)
         .group_by(records.c.source_ip, spf_results.c.result, spf_results.c.domain)
     )

@@ -51,8 +51,10 @@ SPF_PASS = records.c.spf == "pass"
 
 def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
     """Totals over every report whose date range begins in `scope`."""
-    in_scope = and_(true(), *report_filters(domain=scope.domain, since=scope.since,
-                                    until=scope.until))
+    in_scope = and_(
+        true(),
+        *report_filters(domain=scope.domain, since=scope.since, until=scope.until),
+    )
     joined = reports.outerjoin(records, records.c.report_pk == reports.c.id)
 
     totals = connection.execute(
@@ -91,7 +93,9 @@ def _daily_volume(connection: Connection, in_scope) -> list[DailyVolume]:
     """Messages per UTC day of the report's begin time."""
     day = func.date(reports.c.begin)
     query = (
-        select(day, func.sum(records.c.count), _messages_where(or_(DKIM_PASS, SPF_PASS)))
+        select(
+            day, func.sum(records.c.count), _messages_where(or_(DKIM_PASS, SPF_PASS))
+        )
         .select_from(reports.join(records, records.c.report_pk == reports.c.id))
         .where(in_scope)
         .group_by(day)

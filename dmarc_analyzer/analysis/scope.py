@@ -17,7 +17,10 @@ class Scope:
 
     @classmethod
     def from_dates(
-        cls, domain: str | None = None, since: date | None = None, until: date | None = None
+        cls,
+        domain: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
     ) -> "Scope":
         """Whole UTC days: `until` is the last day included."""
         return cls(

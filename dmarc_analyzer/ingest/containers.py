@@ -154,8 +154,9 @@ def _unzip(data: bytes, where: str, depth: int) -> Iterator[Payload]:
 
     for info in members:
         member_where = f"{where}:{info.filename}" if where else info.filename
-        yield from _extract(_read_member(archive, info, member_where), member_where,
-                            depth + 1)
+        yield from _extract(
+            _read_member(archive, info, member_where), member_where, depth + 1
+        )
 
 
 def _is_report_member(info: zipfile.ZipInfo) -> bool:
@@ -175,8 +176,15 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) ->
     try:
         with archive.open(info) as member:
             content = member.read(MAX_EXPANDED_BYTES + 1)
-    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError,
-            RuntimeError, ValueError, OSError) as error:
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+        OSError,
+    ) as error:
         raise ReportRefused(f"{_at(where)}unreadable zip member: {error}") from error
 
     if len(content) > MAX_EXPANDED_BYTES:
@@ -229,4 +237,3 @@ def _other_report_type(message: EmailMessage) -> str | None:
 
 def _at(where: str) -> str:
     return f"{where}: " if where else ""
-

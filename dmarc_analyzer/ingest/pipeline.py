@@ -141,7 +141,7 @@ def _ingest_one(database: Database, path: Path) -> FileResult:
         return FileResult(refusal=Refusal(str(path), " ".join(reason.split())))
 
     for repair in result.repairs:
-        log.warning("%s: stored after repair: %s", path, repair)
+        log.warning("%s: repaired: %s", path, repair)
     outcome = result.outcome
     log.info(
         "%s: %d reports added, %d duplicates", path, outcome.added, outcome.duplicates
@@ -153,7 +153,9 @@ def _read_bytes(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ReportRefused(f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,} limit")
+            raise ReportRefused(
+                f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,} limit"
+            )
         return path.read_bytes()
     except FileNotFoundError as error:
         raise ReportRefused("no such file") from error

@@ -26,7 +26,9 @@ from dmarc_analyzer.model import (
 )
 
 _TIMESTAMP = re.compile(r"\d{1,12}(\.\d*)?")
-_DECLARED_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+_DECLARED_ENCODING = re.compile(
+    rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']"""
+)
 _XML_DECLARATION = re.compile(r"<\?xml[^>]*\?>")
 _CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _FEEDBACK_START = re.compile(r"<(?:[\w.-]+:)?feedback[\s>]")

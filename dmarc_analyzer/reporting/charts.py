@@ -22,8 +22,15 @@ def daily_volume_chart(daily: list[DailyVolume]) -> Figure:
     failed = [entry.dmarc_fail for entry in daily]
 
     axes.bar(days, passed, color=PASS_COLOUR, label="DMARC pass")
-    axes.bar(days, failed, bottom=passed, color=FAIL_COLOUR, label="DMARC fail",
-             hatch="//", edgecolor="white")
+    axes.bar(
+        days,
+        failed,
+        bottom=passed,
+        color=FAIL_COLOUR,
+        label="DMARC fail",
+        hatch="//",
+        edgecolor="white",
+    )
 
     axes.set_title("Messages per day")
     axes.set_ylabel("Messages")
@@ -31,8 +38,9 @@ def daily_volume_chart(daily: list[DailyVolume]) -> Figure:
     axes.tick_params(axis="x", labelrotation=45)
     axes.yaxis.set_major_formatter("{x:,.0f}")
     if not daily:
-        axes.text(0.5, 0.5, "No reports in this period", ha="center",
-                  transform=axes.transAxes)
+        axes.text(
+            0.5, 0.5, "No reports in this period", ha="center", transform=axes.transAxes
+        )
     return figure
 
 
@@ -42,13 +50,21 @@ def failing_vendors_chart(vendors: list[VendorFailures], top: int = 10) -> Figur
     figure = Figure(figsize=(8, 1.2 + 0.45 * max(len(shown), 1)), layout="constrained")
     axes = figure.add_subplot()
 
-    axes.barh([vendor.vendor for vendor in shown],
-              [vendor.dkim_failed for vendor in shown], color=FAIL_COLOUR)
+    axes.barh(
+        [vendor.vendor for vendor in shown],
+        [vendor.dkim_failed for vendor in shown],
+        color=FAIL_COLOUR,
+    )
 
     axes.set_title("Messages failing DKIM, by sending vendor")
     axes.set_xlabel("Messages")
     axes.xaxis.set_major_formatter("{x:,.0f}")
     if not shown:
-        axes.text(0.5, 0.5, "No DKIM failures in this period", ha="center",
-                  transform=axes.transAxes)
+        axes.text(
+            0.5,
+            0.5,
+            "No DKIM failures in this period",
+            ha="center",
+            transform=axes.transAxes,
+        )
     return figure

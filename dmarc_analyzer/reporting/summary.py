@@ -47,15 +47,20 @@ def write_summary(summary: Summary, out_dir: Path) -> list[Path]:
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = "dmarc-summary-" + summary.period_label.replace(" to ", "_").replace(" ", "-")
+    stem = "dmarc-summary-" + summary.period_label.replace(" to ", "_").replace(
+        " ", "-"
+    )
     volume_png = out_dir / f"{stem}-daily-volume.png"
     vendors_png = out_dir / f"{stem}-failing-vendors.png"
     page = out_dir / f"{stem}.md"
 
     daily_volume_chart(summary.overview.daily).savefig(volume_png, dpi=120)
-    failing_vendors_chart(summary.failing_vendors, TOP_VENDORS).savefig(vendors_png, dpi=120)
-    page.write_text(render_markdown(summary, volume_png.name, vendors_png.name),
-                    encoding="utf-8")
+    failing_vendors_chart(summary.failing_vendors, TOP_VENDORS).savefig(
+        vendors_png, dpi=120
+    )
+    page.write_text(
+        render_markdown(summary, volume_png.name, vendors_png.name), encoding="utf-8"
+    )
     return [page, volume_png, vendors_png]
 
 

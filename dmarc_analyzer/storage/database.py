@@ -45,7 +45,9 @@ class Database:
             with self.engine.begin() as connection:
                 command.upgrade(_alembic_config(connection), revision)
         except SQLAlchemyError as error:
-            raise DatabaseError(f"cannot migrate {self.safe_url}: {_first_line(error)}") from error
+            raise DatabaseError(
+                f"cannot migrate {self.safe_url}: {_first_line(error)}"
+            ) from error
 
     def current_revision(self) -> str | None:
         from alembic.migration import MigrationContext

@@ -117,7 +117,9 @@ def _insert_report(connection: Connection, report: Report, source_file: str) -> 
         "source_file": source_file,
         "ingested_at": _naive_utc(datetime.now(UTC)),
     }
-    return connection.execute(insert(reports).returning(reports.c.id), values).scalar_one()
+    return connection.execute(
+        insert(reports).returning(reports.c.id), values
+    ).scalar_one()
 
 
 def _insert_records(
@@ -137,13 +139,21 @@ def _insert_records(
             for r in record.reasons
         ]
         dkim += [
-            {"record_pk": record_pk, "domain": r.domain, "selector": r.selector,
-             "result": r.result}
+            {
+                "record_pk": record_pk,
+                "domain": r.domain,
+                "selector": r.selector,
+                "result": r.result,
+            }
             for r in record.dkim_results
         ]
         spf += [
-            {"record_pk": record_pk, "domain": r.domain, "scope": r.scope,
-             "result": r.result}
+            {
+                "record_pk": record_pk,
+                "domain": r.domain,
+                "scope": r.scope,
+                "result": r.result,
+            }
             for r in record.spf_results
         ]
 

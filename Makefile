@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make demo   ingest sample_reports/ into demo.sqlite and write a summary under reports/
+#   make test   run the whole test suite (SQLite and PostgreSQL)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DEMO_DB := demo.sqlite
+
+.PHONY: demo test lint install clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(INSTALLED)
+	@# Exit status 1 from ingest would mean a sample file was refused: stop then.
+	$(BIN)/dmarc-analyzer --db $(DEMO_DB) ingest sample_reports/
+	$(BIN)/dmarc-analyzer --db $(DEMO_DB) failures
+	$(BIN)/dmarc-analyzer --db $(DEMO_DB) summary --out reports/
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(INSTALLED) lint
+	scripts/ensure-postgres.sh
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB)-* reports/*.md reports/*.png

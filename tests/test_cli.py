@@ -1,0 +1,135 @@
+"""The command line as a user runs it: exit codes, stdout, stderr, JSON."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import DATA, SAMPLES
+
+MANIFEST = json.loads((DATA / "sample_reports_manifest.json").read_text())
+
+
+def run(*args, db, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", db, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "cli.sqlite")
+
+
+def test_help_shows_every_command_with_an_example():
+    for command in ["ingest", "reports", "failures", "summary"]:
+        result = subprocess.run(
+            [sys.executable, "-m", "dmarc_analyzer", command, "--help"],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0
+        assert "dmarc-analyzer " + command in result.stdout
+
+
+def test_ingest_samples_then_reports_match_the_manifest(db):
+    first = run("ingest", "--json", SAMPLES, db=db)
+    again = run("ingest", "--json", SAMPLES, db=db)
+    listing = run("reports", "--json", db=db)
+
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    expected_reports = [r for entry in MANIFEST for r in entry["reports"]]
+    assert summary["files"] == len(MANIFEST)
+    assert summary["reports_added"] == len(expected_reports)
+    assert summary["messages_added"] == sum(r["messages"] for r in expected_reports)
+    assert summary["refused"] == []
+    assert json.loads(again.stdout)["duplicates"] == len(expected_reports)
+
+    stored = {(r["org_name"], r["report_id"]): r for r in json.loads(listing.stdout)}
+    for expected in expected_reports:
+        got = stored[(expected["org_name"], expected["report_id"])]
+        for key in [
+            "domain",
+            "records",
+            "messages",
+            "dkim_aligned_pass",
+            "spf_aligned_pass",
+            "dmarc_pass",
+        ]:
+            assert got[key] == expected[key], (expected["report_id"], key)
+        assert got["begin"].endswith("+00:00")
+
+
+def test_refused_files_exit_1_name_the_file_and_store_the_rest(db, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "notes.txt").write_text("hello")
+    (inbox / "empty.xml").write_bytes(b"")
+    sample = next(SAMPLES.rglob("*.zip"))
+    (inbox / "good.zip").write_bytes(sample.read_bytes())
+
+    human = run("ingest", inbox, db=db)
+    as_json = run("ingest", "--json", inbox, db=db)
+
+    assert human.returncode == 1 and as_json.returncode == 1
+    assert "Traceback" not in human.stderr
+    lines = [line for line in human.stderr.splitlines() if line.startswith("refused")]
+    assert len(lines) == 2
+    assert any("notes.txt: not XML" in line for line in lines)
+    assert any("empty.xml: empty" in line for line in lines)
+    assert "1 reports added" in human.stdout
+    refused = json.loads(as_json.stdout)["refused"]
+    assert sorted(r["file"].rsplit("/", 1)[1] for r in refused) == [
+        "empty.xml",
+        "notes.txt",
+    ]
+
+
+def test_failures_json_and_csv(db):
+    run("ingest", SAMPLES, db=db)
+
+    as_json = run(
+        "failures", "--json", "--since", "2026-11-23", "--until", "2026-11-29", db=db
+    )
+    as_csv = run("failures", "--csv", db=db)
+    table = run("failures", "--domain", "example.com", db=db)
+
+    vendors = json.loads(as_json.stdout)
+    assert as_json.returncode == 0
+    assert {"vendor", "messages", "dkim_failed", "sources"} <= set(vendors[0])
+    assert {"source_ip", "vendor", "messages", "dkim_failed"} <= set(
+        vendors[0]["sources"][0]
+    )
+    names = [v["vendor"] for v in vendors]
+    assert "Intuit Mailchimp" in names and "Amazon SES" in names
+    assert as_csv.stdout.splitlines()[0].startswith(
+        "vendor,vendor_type,evidence,source_ip"
+    )
+    assert "Intuit Mailchimp" in table.stdout
+
+
+def test_summary_writes_markdown_and_charts(db, tmp_path):
+    run("ingest", SAMPLES, db=db)
+
+    result = run("summary", "--out", tmp_path / "out", "--json", db=db)
+
+    written = json.loads(result.stdout)["files"]
+    assert result.returncode == 0
+    assert [name.rsplit(".", 1)[1] for name in written] == ["md", "png", "png"]
+    assert "2026-11-23_2026-11-29" in written[0]
+
+
+def test_bad_usage_and_bad_database_are_one_line_errors(db, tmp_path):
+    bad_date = run("failures", "--since", "yesterday", db=db)
+    bad_db = run("reports", db="postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+    assert bad_date.returncode == 2
+    assert bad_db.returncode == 1
+    assert bad_db.stderr.startswith("error: ") and "Traceback" not in bad_db.stderr
+    assert len(bad_db.stderr.strip().splitlines()) == 1
