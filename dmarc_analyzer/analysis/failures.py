@@ -8,11 +8,11 @@ runs in SQL; Python only names vendors and arranges the aggregated rows.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, case, exists, func, or_, select, true
+from sqlalchemy import Connection, and_, exists, func, or_, select, true
 
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.vendors import Signal, Vendor, identify_vendor
-from dmarc_analyzer.storage.reports import report_filters
+from dmarc_analyzer.storage.reports import messages_where, report_filters
 from dmarc_analyzer.storage.schema import (
     DkimResultRow,
     RecordRow,
@@ -114,16 +114,12 @@ def _in_scope(scope: Scope):
     return and_(records.c.report_pk == reports.c.id, *conditions)
 
 
-def _messages_where(condition):
-    return func.coalesce(func.sum(case((condition, records.c.count), else_=0)), 0)
-
-
 def _source_totals(connection: Connection, scope: Scope) -> dict[str, SourceFailures]:
     query = (
         select(
             records.c.source_ip,
             func.sum(records.c.count),
-            _messages_where(dkim_failed()),
+            messages_where(dkim_failed()),
         )
         .where(_in_scope(scope))
         .group_by(records.c.source_ip)
@@ -168,22 +164,12 @@ def _add_dkim_seen(
     connection: Connection, scope: Scope, sources: dict[str, SourceFailures]
 ) -> None:
     """Per source, the DKIM results behind its failed messages."""
-    signed = (
-        select(
-            records.c.source_ip,
-            dkim_results.c.result,
-            dkim_results.c.domain,
-            func.sum(records.c.count),
-        )
-        .where(
-            _in_scope(scope), dkim_failed(), dkim_results.c.record_pk == records.c.id
-        )
-        .group_by(records.c.source_ip, dkim_results.c.result, dkim_results.c.domain)
-    )
-    for ip, result, domain, messages in connection.execute(signed):
+    for ip, result, domain, messages in _results_of_failures(
+        connection, scope, dkim_results
+    ):
         # A pass here is a signature the receiver found unaligned with From.
         label = "pass (unaligned)" if result == "pass" else (result or "no result")
-        sources[ip].dkim_seen[f"{label} d={domain or '?'}"] = int(messages)
+        sources[ip].dkim_seen[f"{label} d={domain or '?'}"] = messages
 
     has_signature = exists().where(dkim_results.c.record_pk == records.c.id)
     unsigned = (
@@ -198,18 +184,27 @@ def _add_dkim_seen(
 def _add_spf_seen(
     connection: Connection, scope: Scope, sources: dict[str, SourceFailures]
 ) -> None:
+    """Per source, the SPF results behind its failed messages."""
+    for ip, result, domain, messages in _results_of_failures(
+        connection, scope, spf_results
+    ):
+        sources[ip].spf_seen[f"{result or 'no result'} {domain or '?'}"] = messages
+
+
+def _results_of_failures(connection: Connection, scope: Scope, table):
+    """(source IP, result, domain, messages) of the DKIM-failed records."""
     query = (
         select(
             records.c.source_ip,
-            spf_results.c.result,
-            spf_results.c.domain,
+            table.c.result,
+            table.c.domain,
             func.sum(records.c.count),
         )
-        .where(_in_scope(scope), dkim_failed(), spf_results.c.record_pk == records.c.id)
-        .group_by(records.c.source_ip, spf_results.c.result, spf_results.c.domain)
+        .where(_in_scope(scope), dkim_failed(), table.c.record_pk == records.c.id)
+        .group_by(records.c.source_ip, table.c.result, table.c.domain)
     )
     for ip, result, domain, messages in connection.execute(query):
-        sources[ip].spf_seen[f"{result or 'no result'} {domain or '?'}"] = int(messages)
+        yield ip, result, domain, int(messages)
 
 
 def _group_by_vendor(sources) -> list[VendorFailures]:

@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, and_, case, func, or_, select, true
+from sqlalchemy import Connection, and_, func, or_, select, true
 
 from dmarc_analyzer.analysis.scope import Scope
-from dmarc_analyzer.storage.reports import report_filters
+from dmarc_analyzer.storage.reports import messages_where, report_filters
 from dmarc_analyzer.storage.schema import RecordRow, ReportRow
 
 reports = ReportRow.__table__
@@ -41,10 +41,6 @@ class Overview:
         return passed / self.messages if self.messages else None
 
 
-def _messages_where(condition):
-    return func.coalesce(func.sum(case((condition, records.c.count), else_=0)), 0)
-
-
 DKIM_PASS = records.c.dkim == "pass"
 SPF_PASS = records.c.spf == "pass"
 
@@ -63,9 +59,9 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
             func.max(reports.c.end),
             func.count(func.distinct(reports.c.id)),
             func.coalesce(func.sum(records.c.count), 0),
-            _messages_where(or_(DKIM_PASS, SPF_PASS)),
-            _messages_where(DKIM_PASS),
-            _messages_where(SPF_PASS),
+            messages_where(or_(DKIM_PASS, SPF_PASS)),
+            messages_where(DKIM_PASS),
+            messages_where(SPF_PASS),
         )
         .select_from(joined)
         .where(in_scope)
@@ -93,9 +89,7 @@ def _daily_volume(connection: Connection, in_scope) -> list[DailyVolume]:
     """Messages per UTC day of the report's begin time."""
     day = func.date(reports.c.begin)
     query = (
-        select(
-            day, func.sum(records.c.count), _messages_where(or_(DKIM_PASS, SPF_PASS))
-        )
+        select(day, func.sum(records.c.count), messages_where(or_(DKIM_PASS, SPF_PASS)))
         .select_from(reports.join(records, records.c.report_pk == reports.c.id))
         .where(in_scope)
         .group_by(day)

@@ -1,7 +1,7 @@
 """Write parsed reports to the database and list what is stored."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, case, func, insert, select, true
@@ -134,28 +134,9 @@ def _insert_records(
 
     reasons, dkim, spf = [], [], []
     for record_pk, record in zip(record_pks, report_records, strict=True):
-        reasons += [
-            {"record_pk": record_pk, "type": r.type, "comment": r.comment}
-            for r in record.reasons
-        ]
-        dkim += [
-            {
-                "record_pk": record_pk,
-                "domain": r.domain,
-                "selector": r.selector,
-                "result": r.result,
-            }
-            for r in record.dkim_results
-        ]
-        spf += [
-            {
-                "record_pk": record_pk,
-                "domain": r.domain,
-                "scope": r.scope,
-                "result": r.result,
-            }
-            for r in record.spf_results
-        ]
+        reasons += [{"record_pk": record_pk, **asdict(r)} for r in record.reasons]
+        dkim += [{"record_pk": record_pk, **asdict(r)} for r in record.dkim_results]
+        spf += [{"record_pk": record_pk, **asdict(r)} for r in record.spf_results]
 
     for table, rows_of_table in (
         (OverrideReasonRow.__table__, reasons),
@@ -190,10 +171,6 @@ def list_stored_reports(
     """Every stored report matching the filters, oldest first, with totals."""
     dkim_pass = records.c.dkim == "pass"
     spf_pass = records.c.spf == "pass"
-
-    def messages_where(condition):
-        return func.coalesce(func.sum(case((condition, records.c.count), else_=0)), 0)
-
     query = (
         select(
             reports.c.org_name,
@@ -229,6 +206,11 @@ def list_stored_reports(
         )
         for row in connection.execute(query)
     ]
+
+
+def messages_where(condition):
+    """SQL: the sum of record counts over the records meeting `condition`."""
+    return func.coalesce(func.sum(case((condition, records.c.count), else_=0)), 0)
 
 
 def report_filters(
