@@ -20,7 +20,6 @@ from dmarc_analyzer import api
 from dmarc_analyzer.errors import DmarcAnalyzerError
 
 app = typer.Typer(
-    help="Store DMARC aggregate reports in SQL and see who fails DKIM, and why.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
@@ -64,11 +63,17 @@ def options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log each file.")
     ] = False,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Store DMARC aggregate reports in SQL and see who fails DKIM, and why.
 
-    Example: `dmarc-analyzer --db reports.sqlite ingest ~/dmarc-reports/`
+    Examples:
+
+    ```
+    dmarc-analyzer ingest ~/dmarc-reports/
+    dmarc-analyzer failures --since 2024-03-01
+    dmarc-analyzer --db postgresql+psycopg://me@dbhost/dmarc summary --out reports/
+    ```
     """
     state.database_url = db
     state.debug = debug
@@ -116,12 +121,9 @@ def ingest(
     if as_json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
+        # Plain writes: one refusal stays one line, whatever the terminal width.
         for refusal in summary.refused:
-            stderr.print(
-                f"refused {refusal.path}: {refusal.reason}",
-                markup=False,
-                highlight=False,
-            )
+            print(f"refused {refusal.path}: {refusal.reason}", file=sys.stderr)
         added = (
             f"{summary.reports_added:,} reports added ({summary.records_added:,} "
             f"records, {summary.messages_added:,} messages)"

@@ -131,3 +131,41 @@ def test_entities_and_dtds_are_refused_not_expanded():
     for xml in (bomb, external):
         with pytest.raises(ReportRefused, match="unsafe XML"):
             parse_aggregate_report(xml)
+
+
+@pytest.mark.parametrize(
+    ("damage", "warning"),
+    [
+        (lambda xml: b"<xs:schema xmlns:xs='x'>\n" + xml, "markup before <feedback>"),
+        (lambda xml: xml + b"\n<trailer/>junk", "content after </feedback>"),
+        (
+            lambda xml: xml.replace(
+                b"receiver.example</org", b"receiver\x01.example</org"
+            ),
+            "control characters",
+        ),
+        (
+            lambda xml: xml.replace(
+                b"<header_from>example.com", b"<header_from>ex\xffample.com"
+            ),
+            "not valid utf-8",
+        ),
+    ],
+)
+def test_repairable_damage_is_repaired_and_reported(damage, warning):
+    xml = report_xml(record_xml(count=4)).replace(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n', b""
+    )
+
+    report = parse_aggregate_report(damage(xml))
+
+    assert report.messages == 4
+    assert any(warning in repair for repair in report.warnings)
+
+
+def test_invalid_bytes_become_replacement_characters():
+    xml = report_xml(record_xml(header_from="ex\xffample.com")).replace(
+        "ex\xffample".encode(), b"ex\xffample"
+    )
+    report = parse_aggregate_report(xml)
+    assert report.records[0].header_from == "ex\ufffdample.com"

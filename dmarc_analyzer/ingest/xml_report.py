@@ -7,6 +7,7 @@ Values are kept as written, apart from trimming white space and lower-casing
 result words, which receivers capitalise freely.
 """
 
+import codecs
 import ipaddress
 import re
 from datetime import UTC, datetime
@@ -107,6 +108,7 @@ def repair_xml(data: bytes) -> tuple[str, list[str]]:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     try:
+        encoding = codecs.lookup(encoding).name
         text = data.decode(encoding)
     except LookupError:
         return "", []
