@@ -15,9 +15,26 @@ from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary, ingest_paths
 from dmarc_analyzer.reporting.summary import Summary, build_summary, write_summary
 from dmarc_analyzer.storage.database import DEFAULT_DATABASE, Database
-from dmarc_analyzer.storage.reports import StoredReport, list_stored_reports
+from dmarc_analyzer.storage.reports import (
+    StoredReport,
+    any_report,
+    list_stored_reports,
+)
 
 DATABASE_ENV = "DMARC_ANALYZER_DB"
+FAILURE_FRAME_COLUMNS = [
+    "vendor",
+    "vendor_type",
+    "vendor_messages",
+    "source_ip",
+    "evidence",
+    "domains",
+    "messages",
+    "dkim_failed",
+    "failed_share",
+    "dkim_results",
+    "spf_results",
+]
 
 __all__ = [
     "DATABASE_ENV",
@@ -26,6 +43,7 @@ __all__ = [
     "Summary",
     "failures",
     "failures_frame",
+    "has_reports",
     "ingest",
     "open_database",
     "reports_frame",
@@ -35,10 +53,12 @@ __all__ = [
 ]
 
 
-def open_database(url: str | None = None) -> Database:
+def open_database(url: str | None = None, *, create: bool = True) -> Database:
     """Open (and migrate) the database at `url`, `$DMARC_ANALYZER_DB`, or the
-    default SQLite file in the current folder."""
-    return Database(url or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
+    default SQLite file in the current folder. With `create=False`, a SQLite
+    file that does not exist is an error instead of a new, empty database."""
+    chosen = url or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
+    return Database(chosen, create=create)
 
 
 def ingest(
@@ -53,6 +73,14 @@ def ingest(
 def stored_reports(database: Database, scope: Scope = Scope()) -> list[StoredReport]:
     with database.connect() as connection:
         return list_stored_reports(
+            connection, domain=scope.domain, since=scope.since, until=scope.until
+        )
+
+
+def has_reports(database: Database, scope: Scope = Scope()) -> bool:
+    """Whether any report is stored for `scope`."""
+    with database.connect() as connection:
+        return any_report(
             connection, domain=scope.domain, since=scope.since, until=scope.until
         )
 
@@ -74,14 +102,14 @@ def failures_frame(database: Database, scope: Scope = Scope()):
 
     rows = [
         {
+            **source.as_dict(),
             "vendor": vendor.vendor,
             "vendor_messages": vendor.messages,
-            **source.as_dict(),
         }
         for vendor in failures(database, scope)
         for source in vendor.sources
     ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=FAILURE_FRAME_COLUMNS)
 
 
 def reports_frame(database: Database, scope: Scope = Scope()):
@@ -90,6 +118,6 @@ def reports_frame(database: Database, scope: Scope = Scope()):
 
     import pandas as pd
 
-    return pd.DataFrame(
-        [dataclasses.asdict(r) for r in stored_reports(database, scope)]
-    )
+    columns = [field.name for field in dataclasses.fields(StoredReport)]
+    rows = [dataclasses.asdict(report) for report in stored_reports(database, scope)]
+    return pd.DataFrame(rows, columns=columns)

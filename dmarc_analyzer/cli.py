@@ -8,16 +8,16 @@ environment problem (some files refused, database unreachable), 2 usage.
 import json
 import logging
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from dmarc_analyzer import api
 from dmarc_analyzer.errors import DmarcAnalyzerError
+from dmarc_analyzer.reporting import console
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -39,8 +39,27 @@ class State:
 
 state = State()
 
-DateOption = Annotated[
-    datetime | None, typer.Option(formats=["%Y-%m-%d"], show_default=False)
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+SinceOption = Annotated[
+    date | None,
+    typer.Option(
+        parser=_parse_day,
+        metavar="YYYY-MM-DD",
+        help="First day included (UTC, by report start).",
+    ),
+]
+UntilOption = Annotated[
+    date | None,
+    typer.Option(
+        parser=_parse_day, metavar="YYYY-MM-DD", help="Last day included (UTC)."
+    ),
 ]
 DomainOption = Annotated[
     str | None, typer.Option("--domain", help="Only reports for this policy domain.")
@@ -82,6 +101,8 @@ def options(
         format="%(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic's own INFO lines say nothing a user of this tool needs.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 @app.command()
@@ -124,13 +145,16 @@ def ingest(
         # Plain writes: one refusal stays one line, whatever the terminal width.
         for refusal in summary.refused:
             print(f"refused {refusal.path}: {refusal.reason}", file=sys.stderr)
+        plural = console.plural
         added = (
-            f"{summary.reports_added:,} reports added ({summary.records_added:,} "
-            f"records, {summary.messages_added:,} messages)"
+            f"{plural(summary.reports_added, 'report')} added "
+            f"({plural(summary.records_added, 'record')}, "
+            f"{plural(summary.messages_added, 'message')})"
         )
         stdout.print(
-            f"{summary.files:,} files: {added}, {summary.duplicates:,} duplicates, "
-            f"{len(summary.refused):,} files refused",
+            f"{plural(summary.files, 'file')}: {added}, "
+            f"{plural(summary.duplicates, 'duplicate')}, "
+            f"{plural(len(summary.refused), 'file')} refused",
             highlight=False,
         )
     if summary.refused:
@@ -140,8 +164,8 @@ def ingest(
 @app.command()
 def reports(
     domain: DomainOption = None,
-    since: DateOption = None,
-    until: DateOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List stored reports with their message totals.
@@ -150,43 +174,25 @@ def reports(
 
     Example: `dmarc-analyzer reports --domain example.com --since 2024-03-01 --json`
     """
-    stored = api.stored_reports(_open_database(), _scope(domain, since, until))
+    stored = api.stored_reports(_open_existing(), _scope(domain, since, until))
     if as_json:
         print(json.dumps([_report_json(report) for report in stored], indent=2))
         return
 
-    table = Table(
-        "Reporter",
-        "Report ID",
-        "Domain",
-        "Begin (UTC)",
-        "Records",
-        "Messages",
-        "DKIM pass",
-        "SPF pass",
-        "DMARC pass",
+    stdout.print(console.reports_table(stored))
+    messages = sum(report.messages for report in stored)
+    stdout.print(
+        f"{console.plural(len(stored), 'report')}, "
+        f"{console.plural(messages, 'message')}",
+        highlight=False,
     )
-    for report in stored:
-        table.add_row(
-            report.org_name,
-            report.report_id,
-            report.domain,
-            f"{report.begin:%Y-%m-%d %H:%M}",
-            f"{report.records:,}",
-            f"{report.messages:,}",
-            f"{report.dkim_aligned_pass:,}",
-            f"{report.spf_aligned_pass:,}",
-            f"{report.dmarc_pass:,}",
-        )
-    stdout.print(table)
-    stdout.print(f"{len(stored):,} reports", highlight=False)
 
 
 @app.command()
 def failures(
     domain: DomainOption = None,
-    since: DateOption = None,
-    until: DateOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
@@ -200,7 +206,9 @@ def failures(
     """
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv")
-    vendors = api.failures(_open_database(), _scope(domain, since, until))
+    database = _open_existing()
+    scope = _scope(domain, since, until)
+    vendors = api.failures(database, scope)
 
     if as_json:
         print(json.dumps([vendor.as_dict() for vendor in vendors], indent=2))
@@ -208,8 +216,12 @@ def failures(
         from dmarc_analyzer.reporting.exports import failures_csv
 
         sys.stdout.write(failures_csv(vendors))
+    elif vendors:
+        stdout.print(console.failures_table(vendors))
+    elif api.has_reports(database, scope):
+        stdout.print("No message failed DKIM in the reports of this period.")
     else:
-        _print_failures(vendors)
+        stdout.print("No reports are stored for this period and domain.")
 
 
 @app.command()
@@ -218,15 +230,15 @@ def summary(
         Path, typer.Option(help="Folder for the summary and charts.")
     ] = Path("reports"),
     domain: DomainOption = None,
-    since: DateOption = None,
-    until: DateOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write a Markdown summary for management, with PNG charts.
 
     Example: `dmarc-analyzer summary --out reports/ --since 2024-03-01`
     """
-    database = _open_database()
+    database = _open_existing()
     result = api.summarize(database, _scope(domain, since, until))
     written = api.write_summary(result, out)
 
@@ -263,14 +275,15 @@ def _open_database() -> api.Database:
     return api.open_database(state.database_url)
 
 
-def _scope(domain: str | None, since: datetime | None, until: datetime | None):
+def _open_existing() -> api.Database:
+    """For commands that only read: a mistyped path must not make a new file."""
+    return api.open_database(state.database_url, create=False)
+
+
+def _scope(domain: str | None, since: date | None, until: date | None):
     if since and until and until < since:
         raise typer.BadParameter("--until is before --since")
-    return api.Scope.from_dates(domain, _day(since), _day(until))
-
-
-def _day(moment: datetime | None) -> date | None:
-    return moment.date() if moment else None
+    return api.Scope.from_dates(domain, since, until)
 
 
 def _report_json(report) -> dict:
@@ -285,55 +298,8 @@ def _report_json(report) -> dict:
         "dkim_aligned_pass": report.dkim_aligned_pass,
         "spf_aligned_pass": report.spf_aligned_pass,
         "dmarc_pass": report.dmarc_pass,
+        "source_file": report.source_file,
     }
-
-
-def _print_failures(vendors) -> None:
-    if not vendors:
-        stdout.print("No messages failed DKIM in this period.")
-        return
-
-    table = Table(
-        "Vendor",
-        "Source IP",
-        "Failed",
-        "Share",
-        "DKIM results seen",
-        "SPF results seen",
-        "Evidence",
-    )
-    for vendor in vendors:
-        table.add_row(
-            f"[bold]{_escape(vendor.vendor)}[/bold]",
-            "",
-            f"[bold]{vendor.dkim_failed:,}[/bold]",
-            f"[bold]{vendor.failed_share:.1%}[/bold]",
-            "",
-            "",
-            "",
-        )
-        for source in vendor.sources:
-            table.add_row(
-                "",
-                source.source_ip,
-                f"{source.dkim_failed:,}",
-                f"{source.failed_share:.1%}",
-                _escape(_listing(source.dkim_seen)),
-                _escape(_listing(source.spf_seen)),
-                _escape(source.vendor.evidence),
-            )
-    stdout.print(table)
-
-
-def _listing(counts: dict[str, int]) -> str:
-    ranked = sorted(counts.items(), key=lambda item: -item[1])
-    return "\n".join(f"{label}: {count:,}" for label, count in ranked)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def _progress():

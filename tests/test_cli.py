@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import DATA, SAMPLES
+from tests.conftest import DATA, SAMPLES, record_xml, report_xml
 
 MANIFEST = json.loads((DATA / "sample_reports_manifest.json").read_text())
 
@@ -83,7 +83,7 @@ def test_refused_files_exit_1_name_the_file_and_store_the_rest(db, tmp_path):
     assert len(lines) == 2
     assert any("notes.txt: not XML" in line for line in lines)
     assert any("empty.xml: empty" in line for line in lines)
-    assert "1 reports added" in human.stdout
+    assert "1 report added" in human.stdout
     refused = json.loads(as_json.stdout)["refused"]
     assert sorted(r["file"].rsplit("/", 1)[1] for r in refused) == [
         "empty.xml",
@@ -133,3 +133,25 @@ def test_bad_usage_and_bad_database_are_one_line_errors(db, tmp_path):
     assert bad_db.returncode == 1
     assert bad_db.stderr.startswith("error: ") and "Traceback" not in bad_db.stderr
     assert len(bad_db.stderr.strip().splitlines()) == 1
+
+
+def test_reading_commands_never_create_a_database(tmp_path):
+    missing = tmp_path / "typo" / "missing.sqlite"
+
+    result = run("reports", db=str(missing))
+
+    assert result.returncode == 1
+    assert "no database at" in result.stderr
+    assert not missing.parent.exists()
+
+
+def test_no_reports_is_told_apart_from_no_failures(db, tmp_path):
+    clean_report = tmp_path / "clean.xml"
+    clean_report.write_bytes(report_xml(record_xml(count=3)))
+    run("ingest", clean_report, db=db)
+
+    nothing = run("failures", "--domain", "nosuch.example", db=db)
+    clean = run("failures", db=db)
+
+    assert nothing.returncode == 0 and "No reports are stored" in nothing.stdout
+    assert clean.returncode == 0 and "No message failed DKIM" in clean.stdout

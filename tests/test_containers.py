@@ -143,3 +143,11 @@ def test_zip_member_names_are_labels_only(tmp_path, monkeypatch):
     found = list(extract_payloads(archive))
     assert [p.data for p in found] == [XML, XML]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_message_of_an_mbox_is_read():
+    one = mail([("a.xml.gz", "application/gzip", gzip.compress(XML))])
+    mbox = b"From dmarc@a.example Thu Nov 26 00:00:00 2026\n" + one
+    mbox += b"\nFrom dmarc@b.example Thu Nov 26 00:00:01 2026\n" + one
+
+    assert payloads(mbox) == [XML, XML]

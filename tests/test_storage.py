@@ -196,3 +196,14 @@ def test_stored_report_totals_and_period_filter(database, inbox):
     )
     assert report.begin == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     assert len(api.stored_reports(database)) == 2
+
+
+def test_linked_folders_are_followed_once(database, inbox):
+    (inbox / "real").mkdir()
+    (inbox / "real" / "r.xml").write_bytes(report_xml(record_xml()))
+    (inbox / "link").symlink_to(inbox / "real")
+    (inbox / "real" / "loop").symlink_to(inbox)
+
+    summary = api.ingest(database, [inbox])
+
+    assert (summary.files, summary.reports_added, summary.duplicates) == (1, 1, 0)

@@ -36,6 +36,7 @@ class SourceFailures:
     vendor: Vendor
     messages: int
     dkim_failed: int
+    domains: list[str] = field(default_factory=list)
     dkim_seen: dict[str, int] = field(default_factory=dict)
     spf_seen: dict[str, int] = field(default_factory=dict)
 
@@ -49,11 +50,12 @@ class SourceFailures:
             "vendor": self.vendor.name,
             "vendor_type": self.vendor.type,
             "evidence": self.vendor.evidence,
+            "domains": self.domains,
             "messages": self.messages,
             "dkim_failed": self.dkim_failed,
             "failed_share": round(self.failed_share, 4),
-            "dkim_results": self.dkim_seen,
-            "spf_results": self.spf_seen,
+            "dkim_results": ranked(self.dkim_seen),
+            "spf_results": ranked(self.spf_seen),
         }
 
 
@@ -85,6 +87,11 @@ class VendorFailures:
         }
 
 
+def ranked(counts: dict[str, int]) -> dict[str, int]:
+    """Labels by message count, largest first, ties in label order."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 def dkim_failed():
     """The SQL condition for a record whose messages failed DKIM."""
     return or_(records.c.dkim.is_(None), records.c.dkim != "pass")
@@ -101,6 +108,7 @@ def dkim_failures(
     vendors = _vendors_by_source(connection, scope)
     for source in sources.values():
         source.vendor = vendors.get(source.source_ip, identify_vendor([], []))
+    _add_domains(connection, scope, sources)
     _add_dkim_seen(connection, scope, sources)
     _add_spf_seen(connection, scope, sources)
 
@@ -135,15 +143,16 @@ def _vendors_by_source(connection: Connection, scope: Scope) -> dict[str, Vendor
     """Name each source's vendor from the domains that passed for it."""
     signals: dict[str, list[Signal]] = defaultdict(list)
     for kind, table in (("dkim", dkim_results), ("spf", spf_results)):
+        domain = func.lower(table.c.domain)
         query = (
-            select(records.c.source_ip, table.c.domain, func.sum(records.c.count))
+            select(records.c.source_ip, domain, func.sum(records.c.count))
             .where(
                 _in_scope(scope),
                 table.c.record_pk == records.c.id,
                 table.c.result == "pass",
                 table.c.domain.is_not(None),
             )
-            .group_by(records.c.source_ip, table.c.domain)
+            .group_by(records.c.source_ip, domain)
         )
         for ip, domain, messages in connection.execute(query):
             signals[ip].append(Signal(kind, domain, int(messages)))
@@ -158,6 +167,20 @@ def _policy_domains(connection: Connection, scope: Scope) -> list[str]:
     )
     query = select(reports.c.domain).where(and_(true(), *conditions)).distinct()
     return list(connection.execute(query).scalars())
+
+
+def _add_domains(
+    connection: Connection, scope: Scope, sources: dict[str, SourceFailures]
+) -> None:
+    """Per source, the policy domains its failed messages were reported for."""
+    query = (
+        select(records.c.source_ip, reports.c.domain)
+        .where(_in_scope(scope), dkim_failed())
+        .group_by(records.c.source_ip, reports.c.domain)
+        .order_by(reports.c.domain)
+    )
+    for ip, domain in connection.execute(query):
+        sources[ip].domains.append(domain)
 
 
 def _add_dkim_seen(
@@ -193,15 +216,11 @@ def _add_spf_seen(
 
 def _results_of_failures(connection: Connection, scope: Scope, table):
     """(source IP, result, domain, messages) of the DKIM-failed records."""
+    domain = func.lower(table.c.domain)
     query = (
-        select(
-            records.c.source_ip,
-            table.c.result,
-            table.c.domain,
-            func.sum(records.c.count),
-        )
+        select(records.c.source_ip, table.c.result, domain, func.sum(records.c.count))
         .where(_in_scope(scope), dkim_failed(), table.c.record_pk == records.c.id)
-        .group_by(records.c.source_ip, table.c.result, table.c.domain)
+        .group_by(records.c.source_ip, table.c.result, domain)
     )
     for ip, result, domain, messages in connection.execute(query):
         yield ip, result, domain, int(messages)

@@ -27,7 +27,7 @@ class DailyVolume:
 @dataclass(frozen=True, slots=True)
 class Overview:
     first_begin: datetime | None
-    last_end: datetime | None
+    last_begin: datetime | None
     domains: list[str]
     reporters: list[str]
     reports: int
@@ -56,7 +56,7 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
     totals = connection.execute(
         select(
             func.min(reports.c.begin),
-            func.max(reports.c.end),
+            func.max(reports.c.begin),
             func.count(func.distinct(reports.c.id)),
             func.coalesce(func.sum(records.c.count), 0),
             messages_where(or_(DKIM_PASS, SPF_PASS)),
@@ -73,7 +73,7 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
 
     return Overview(
         first_begin=_aware(totals[0]),
-        last_end=_aware(totals[1]),
+        last_begin=_aware(totals[1]),
         domains=distinct_values(reports.c.domain),
         reporters=distinct_values(reports.c.org_name),
         reports=int(totals[2]),

@@ -15,6 +15,13 @@ class Scope:
     since: datetime | None = None
     until: datetime | None = None
 
+    def __post_init__(self):
+        for moment in (self.since, self.until):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("Scope times must be timezone-aware (UTC)")
+        if self.since and self.until and self.until <= self.since:
+            raise ValueError("Scope ends before it begins")
+
     @classmethod
     def from_dates(
         cls,

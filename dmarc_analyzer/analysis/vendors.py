@@ -64,9 +64,17 @@ def identify_vendor(signals: Iterable[Signal], own_domains: Iterable[str]) -> Ve
 
     A known service's domain wins (DKIM before SPF, then by message count);
     failing that, a pass for one of the report's own domains marks the
-    domain's own infrastructure; with neither, the source is unknown.
+    domain's own infrastructure; failing that, the base domain that passed
+    names the sender (a service not in the map); with no passing domain at
+    all, the source is unknown.
     """
-    ranked = sorted(signals, key=lambda s: (s.kind != "dkim", -s.messages, s.domain))
+    ranked = sorted(
+        (
+            Signal(s.kind, s.domain.strip().rstrip(".").lower(), s.messages)
+            for s in signals
+        ),
+        key=lambda s: (s.kind != "dkim", -s.messages, s.domain),
+    )
     services = service_map()
     for signal in ranked:
         base = base_domain(signal.domain)
@@ -83,4 +91,11 @@ def identify_vendor(signals: Iterable[Signal], own_domains: Iterable[str]) -> Ve
                 f"{signal.kind} {signal.domain}",
             )
 
-    return Vendor(UNKNOWN, None, "no passing DKIM or SPF domain")
+    for signal in ranked:
+        base = base_domain(signal.domain)
+        if base:
+            return Vendor(
+                base, None, f"{signal.kind} {signal.domain} (not a listed service)"
+            )
+
+    return Vendor(UNKNOWN, None, "no DKIM or SPF domain passed for this source")

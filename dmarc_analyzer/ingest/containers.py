@@ -8,6 +8,7 @@ MIME type: receivers name and label their attachments creatively.
 import email
 import email.policy
 import io
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -46,6 +47,10 @@ _OTHER_FORMATS = {
 }
 
 
+# An mbox "From " line: at the very start, or after a blank line.
+_MBOX_SEPARATOR = re.compile(rb"(?:\A|\n\r?\n)From [^\n]*\n")
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
     """The bytes of one XML document and where they were found."""
@@ -71,6 +76,8 @@ def _extract(data: bytes, where: str, depth: int) -> Iterator[Payload]:
         yield from _extract(_gunzip(data, where), where, depth + 1)
     elif kind == "zip":
         yield from _unzip(data, where, depth)
+    elif kind == "email" and data.startswith(b"From "):
+        yield from _from_mbox(data, where, depth)
     elif kind == "email":
         yield from _from_email(data, where, depth)
     else:
@@ -192,6 +199,16 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) ->
             f"{_at(where)}zip member expands beyond {MAX_EXPANDED_BYTES:,} bytes"
         )
     return content
+
+
+def _from_mbox(data: bytes, where: str, depth: int) -> Iterator[Payload]:
+    """Every message of an mbox file, each of which must carry a report."""
+    starts = [match.end() for match in _MBOX_SEPARATOR.finditer(data)]
+    for number, (start, end) in enumerate(
+        zip(starts, [*starts[1:], len(data)], strict=True), start=1
+    ):
+        message_where = f"{where}:message {number}" if where else f"message {number}"
+        yield from _from_email(data[start:end], message_where, depth)
 
 
 def _from_email(data: bytes, where: str, depth: int) -> Iterator[Payload]:

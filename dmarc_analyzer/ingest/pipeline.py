@@ -6,6 +6,7 @@ step is refused with a one-line reason; the run goes on with the next file.
 """
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ class IngestSummary:
     records_added: int = 0
     messages_added: int = 0
     refused: list[Refusal] = field(default_factory=list)
-    repaired: list[Repair] = field(default_factory=list)
+    warnings: list[Repair] = field(default_factory=list)
 
     def add(self, outcome: StoreOutcome) -> None:
         self.reports_added += outcome.added
@@ -63,7 +64,7 @@ class IngestSummary:
             "records_added": self.records_added,
             "messages_added": self.messages_added,
             "refused": [{"file": r.path, "reason": r.reason} for r in self.refused],
-            "warnings": [{"file": r.path, "warning": r.warning} for r in self.repaired],
+            "warnings": [{"file": w.path, "warning": w.warning} for w in self.warnings],
         }
 
 
@@ -80,12 +81,29 @@ FileDone = Callable[[Path, FileResult], None]
 
 
 def find_report_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """The files named, and every file below the folders named, in order."""
+    """The files named, and every file below the folders named, in order.
+
+    Links to folders are followed, each real folder once, so a link loop
+    cannot make the walk endless.
+    """
+    seen: set[str] = set()
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file())
+            yield from _walk(path, seen)
         else:
             yield path
+
+
+def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
+    for root, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            folders.clear()
+            continue
+        seen.add(real)
+        folders.sort()
+        for name in sorted(files):
+            yield Path(root) / name
 
 
 def ingest_paths(
@@ -100,7 +118,7 @@ def ingest_paths(
             summary.refused.append(result.refusal)
         else:
             summary.add(result.outcome)
-        summary.repaired += [Repair(str(path), repair) for repair in result.repairs]
+        summary.warnings += [Repair(str(path), repair) for repair in result.repairs]
         if on_file_done:
             on_file_done(path, result)
     return summary

@@ -14,17 +14,21 @@ FAIL_COLOUR = "#E69F00"  # orange
 
 
 def daily_volume_chart(daily: list[DailyVolume]) -> Figure:
-    """Messages per day, stacked: passing DMARC below, failing above."""
+    """Messages per day on a time axis, stacked: passing DMARC below, failing
+    above. Days without reports stay visible as gaps."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     figure = Figure(figsize=(8, 4), layout="constrained")
     axes = figure.add_subplot()
-    days = [entry.day.isoformat() for entry in daily]
+    days = [entry.day for entry in daily]
     passed = [entry.dmarc_pass for entry in daily]
     failed = [entry.dmarc_fail for entry in daily]
 
-    axes.bar(days, passed, color=PASS_COLOUR, label="DMARC pass")
+    axes.bar(days, passed, width=0.8, color=PASS_COLOUR, label="DMARC pass")
     axes.bar(
         days,
         failed,
+        width=0.8,
         bottom=passed,
         color=FAIL_COLOUR,
         label="DMARC fail",
@@ -32,15 +36,13 @@ def daily_volume_chart(daily: list[DailyVolume]) -> Figure:
         edgecolor="white",
     )
 
-    axes.set_title("Messages per day")
+    locator = AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes.set_title("Messages per day (UTC)")
     axes.set_ylabel("Messages")
     axes.legend(loc="upper left")
-    axes.tick_params(axis="x", labelrotation=45)
     axes.yaxis.set_major_formatter("{x:,.0f}")
-    if not daily:
-        axes.text(
-            0.5, 0.5, "No reports in this period", ha="center", transform=axes.transAxes
-        )
     return figure
 
 
@@ -67,4 +69,6 @@ def failing_vendors_chart(vendors: list[VendorFailures], top: int = 10) -> Figur
             ha="center",
             transform=axes.transAxes,
         )
+        axes.set_yticks([])
+        axes.set_xticks([])
     return figure

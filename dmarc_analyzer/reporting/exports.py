@@ -3,13 +3,14 @@
 import csv
 import io
 
-from dmarc_analyzer.analysis.failures import VendorFailures
+from dmarc_analyzer.analysis.failures import VendorFailures, ranked
 
 FAILURE_COLUMNS = [
     "vendor",
     "vendor_type",
     "evidence",
     "source_ip",
+    "domains",
     "messages",
     "dkim_failed",
     "failed_share",
@@ -26,6 +27,7 @@ def failures_csv(vendors: list[VendorFailures]) -> str:
     for vendor in vendors:
         for source in vendor.sources:
             row = source.as_dict()
+            row["domains"] = " ".join(source.domains)
             row["dkim_results"] = _pairs(source.dkim_seen)
             row["spf_results"] = _pairs(source.spf_seen)
             writer.writerow([_cell(row[column]) for column in FAILURE_COLUMNS])
@@ -33,7 +35,7 @@ def failures_csv(vendors: list[VendorFailures]) -> str:
 
 
 def _pairs(counts: dict[str, int]) -> str:
-    return "; ".join(f"{label}={count}" for label, count in counts.items())
+    return "; ".join(f"{label}: {count}" for label, count in ranked(counts).items())
 
 
 def _cell(value) -> str:

@@ -1,6 +1,8 @@
 """The management summary: a Markdown page and its PNG charts."""
 
+import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection
@@ -10,6 +12,7 @@ from dmarc_analyzer.analysis.overview import Overview, overview
 from dmarc_analyzer.analysis.scope import Scope
 
 TOP_VENDORS = 10
+LISTED_DOMAINS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,17 +22,34 @@ class Summary:
     failing_vendors: list[VendorFailures]
 
     @property
-    def period_label(self) -> str:
-        """The period as first day to last day, from the scope or the data."""
-        first = self.scope.since or self.overview.first_begin
-        last = self.overview.last_end
-        if self.scope.until:
-            from datetime import timedelta
+    def first_day(self) -> date | None:
+        moment = self.scope.since or self.overview.first_begin
+        return moment.date() if moment else None
 
-            last = self.scope.until - timedelta(seconds=1)
-        if not first or not last:
-            return "no data"
-        return f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    @property
+    def last_day(self) -> date | None:
+        if self.scope.until:
+            return (self.scope.until - timedelta(seconds=1)).date()
+        return self.overview.last_begin.date() if self.overview.last_begin else None
+
+    @property
+    def period_label(self) -> str:
+        """First to last day of report starts, from the scope or else the data."""
+        first, last = self.first_day, self.last_day
+        if first and last:
+            return f"{first} to {last}"
+        if first:
+            return f"from {first}"
+        return f"until {last}" if last else "no data"
+
+    @property
+    def title(self) -> str:
+        if self.scope.domain:
+            return self.scope.domain
+        domains = self.overview.domains
+        if len(domains) <= 3:
+            return ", ".join(domains) or "no domains"
+        return f"{len(domains)} domains"
 
 
 def build_summary(connection: Connection, scope: Scope = Scope()) -> Summary:
@@ -37,7 +57,25 @@ def build_summary(connection: Connection, scope: Scope = Scope()) -> Summary:
 
 
 def write_summary(summary: Summary, out_dir: Path) -> list[Path]:
-    """Write the Markdown page and its charts under `out_dir`; return the paths."""
+    """Write the Markdown page and, when there is data, its charts under
+    `out_dir`; return the paths written, the page first."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = _file_stem(summary)
+    page = out_dir / f"{stem}.md"
+    if not summary.overview.messages:
+        page.write_text(render_markdown(summary), encoding="utf-8")
+        return [page]
+
+    volume_png = out_dir / f"{stem}-daily-volume.png"
+    vendors_png = out_dir / f"{stem}-failing-vendors.png"
+    _save_charts(summary, volume_png, vendors_png)
+    page.write_text(
+        render_markdown(summary, volume_png.name, vendors_png.name), encoding="utf-8"
+    )
+    return [page, volume_png, vendors_png]
+
+
+def _save_charts(summary: Summary, volume_png: Path, vendors_png: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,31 +84,31 @@ def write_summary(summary: Summary, out_dir: Path) -> list[Path]:
         failing_vendors_chart,
     )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = "dmarc-summary-" + summary.period_label.replace(" to ", "_").replace(
-        " ", "-"
-    )
-    volume_png = out_dir / f"{stem}-daily-volume.png"
-    vendors_png = out_dir / f"{stem}-failing-vendors.png"
-    page = out_dir / f"{stem}.md"
-
-    daily_volume_chart(summary.overview.daily).savefig(volume_png, dpi=120)
-    failing_vendors_chart(summary.failing_vendors, TOP_VENDORS).savefig(
-        vendors_png, dpi=120
-    )
-    page.write_text(
-        render_markdown(summary, volume_png.name, vendors_png.name), encoding="utf-8"
-    )
-    return [page, volume_png, vendors_png]
+    charts = [
+        (daily_volume_chart(summary.overview.daily), volume_png),
+        (failing_vendors_chart(summary.failing_vendors, TOP_VENDORS), vendors_png),
+    ]
+    for figure, path in charts:
+        figure.savefig(path, dpi=120, bbox_inches="tight")
 
 
-def render_markdown(summary: Summary, volume_png: str, vendors_png: str) -> str:
+def _file_stem(summary: Summary) -> str:
+    parts = ["dmarc-summary"]
+    if summary.scope.domain:
+        parts.append(summary.scope.domain)
+    parts.append(summary.period_label.replace(" to ", "_"))
+    # Only characters that are safe in a file name on every system.
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts))
+
+
+def render_markdown(
+    summary: Summary, volume_png: str | None = None, vendors_png: str | None = None
+) -> str:
     figures = summary.overview
-    domains = ", ".join(_md(domain) for domain in figures.domains) or "none"
     lines = [
-        f"# DMARC summary: {domains}",
+        f"# DMARC summary: {_md(summary.title)}",
         "",
-        f"Period: {summary.period_label} (UTC, by report start).",
+        f"Period: {summary.period_label} (UTC, by the day each report starts).",
         "",
     ]
     if not figures.messages:
@@ -85,15 +123,15 @@ def render_markdown(summary: Summary, volume_png: str, vendors_png: str) -> str:
         f"| DKIM aligned pass | {_percent(figures.rate(figures.dkim_aligned_pass))} |",
         f"| SPF aligned pass | {_percent(figures.rate(figures.spf_aligned_pass))} |",
         f"| Messages failing DKIM | {figures.messages - figures.dkim_aligned_pass:,} |",
-        f"| Reports | {figures.reports:,} from {len(figures.reporters)} reporters |",
+        f"| Reports | {figures.reports:,} from {len(figures.reporters):,} reporters |",
         "",
-        "Reporters: " + ", ".join(_md(name) for name in figures.reporters) + ".",
+        "Domains: " + _listed(figures.domains) + ".",
+        "",
+        "Reporters: " + _listed(figures.reporters) + ".",
         "",
         "## Senders failing DKIM",
         "",
-    ]
-    lines += _vendor_table(summary.failing_vendors[:TOP_VENDORS])
-    lines += [
+        *_vendor_table(summary.failing_vendors[:TOP_VENDORS]),
         "",
         "## Charts",
         "",
@@ -115,13 +153,21 @@ def _vendor_table(vendors: list[VendorFailures]) -> list[str]:
     for vendor in vendors:
         rows.append(
             f"| {_md(vendor.vendor)} | {vendor.dkim_failed:,} | "
-            f"{_percent(vendor.failed_share)} | {len(vendor.sources)} |"
+            f"{_percent(vendor.failed_share)} | {len(vendor.sources):,} |"
         )
     return rows
 
 
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(_md(name) for name in names[:LISTED_DOMAINS])
+    hidden = len(names) - LISTED_DOMAINS
+    return f"{shown} and {hidden:,} more" if hidden > 0 else shown
+
+
 def _percent(rate: float | None) -> str:
-    return "n/a" if rate is None else f"{rate:.1%}"
+    if rate is None:
+        return "n/a"
+    return "<0.1%" if 0 < rate < 0.001 else f"{rate:.1%}"
 
 
 def _md(text: str) -> str:

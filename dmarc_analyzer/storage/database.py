@@ -27,9 +27,13 @@ def database_url(text: str) -> str:
 class Database:
     """A connection pool to one database whose schema is at head."""
 
-    def __init__(self, url: str = DEFAULT_DATABASE, *, upgrade: bool = True):
+    def __init__(
+        self, url: str = DEFAULT_DATABASE, *, upgrade: bool = True, create: bool = True
+    ):
+        """Open the database at `url`. With `create=False` a SQLite file
+        must exist already: a mistyped path is an error, not a new database."""
         self.url = database_url(url)
-        self.engine = _create_engine(self.url)
+        self.engine = _create_engine(self.url, create)
         if upgrade:
             self.upgrade()
 
@@ -46,7 +50,7 @@ class Database:
                 command.upgrade(_alembic_config(connection), revision)
         except SQLAlchemyError as error:
             raise DatabaseError(
-                f"cannot migrate {self.safe_url}: {_first_line(error)}"
+                f"cannot open {self.safe_url}: {_first_line(error)}"
             ) from error
 
     def current_revision(self) -> str | None:
@@ -81,7 +85,7 @@ class Database:
         self.engine.dispose()
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, create: bool) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as error:
@@ -93,14 +97,21 @@ def _create_engine(url: str) -> Engine:
         raise DatabaseError(f"cannot use database {url!r}: {error}") from error
 
     if engine.dialect.name == "sqlite":
-        _prepare_sqlite_file(parsed.database)
+        _prepare_sqlite_file(parsed.database, create)
         event.listen(engine, "connect", _configure_sqlite)
     return engine
 
 
-def _prepare_sqlite_file(database: str | None) -> None:
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+def _prepare_sqlite_file(database: str | None, create: bool) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser()
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.is_file():
+        raise DatabaseError(
+            f"no database at {path} (ingest reports first, or check --db)"
+        )
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:

@@ -188,7 +188,9 @@ def list_stored_reports(
         .select_from(reports.outerjoin(records, records.c.report_pk == reports.c.id))
         .where(and_(true(), *report_filters(domain=domain, since=since, until=until)))
         .group_by(reports.c.id)
-        .order_by(reports.c.begin, reports.c.org_name, reports.c.report_id)
+        .order_by(
+            reports.c.begin, reports.c.org_name, reports.c.report_id, reports.c.id
+        )
     )
     return [
         StoredReport(
@@ -206,6 +208,11 @@ def list_stored_reports(
         )
         for row in connection.execute(query)
     ]
+
+
+def any_report(connection: Connection, **filters) -> bool:
+    query = select(reports.c.id).where(and_(true(), *report_filters(**filters)))
+    return connection.execute(query.limit(1)).first() is not None
 
 
 def messages_where(condition):

@@ -1,0 +1,108 @@
+"""Tables for a terminal (rich), built from the analysis results.
+
+Nothing is cut: cells fold onto more lines instead of ending in an ellipsis,
+so an IP address or a domain is always shown whole.
+"""
+
+from rich.markup import escape
+from rich.table import Table
+
+from dmarc_analyzer.analysis.failures import VendorFailures
+from dmarc_analyzer.storage.reports import StoredReport
+
+# Longer lists of results are cut to their largest entries in the table;
+# --json and --csv always carry them all.
+LISTED_RESULTS = 5
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def share(rate: float) -> str:
+    """A percentage that never rounds a real failure down to zero."""
+    if 0 < rate < 0.001:
+        return "<0.1%"
+    return f"{rate:.1%}"
+
+
+def reports_table(stored: list[StoredReport]) -> Table:
+    table = _table(
+        "Reporter",
+        "Report ID",
+        "Domain",
+        "Begin (UTC)",
+        "Records",
+        "Messages",
+        "DKIM pass",
+        "SPF pass",
+        "DMARC pass",
+    )
+    for report in stored:
+        table.add_row(
+            escape(report.org_name),
+            escape(report.report_id),
+            escape(report.domain),
+            f"{report.begin:%Y-%m-%d %H:%M}",
+            f"{report.records:,}",
+            f"{report.messages:,}",
+            f"{report.dkim_aligned_pass:,}",
+            f"{report.spf_aligned_pass:,}",
+            f"{report.dmarc_pass:,}",
+        )
+    return table
+
+
+def failures_table(vendors: list[VendorFailures]) -> Table:
+    """Vendor rows in bold, each followed by its failing source IPs."""
+    table = _table(
+        "Vendor",
+        "Source IP",
+        "Domains",
+        "Messages",
+        "Failed DKIM",
+        "Share",
+        "DKIM results of failed",
+        "SPF results of failed",
+        "Evidence",
+    )
+    for vendor in vendors:
+        table.add_row(
+            f"[bold]{escape(vendor.vendor)}[/bold]",
+            "",
+            "",
+            f"[bold]{vendor.messages:,}[/bold]",
+            f"[bold]{vendor.dkim_failed:,}[/bold]",
+            f"[bold]{share(vendor.failed_share)}[/bold]",
+            "",
+            "",
+            "",
+        )
+        for source in vendor.sources:
+            table.add_row(
+                "",
+                source.source_ip,
+                escape(", ".join(source.domains)),
+                f"{source.messages:,}",
+                f"{source.dkim_failed:,}",
+                share(source.failed_share),
+                escape(_listing(source.dkim_seen)),
+                escape(_listing(source.spf_seen)),
+                escape(source.vendor.evidence),
+            )
+    return table
+
+
+def _table(*columns: str) -> Table:
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _listing(counts: dict[str, int]) -> str:
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    lines = [f"{label}: {count:,}" for label, count in ranked[:LISTED_RESULTS]]
+    if len(ranked) > LISTED_RESULTS:
+        lines.append(f"… {len(ranked) - LISTED_RESULTS:,} more (see --json)")
+    return "\n".join(lines)
