@@ -108,6 +108,11 @@ def test_every_field_is_stored(database, inbox):
     )
     assert report.begin == datetime(2023, 11, 14, 22, 13, 20)
     assert (stored.source_ip, stored.count, stored.dkim) == ("2001:db8::1", 7, "fail")
+    # Our own check: only esp.example passed, and it is not aligned with From.
+    assert (stored.dkim_outcome, stored.spf_outcome) == (
+        "unaligned_pass",
+        "unaligned_pass",
+    )
     assert dkim == [("example.com", "s1", "fail"), ("esp.example", "k2", "pass")]
     assert spf == [
         ("bounce.esp.example", "mfrom", "pass"),
@@ -207,3 +212,96 @@ def test_linked_folders_are_followed_once(database, inbox):
     summary = api.ingest(database, [inbox])
 
     assert (summary.files, summary.reports_added, summary.duplicates) == (1, 1, 0)
+
+
+def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_url):
+    from sqlalchemy import column, insert, table, text
+
+    from dmarc_analyzer.storage.database import Database
+
+    def rows_of(name: str, rows: list[dict]):
+        return insert(table(name, *map(column, rows[0]))), rows
+
+    old = Database(database_url, upgrade=False)
+    old.upgrade("0001")
+    when = datetime(2024, 1, 1)
+    with old.transaction() as connection:
+        for statement, rows in [
+            rows_of(
+                "reports",
+                [
+                    {
+                        "id": 1,
+                        "org_name": "r",
+                        "report_id": "id-1",
+                        "domain": "example.com",
+                        "begin": when,
+                        "end": when,
+                        "adkim": "s",
+                        "aspf": "r",
+                        "ingested_at": when,
+                    },
+                ],
+            ),
+            rows_of(
+                "records",
+                [
+                    {
+                        "id": 1,
+                        "report_pk": 1,
+                        "source_ip": "192.0.2.1",
+                        "count": 9,
+                        "dkim": "fail",
+                        "spf": "pass",
+                        "header_from": "example.com",
+                    },
+                    {
+                        "id": 2,
+                        "report_pk": 1,
+                        "source_ip": "192.0.2.2",
+                        "count": 4,
+                        "dkim": "fail",
+                        "spf": "fail",
+                        "header_from": "example.com",
+                    },
+                ],
+            ),
+            rows_of(
+                "dkim_results",
+                [
+                    {
+                        "record_pk": 1,
+                        "domain": "mail.example.com",
+                        "selector": "s1",
+                        "result": "pass",
+                    },
+                ],
+            ),
+            rows_of(
+                "spf_results",
+                [
+                    {
+                        "record_pk": 1,
+                        "domain": "example.com",
+                        "scope": "mfrom",
+                        "result": "pass",
+                    },
+                ],
+            ),
+        ]:
+            connection.execute(statement, rows)
+    old.close()
+
+    upgraded = Database(database_url)
+
+    with upgraded.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, dkim_outcome, spf_outcome FROM records ORDER BY id")
+        ).all()
+    # adkim=s and d=mail.example.com: it would pass only under relaxed mode.
+    assert [tuple(row) for row in rows] == [
+        (1, "strict_mismatch", "aligned_pass"),
+        (2, "none", "none"),
+    ]
+    assert [r.messages for r in api.stored_reports(upgraded)] == [13]
+    upgraded.close()

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
-from publicsuffixlist import PublicSuffixList
+from dmarc_analyzer.alignment import base_domain
 
 UNKNOWN = "unknown"
 
@@ -32,20 +32,6 @@ class Vendor:
     name: str
     type: str | None
     evidence: str
-
-
-@functools.cache
-def _suffix_list() -> PublicSuffixList:
-    return PublicSuffixList()
-
-
-@functools.cache
-def base_domain(domain: str) -> str | None:
-    """The organizational domain: example.co.uk for mail.example.co.uk."""
-    cleaned = domain.strip().rstrip(".").lower()
-    if not cleaned:
-        return None
-    return _suffix_list().privatesuffix(cleaned)
 
 
 @functools.cache

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, and_, case, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 
-from dmarc_analyzer.model import Record, Report
+from dmarc_analyzer.alignment import dkim_outcome, spf_outcome
+from dmarc_analyzer.model import PublishedPolicy, Record, Report
 from dmarc_analyzer.storage.schema import (
     DkimResultRow,
     OverrideReasonRow,
@@ -75,7 +76,7 @@ def _store_one(connection: Connection, report: Report, source_file: str) -> bool
     try:
         with connection.begin_nested():
             report_pk = _insert_report(connection, report, source_file)
-            _insert_records(connection, report_pk, report.records)
+            _insert_records(connection, report_pk, report)
     except IntegrityError:
         if _is_stored(connection, report):
             return False
@@ -122,13 +123,14 @@ def _insert_report(connection: Connection, report: Report, source_file: str) -> 
     ).scalar_one()
 
 
-def _insert_records(
-    connection: Connection, report_pk: int, report_records: tuple[Record, ...]
-) -> None:
+def _insert_records(connection: Connection, report_pk: int, report: Report) -> None:
+    report_records = report.records
     if not report_records:
         return
 
-    rows = [_record_values(report_pk, record) for record in report_records]
+    rows = [
+        _record_values(report_pk, record, report.policy) for record in report_records
+    ]
     statement = insert(records).returning(records.c.id, sort_by_parameter_order=True)
     record_pks = connection.execute(statement, rows).scalars().all()
 
@@ -147,8 +149,12 @@ def _insert_records(
             connection.execute(insert(table), rows_of_table)
 
 
-def _record_values(report_pk: int, record: Record) -> dict:
+def _record_values(report_pk: int, record: Record, policy: PublishedPolicy) -> dict:
     return {
+        "dkim_outcome": dkim_outcome(
+            record.dkim_results, record.header_from, policy.adkim
+        ),
+        "spf_outcome": spf_outcome(record.spf_results, record.header_from, policy.aspf),
         "report_pk": report_pk,
         "source_ip": record.source_ip,
         "count": record.count,

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -85,6 +86,10 @@ class RecordRow(Base):
     header_from: Mapped[str | None] = mapped_column(Text)
     envelope_from: Mapped[str | None] = mapped_column(Text)
     envelope_to: Mapped[str | None] = mapped_column(Text)
+    # Our own alignment check under the published adkim/aspf (alignment.py),
+    # computed when the record is stored.
+    dkim_outcome: Mapped[str | None] = mapped_column(Text)
+    spf_outcome: Mapped[str | None] = mapped_column(Text)
 
 
 class OverrideReasonRow(Base):
@@ -120,3 +125,24 @@ class SpfResultRow(Base):
     domain: Mapped[str | None] = mapped_column(Text)
     scope: Mapped[str | None] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(Text)
+
+
+class ReverseDnsRow(Base):
+    """A cached PTR lookup, so a weekly run does not repeat them."""
+
+    __tablename__ = "reverse_dns"
+
+    ip: Mapped[str] = mapped_column(String(45), primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    forward_confirmed: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(Text)
+    looked_up_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SettingRow(Base):
+    """Settings kept with the data, such as the vendor file's contents."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
