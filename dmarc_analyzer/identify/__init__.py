@@ -1,0 +1,1 @@
+"""Who is behind a source IP: network, reverse DNS, the user's own list."""

@@ -1,0 +1,79 @@
+"""Reverse DNS against a real DNS server on 127.0.0.1."""
+
+import dns.reversename
+import pytest
+
+from dmarc_analyzer.identify.reverse_dns import (
+    NO_NAME,
+    OK,
+    SERVFAIL,
+    TIMEOUT,
+    ResolverError,
+    ReverseDns,
+    parse_nameserver,
+)
+from tests import dns_server
+
+ZONE = {
+    "10.100.51.198.in-addr.arpa.": {"PTR": ["mx1.example.com."]},
+    "mx1.example.com.": {"A": ["198.51.100.10"]},
+    "11.100.51.198.in-addr.arpa.": {"PTR": ["liar.example.net."]},
+    "liar.example.net.": {"A": ["192.0.2.99"]},
+    dns.reversename.from_address("2001:db8:10::25").to_text(): {
+        "PTR": ["v6.example.com."]
+    },
+    "v6.example.com.": {"AAAA": ["2001:db8:10::25"]},
+    "12.100.51.198.in-addr.arpa.": dns_server.SERVFAIL,
+}
+
+
+@pytest.fixture
+def server():
+    with dns_server.DnsServer(ZONE) as running:
+        yield running
+
+
+def test_ptr_names_forward_confirmed_or_not(server):
+    resolver = ReverseDns([server.address], timeout=2)
+
+    found = resolver.lookup_many(
+        ["198.51.100.10", "198.51.100.11", "2001:db8:10::25", "203.0.113.1"]
+    )
+
+    assert (found["198.51.100.10"].name, found["198.51.100.10"].forward_confirmed) == (
+        "mx1.example.com",
+        True,
+    )
+    assert found["198.51.100.11"].forward_confirmed is False
+    assert found["2001:db8:10::25"].name == "v6.example.com"
+    assert found["2001:db8:10::25"].forward_confirmed is True
+    assert (found["203.0.113.1"].status, found["203.0.113.1"].name) == (NO_NAME, None)
+    assert found["198.51.100.10"].status == OK
+
+
+def test_server_failure_and_timeout_are_not_missing_names(server):
+    assert ReverseDns([server.address]).lookup("198.51.100.12").status == SERVFAIL
+
+    with dns_server.DnsServer(ZONE, delay=1.0) as slow:
+        result = ReverseDns([slow.address], timeout=0.3).lookup("198.51.100.10")
+    assert result.status == TIMEOUT
+
+
+def test_lookups_run_concurrently():
+    ips = [f"198.51.100.{n}" for n in range(1, 41)]
+    with dns_server.DnsServer(ZONE, delay=0.2) as slow:
+        found = ReverseDns([slow.address], workers=8, confirm=False).lookup_many(ips)
+    assert len(found) == 40
+    assert slow.most_in_flight > 1
+
+
+@pytest.mark.parametrize("text", ["mx.example.com", "127.0.0.1:99999", "1.2.3.4:x"])
+def test_bad_nameservers_are_refused(text):
+    with pytest.raises(ResolverError):
+        parse_nameserver(text)
+
+
+def test_nameserver_forms():
+    assert parse_nameserver("127.0.0.1:5353").port == 5353
+    assert parse_nameserver("[::1]:5300").address == "::1"
+    assert parse_nameserver("192.0.2.53").port == 53
