@@ -26,6 +26,12 @@ ALIGNED_FAIL = "aligned_fail"
 NO_SIGNATURE = "none"
 OTHER = "other"  # results, but none that says more (neutral, unaligned fail...)
 
+_ALIGNED_TROUBLE = (
+    ("temperror", TEMPERROR),
+    ("permerror", PERMERROR),
+    ("fail", ALIGNED_FAIL),
+)
+
 # SPF outcomes use the same words where they fit: aligned_pass,
 # strict_mismatch, unaligned_pass, temperror, permerror, fail, none.
 FAIL = "fail"
@@ -78,14 +84,17 @@ def dkim_outcome(
         return ALIGNED_PASS
     if aligned_with("pass", "r"):
         return STRICT_MISMATCH
+    # A signature for the From domain tells the story before any other:
+    # a vendor's own passing signature beside it does not make it aligned.
+    for word, outcome in _ALIGNED_TROUBLE:
+        if aligned_with(word, adkim):
+            return outcome
     if "pass" in words:
         return UNALIGNED_PASS
     if "temperror" in words:
         return TEMPERROR
     if "permerror" in words:
         return PERMERROR
-    if aligned_with("fail", adkim):
-        return ALIGNED_FAIL
     if words <= {None, "none"}:
         return NO_SIGNATURE
     return OTHER

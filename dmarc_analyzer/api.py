@@ -10,8 +10,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from dmarc_analyzer.analysis.failures import VendorFailures, dkim_failures
+from dmarc_analyzer.analysis.failures import OFFLINE, VendorFailures, dkim_failures
+from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.analysis.senders import Sender
+from dmarc_analyzer.analysis.senders import senders as list_senders
+from dmarc_analyzer.identify.inventory import Inventory, load_inventory, parse_inventory
 from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary, ingest_paths
 from dmarc_analyzer.reporting.summary import Summary, build_summary, write_summary
 from dmarc_analyzer.storage.database import DEFAULT_DATABASE, Database
@@ -20,33 +24,69 @@ from dmarc_analyzer.storage.reports import (
     any_report,
     list_stored_reports,
 )
+from dmarc_analyzer.storage.settings import SENDERS_FILE, get_setting, set_setting
 
 DATABASE_ENV = "DMARC_ANALYZER_DB"
+SENDER_FRAME_COLUMNS = [
+    "source_ip",
+    "vendor",
+    "vendor_type",
+    "evidence",
+    "ptr",
+    "country",
+    "asn",
+    "as_name",
+    "first_seen",
+    "last_seen",
+    "messages",
+    "dkim_pass_rate",
+    "spf_pass_rate",
+    "dmarc_pass_rate",
+    "bucket",
+    "cause",
+    "new",
+]
 FAILURE_FRAME_COLUMNS = [
     "vendor",
     "vendor_type",
     "vendor_messages",
     "source_ip",
     "evidence",
+    "ptr",
+    "country",
+    "asn",
+    "as_name",
     "domains",
     "messages",
     "dkim_failed",
     "failed_share",
+    "cause",
+    "bucket",
+    "fix",
+    "receiver_disagrees",
     "dkim_results",
     "spf_results",
+    "by_header_from",
 ]
 
 __all__ = [
     "DATABASE_ENV",
     "Database",
+    "IdentifyOptions",
+    "Inventory",
     "Scope",
     "Summary",
     "failures",
     "failures_frame",
     "has_reports",
     "ingest",
+    "load_inventory",
     "open_database",
     "reports_frame",
+    "senders",
+    "senders_frame",
+    "store_senders_file",
+    "stored_inventory",
     "stored_reports",
     "summarize",
     "write_summary",
@@ -85,15 +125,56 @@ def has_reports(database: Database, scope: Scope = Scope()) -> bool:
         )
 
 
-def failures(database: Database, scope: Scope = Scope()) -> list[VendorFailures]:
-    """Vendors whose messages failed DKIM, with their source IPs."""
-    with database.connect() as connection:
-        return dkim_failures(connection, scope)
+def failures(
+    database: Database, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+) -> list[VendorFailures]:
+    """Vendors whose messages failed DKIM, with their source IPs, causes and
+    fixes. Offline by default; pass `IdentifyOptions()` to use reverse DNS."""
+    # A transaction: reverse DNS answers are cached in the database.
+    with database.transaction() as connection:
+        return dkim_failures(connection, scope, options)
 
 
-def summarize(database: Database, scope: Scope = Scope()) -> Summary:
+def senders(
+    database: Database, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+) -> list[Sender]:
+    """Every source sending as the domain, with its bucket and pass rates."""
+    with database.transaction() as connection:
+        return list_senders(connection, scope, options)
+
+
+def senders_frame(
+    database: Database, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+):
+    """`senders` as a pandas DataFrame: one row per source IP."""
+    import pandas as pd
+
+    rows = [sender.as_dict() for sender in senders(database, scope, options)]
+    return pd.DataFrame(rows, columns=SENDER_FRAME_COLUMNS)
+
+
+def store_senders_file(database: Database, path: Path | None) -> None:
+    """Keep the senders file's contents in the database (None forgets it)."""
+    text = None
+    if path is not None:
+        text = path.read_text(encoding="utf-8")
+        parse_inventory(text, str(path))  # refuse a broken file now, not later
+    with database.transaction() as connection:
+        set_setting(connection, SENDERS_FILE, text)
+
+
+def stored_inventory(database: Database) -> Inventory | None:
+    """The senders file kept in the database, if any."""
     with database.connect() as connection:
-        return build_summary(connection, scope)
+        text = get_setting(connection, SENDERS_FILE)
+    return parse_inventory(text, "senders file in the database") if text else None
+
+
+def summarize(
+    database: Database, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+) -> Summary:
+    with database.transaction() as connection:
+        return build_summary(connection, scope, options)
 
 
 def failures_frame(database: Database, scope: Scope = Scope()):

@@ -26,6 +26,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+senders_file_app = typer.Typer(
+    help="Keep the file naming your own servers and vendors in the database.",
+    no_args_is_help=True,
+)
+app.add_typer(senders_file_app, name="senders-file")
 
 # Piped output is not cut to 80 columns: a script or a file wants whole values.
 stdout = Console(width=None if sys.stdout.isatty() else 200)
@@ -65,6 +70,28 @@ DomainOption = Annotated[
     str | None, typer.Option("--domain", help="Only reports for this policy domain.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+OfflineOption = Annotated[
+    bool,
+    typer.Option(
+        "--offline", help="No DNS queries (reverse DNS comes from the cache)."
+    ),
+]
+NameserverOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--nameserver",
+        metavar="HOST[:PORT]",
+        help="DNS server for reverse lookups (repeatable); default: the system's.",
+    ),
+]
+SendersFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--senders-file",
+        help="TOML file naming your own servers and vendors "
+        "(default: the one kept by `senders-file set`).",
+    ),
+]
 
 
 @app.callback()
@@ -195,12 +222,15 @@ def failures(
     until: UntilOption = None,
     as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    offline: OfflineOption = False,
+    nameserver: NameserverOption = None,
+    senders_file: SendersFileOption = None,
 ) -> None:
     """Messages that failed DKIM, grouped by sending vendor and source IP.
 
     A message failed DKIM when no signature aligned with its From domain
-    passed. The vendor is named from the DKIM and SPF domains that passed for
-    the source (parsedmarc's map of known services).
+    passed. Each source gets a sender (your senders file, reverse DNS, the
+    DKIM and SPF domains that passed, its network), a cause and a fix.
 
     Example: `dmarc-analyzer failures --since 2024-03-01 --until 2024-03-31`
     """
@@ -208,7 +238,8 @@ def failures(
         raise typer.BadParameter("choose one of --json and --csv")
     database = _open_existing()
     scope = _scope(domain, since, until)
-    vendors = api.failures(database, scope)
+    options = _identify_options(database, offline, nameserver, senders_file)
+    vendors = api.failures(database, scope, options)
 
     if as_json:
         print(json.dumps([vendor.as_dict() for vendor in vendors], indent=2))
@@ -218,6 +249,9 @@ def failures(
         sys.stdout.write(failures_csv(vendors))
     elif vendors:
         stdout.print(console.failures_table(vendors))
+        stdout.print("\n[bold]What to do[/bold]")
+        for line in console.fixes(vendors):
+            stdout.print(f"- {line}", highlight=False)
     elif api.has_reports(database, scope):
         stdout.print("No message failed DKIM in the reports of this period.")
     else:
@@ -233,13 +267,17 @@ def summary(
     since: SinceOption = None,
     until: UntilOption = None,
     as_json: JsonOption = False,
+    offline: OfflineOption = False,
+    nameserver: NameserverOption = None,
+    senders_file: SendersFileOption = None,
 ) -> None:
     """Write a Markdown summary for management, with PNG charts.
 
     Example: `dmarc-analyzer summary --out reports/ --since 2024-03-01`
     """
     database = _open_existing()
-    result = api.summarize(database, _scope(domain, since, until))
+    options = _identify_options(database, offline, nameserver, senders_file)
+    result = api.summarize(database, _scope(domain, since, until), options)
     written = api.write_summary(result, out)
 
     if as_json:
@@ -256,6 +294,57 @@ def summary(
     else:
         for path in written:
             stdout.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def senders(
+    domain: DomainOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    as_json: JsonOption = False,
+    offline: OfflineOption = False,
+    nameserver: NameserverOption = None,
+    senders_file: SendersFileOption = None,
+) -> None:
+    """Every source that sends as your domain, with its bucket and pass rates.
+
+    Buckets: compliant, non_compliant (a real sender not set up), forwarded,
+    threat_unknown. With --since and --until, senders absent from the previous
+    period of the same length are marked new.
+
+    Example: `dmarc-analyzer senders --since 2026-11-23 --until 2026-11-29`
+    """
+    database = _open_existing()
+    options = _identify_options(database, offline, nameserver, senders_file)
+    found = api.senders(database, _scope(domain, since, until), options)
+
+    if as_json:
+        print(json.dumps([sender.as_dict() for sender in found], indent=2))
+        return
+    stdout.print(console.senders_table(found))
+    stdout.print(console.plural(len(found), "sender"), highlight=False)
+
+
+@senders_file_app.command("set")
+def senders_file_set(
+    path: Annotated[Path, typer.Argument(help="The TOML senders file.")],
+) -> None:
+    """Keep a senders file in the database, for everyone who uses it.
+
+    Example: `dmarc-analyzer senders-file set senders.toml`
+    """
+    api.store_senders_file(_open_database(), path)
+    stdout.print(f"stored {path}", highlight=False)
+
+
+@senders_file_app.command("clear")
+def senders_file_clear() -> None:
+    """Forget the senders file kept in the database.
+
+    Example: `dmarc-analyzer senders-file clear`
+    """
+    api.store_senders_file(_open_existing(), None)
+    stdout.print("cleared", highlight=False)
 
 
 @db_app.command("upgrade")
@@ -278,6 +367,21 @@ def _open_database() -> api.Database:
 def _open_existing() -> api.Database:
     """For commands that only read: a mistyped path must not make a new file."""
     return api.open_database(state.database_url, create=False)
+
+
+def _identify_options(
+    database: api.Database,
+    offline: bool,
+    nameservers: list[str] | None,
+    senders_file: Path | None,
+) -> api.IdentifyOptions:
+    if senders_file:
+        inventory = api.load_inventory(senders_file)
+    else:
+        inventory = api.stored_inventory(database)
+    return api.IdentifyOptions(
+        offline=offline, nameservers=tuple(nameservers or ()), inventory=inventory
+    )
 
 
 def _scope(domain: str | None, since: date | None, until: date | None):

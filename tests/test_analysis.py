@@ -85,7 +85,7 @@ def test_failures_grouped_by_vendor_then_source(stored):
     assert vendors[1].failed_share == pytest.approx(0.2)
     mailchimp, own, unknown = vendors
     assert [s.source_ip for s in mailchimp.sources] == ["192.0.2.20"]
-    assert mailchimp.sources[0].dkim_seen == {"pass (unaligned) d=mcsv.net": 40}
+    assert mailchimp.sources[0].dkim_seen == {"pass (unaligned) d=mcsv.net s=k1": 40}
     assert mailchimp.sources[0].spf_seen == {"pass mail1.mcsv.net": 40}
     assert mailchimp.sources[0].vendor.evidence == "dkim mcsv.net"
     assert own.sources[0].dkim_seen == {"none": 25}
@@ -93,7 +93,7 @@ def test_failures_grouped_by_vendor_then_source(stored):
         ("203.0.113.9", 7),
         ("2001:db8::9", 3),
     ]
-    assert unknown.sources[1].dkim_seen == {"fail d=example.com": 3}
+    assert unknown.sources[1].dkim_seen == {"fail d=example.com s=s": 3}
 
 
 def test_failures_follow_the_period(stored):

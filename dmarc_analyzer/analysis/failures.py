@@ -1,20 +1,31 @@
-"""Messages that failed DKIM, grouped by sending vendor and source IP.
+"""Messages that failed DKIM, grouped by sending vendor and source IP, each
+with its likely cause and fix.
 
 A message failed DKIM when the receiver's policy_evaluated dkim is not
-"pass": no DKIM signature aligned with the From domain passed. The grouping
-runs in SQL; Python only names vendors and arranges the aggregated rows.
+"pass": no DKIM signature aligned with the From domain passed. The counting
+runs in SQL over (source, From domain, our DKIM and SPF outcomes); Python
+names the senders and picks the causes on those aggregated rows.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, true
+from sqlalchemy import Connection, case, exists, func, literal, or_, select
 
+from dmarc_analyzer.alignment import ALIGNED_PASS
+from dmarc_analyzer.analysis import causes
+from dmarc_analyzer.analysis.identification import (
+    IdentifyOptions,
+    Identity,
+    identify_sources,
+    in_scope,
+)
 from dmarc_analyzer.analysis.scope import Scope
-from dmarc_analyzer.analysis.vendors import Signal, Vendor, identify_vendor
-from dmarc_analyzer.storage.reports import messages_where, report_filters
+from dmarc_analyzer.analysis.vendors import Vendor
+from dmarc_analyzer.storage.reports import messages_where
 from dmarc_analyzer.storage.schema import (
     DkimResultRow,
+    OverrideReasonRow,
     RecordRow,
     ReportRow,
     SpfResultRow,
@@ -24,38 +35,117 @@ reports = ReportRow.__table__
 records = RecordRow.__table__
 dkim_results = DkimResultRow.__table__
 spf_results = SpfResultRow.__table__
+override_reasons = OverrideReasonRow.__table__
 
 NO_SIGNATURE = "none"
+OFFLINE = IdentifyOptions(offline=True)
+
+
+def ranked(counts: dict[str, int]) -> dict[str, int]:
+    """Labels by message count, largest first, ties in label order."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def dkim_failed():
+    """The SQL condition for a record whose messages failed DKIM."""
+    return or_(records.c.dkim.is_(None), records.c.dkim != "pass")
+
+
+@dataclass(slots=True)
+class FailureGroup:
+    """Messages from one source with one From domain."""
+
+    header_from: str
+    messages: int = 0
+    dkim_failed: int = 0
+    disagreements: int = 0
+    cause_messages: dict[str, int] = field(default_factory=dict)
+    dkim_seen: dict[str, int] = field(default_factory=dict)
+    spf_seen: dict[str, int] = field(default_factory=dict)
+    signatures: list[tuple[str, str | None, str | None, int]] = field(
+        default_factory=list
+    )  # (result, d=, selector, messages) of the failed messages
+    cause: str = causes.COMPLIANT
+    fix: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "header_from": self.header_from,
+            "messages": self.messages,
+            "dkim_failed": self.dkim_failed,
+            "cause": self.cause,
+            "fix": self.fix,
+            "receiver_disagrees": self.disagreements,
+            "dkim_results": ranked(self.dkim_seen),
+            "spf_results": ranked(self.spf_seen),
+        }
 
 
 @dataclass(slots=True)
 class SourceFailures:
-    """One source IP: its volume, its DKIM failures and what the receivers saw."""
+    """One source IP: its sender, volume, DKIM failures and their cause."""
 
     source_ip: str
-    vendor: Vendor
-    messages: int
-    dkim_failed: int
+    identity: Identity
+    messages: int = 0
+    dkim_failed: int = 0
     domains: list[str] = field(default_factory=list)
-    dkim_seen: dict[str, int] = field(default_factory=dict)
-    spf_seen: dict[str, int] = field(default_factory=dict)
+    groups: list[FailureGroup] = field(default_factory=list)
+
+    @property
+    def vendor(self) -> Vendor:
+        return self.identity.vendor
 
     @property
     def failed_share(self) -> float:
         return self.dkim_failed / self.messages if self.messages else 0.0
 
+    @property
+    def main_group(self) -> FailureGroup | None:
+        failing = [g for g in self.groups if g.dkim_failed]
+        return max(failing, key=lambda g: g.dkim_failed) if failing else None
+
+    @property
+    def cause(self) -> str:
+        return _main_cause(
+            {g.cause: g.dkim_failed for g in self.groups if g.dkim_failed}
+        )
+
+    @property
+    def fix(self) -> str:
+        group = self.main_group
+        return group.fix if group else ""
+
+    @property
+    def dkim_seen(self) -> dict[str, int]:
+        return _added(g.dkim_seen for g in self.groups)
+
+    @property
+    def spf_seen(self) -> dict[str, int]:
+        return _added(g.spf_seen for g in self.groups)
+
     def as_dict(self) -> dict:
+        network = self.identity.network
         return {
             "source_ip": self.source_ip,
             "vendor": self.vendor.name,
             "vendor_type": self.vendor.type,
             "evidence": self.vendor.evidence,
+            "ptr": self.identity.ptr_name,
+            "country": network.country_code,
+            "asn": network.asn,
+            "as_name": network.as_name,
             "domains": self.domains,
             "messages": self.messages,
             "dkim_failed": self.dkim_failed,
             "failed_share": round(self.failed_share, 4),
+            "cause": self.cause,
+            "bucket": causes.bucket_of(self.cause),
+            "fix": self.fix,
+            "receiver_disagrees": sum(g.disagreements for g in self.groups),
             "dkim_results": ranked(self.dkim_seen),
             "spf_results": ranked(self.spf_seen),
+            "by_header_from": [g.as_dict() for g in self.groups if g.dkim_failed],
         }
 
 
@@ -76,6 +166,15 @@ class VendorFailures:
     def failed_share(self) -> float:
         return self.dkim_failed / self.messages if self.messages else 0.0
 
+    @property
+    def cause(self) -> str:
+        totals: dict[str, int] = defaultdict(int)
+        for source in self.sources:
+            for group in source.groups:
+                if group.dkim_failed:
+                    totals[group.cause] += group.dkim_failed
+        return _main_cause(totals)
+
     def as_dict(self) -> dict:
         return {
             "vendor": self.vendor,
@@ -83,99 +182,101 @@ class VendorFailures:
             "messages": self.messages,
             "dkim_failed": self.dkim_failed,
             "failed_share": round(self.failed_share, 4),
+            "cause": self.cause,
+            "bucket": causes.bucket_of(self.cause),
             "sources": [source.as_dict() for source in self.sources],
         }
 
 
-def ranked(counts: dict[str, int]) -> dict[str, int]:
-    """Labels by message count, largest first, ties in label order."""
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-
-
-def dkim_failed():
-    """The SQL condition for a record whose messages failed DKIM."""
-    return or_(records.c.dkim.is_(None), records.c.dkim != "pass")
-
-
 def dkim_failures(
-    connection: Connection, scope: Scope = Scope()
+    connection: Connection,
+    scope: Scope = Scope(),
+    options: IdentifyOptions = OFFLINE,
 ) -> list[VendorFailures]:
     """Vendors with DKIM failures in `scope`, most failed messages first."""
-    sources = _source_totals(connection, scope)
+    return _group_by_vendor(analyze_sources(connection, scope, options).values())
+
+
+def analyze_sources(
+    connection: Connection, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+) -> dict[str, SourceFailures]:
+    """Every source IP in `scope`: its sender, volume, failures and causes."""
+    identities = identify_sources(connection, scope, options)
+    sources = {ip: SourceFailures(ip, identity) for ip, identity in identities.items()}
     if not sources:
-        return []
+        return {}
 
-    vendors = _vendors_by_source(connection, scope)
-    for source in sources.values():
-        source.vendor = vendors.get(source.source_ip, identify_vendor([], []))
+    groups = _count_groups(connection, scope, sources)
     _add_domains(connection, scope, sources)
-    _add_dkim_seen(connection, scope, sources)
-    _add_spf_seen(connection, scope, sources)
+    _add_results(connection, scope, groups)
+    for source in sources.values():
+        for group in source.groups:
+            _diagnose(group, source.vendor)
+    return sources
 
-    return _group_by_vendor(sources.values())
 
-
-def _in_scope(scope: Scope):
-    conditions = report_filters(
-        domain=scope.domain, since=scope.since, until=scope.until
+def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGroup]:
+    """Messages per source and From domain, failed ones split by evidence."""
+    forwarding = exists().where(
+        override_reasons.c.record_pk == records.c.id,
+        override_reasons.c.type.in_(causes.FORWARDING_REASONS),
     )
-    return and_(records.c.report_pk == reports.c.id, *conditions)
-
-
-def _source_totals(connection: Connection, scope: Scope) -> dict[str, SourceFailures]:
+    forwarded = case((forwarding, literal(1)), else_=literal(0)).label("forwarded")
+    header_from = func.coalesce(func.lower(records.c.header_from), "").label("hfrom")
+    ours_pass = records.c.dkim_outcome == ALIGNED_PASS
+    theirs_pass = records.c.dkim == "pass"
+    disagreement = or_(ours_pass & ~theirs_pass, theirs_pass & ~ours_pass)
     query = (
         select(
             records.c.source_ip,
+            header_from,
+            records.c.dkim_outcome,
+            records.c.spf_outcome,
+            forwarded,
             func.sum(records.c.count),
             messages_where(dkim_failed()),
+            messages_where(disagreement),
         )
-        .where(_in_scope(scope))
-        .group_by(records.c.source_ip)
+        .where(in_scope(scope))
+        .group_by(
+            records.c.source_ip,
+            header_from,
+            records.c.dkim_outcome,
+            records.c.spf_outcome,
+            forwarded,
+        )
     )
-    placeholder = identify_vendor([], [])
-    return {
-        ip: SourceFailures(ip, placeholder, int(messages), int(failed))
-        for ip, messages, failed in connection.execute(query)
-    }
 
-
-def _vendors_by_source(connection: Connection, scope: Scope) -> dict[str, Vendor]:
-    """Name each source's vendor from the domains that passed for it."""
-    signals: dict[str, list[Signal]] = defaultdict(list)
-    for kind, table in (("dkim", dkim_results), ("spf", spf_results)):
-        domain = func.lower(table.c.domain)
-        query = (
-            select(records.c.source_ip, domain, func.sum(records.c.count))
-            .where(
-                _in_scope(scope),
-                table.c.record_pk == records.c.id,
-                table.c.result == "pass",
-                table.c.domain.is_not(None),
+    groups: dict[tuple[str, str], FailureGroup] = {}
+    for ip, hfrom, dkim, spf, fwd, messages, failed, disagree in connection.execute(
+        query
+    ):
+        source = sources[ip]
+        group = groups.get((ip, hfrom))
+        if group is None:
+            group = groups[(ip, hfrom)] = FailureGroup(hfrom)
+            source.groups.append(group)
+        group.messages += int(messages)
+        group.dkim_failed += int(failed)
+        group.disagreements += int(disagree)
+        source.messages += int(messages)
+        source.dkim_failed += int(failed)
+        if failed:
+            evidence = causes.Evidence(
+                dkim or NO_SIGNATURE, spf or NO_SIGNATURE, bool(fwd)
             )
-            .group_by(records.c.source_ip, domain)
-        )
-        for ip, domain, messages in connection.execute(query):
-            signals[ip].append(Signal(kind, domain, int(messages)))
-
-    own_domains = _policy_domains(connection, scope)
-    return {ip: identify_vendor(found, own_domains) for ip, found in signals.items()}
+            cause = causes.cause_of(evidence, source.vendor)
+            group.cause_messages[cause] = group.cause_messages.get(cause, 0) + int(
+                failed
+            )
+    return groups
 
 
-def _policy_domains(connection: Connection, scope: Scope) -> list[str]:
-    conditions = report_filters(
-        domain=scope.domain, since=scope.since, until=scope.until
-    )
-    query = select(reports.c.domain).where(and_(true(), *conditions)).distinct()
-    return list(connection.execute(query).scalars())
-
-
-def _add_domains(
-    connection: Connection, scope: Scope, sources: dict[str, SourceFailures]
-) -> None:
+def _add_domains(connection, scope, sources) -> None:
     """Per source, the policy domains its failed messages were reported for."""
     query = (
         select(records.c.source_ip, reports.c.domain)
-        .where(_in_scope(scope), dkim_failed())
+        .where(in_scope(scope), dkim_failed())
         .group_by(records.c.source_ip, reports.c.domain)
         .order_by(reports.c.domain)
     )
@@ -183,47 +284,103 @@ def _add_domains(
         sources[ip].domains.append(domain)
 
 
-def _add_dkim_seen(
-    connection: Connection, scope: Scope, sources: dict[str, SourceFailures]
-) -> None:
-    """Per source, the DKIM results behind its failed messages."""
-    for ip, result, domain, messages in _results_of_failures(
-        connection, scope, dkim_results
+def _add_results(connection, scope, groups) -> None:
+    """The DKIM and SPF results behind the failed messages of each group."""
+    header_from = func.coalesce(func.lower(records.c.header_from), "")
+    for table, third in (
+        (dkim_results, dkim_results.c.selector),
+        (spf_results, spf_results.c.scope),
     ):
-        # A pass here is a signature the receiver found unaligned with From.
-        label = "pass (unaligned)" if result == "pass" else (result or "no result")
-        sources[ip].dkim_seen[f"{label} d={domain or '?'}"] = messages
+        domain = func.lower(table.c.domain)
+        query = (
+            select(
+                records.c.source_ip,
+                header_from,
+                table.c.result,
+                domain,
+                third,
+                func.sum(records.c.count),
+            )
+            .where(in_scope(scope), dkim_failed(), table.c.record_pk == records.c.id)
+            .group_by(records.c.source_ip, header_from, table.c.result, domain, third)
+        )
+        for ip, hfrom, result, name, extra, messages in connection.execute(query):
+            group = groups[(ip, hfrom)]
+            if table is dkim_results:
+                group.signatures.append((result, name, extra, int(messages)))
+                # A pass among failed messages is a signature the receiver did
+                # not find aligned with From.
+                word = "pass (unaligned)" if result == "pass" else result or "no result"
+                label = f"{word} d={name or '?'} s={extra or '?'}"
+                _count(group.dkim_seen, label, int(messages))
+            else:
+                _count(
+                    group.spf_seen,
+                    f"{result or 'no result'} {name or '?'}",
+                    int(messages),
+                )
 
-    has_signature = exists().where(dkim_results.c.record_pk == records.c.id)
     unsigned = (
-        select(records.c.source_ip, func.sum(records.c.count))
-        .where(_in_scope(scope), dkim_failed(), ~has_signature)
-        .group_by(records.c.source_ip)
+        select(records.c.source_ip, header_from, func.sum(records.c.count))
+        .where(
+            in_scope(scope),
+            dkim_failed(),
+            ~exists().where(dkim_results.c.record_pk == records.c.id),
+        )
+        .group_by(records.c.source_ip, header_from)
     )
-    for ip, messages in connection.execute(unsigned):
-        sources[ip].dkim_seen[NO_SIGNATURE] = int(messages)
+    for ip, hfrom, messages in connection.execute(unsigned):
+        _count(groups[(ip, hfrom)].dkim_seen, NO_SIGNATURE, int(messages))
 
 
-def _add_spf_seen(
-    connection: Connection, scope: Scope, sources: dict[str, SourceFailures]
-) -> None:
-    """Per source, the SPF results behind its failed messages."""
-    for ip, result, domain, messages in _results_of_failures(
-        connection, scope, spf_results
-    ):
-        sources[ip].spf_seen[f"{result or 'no result'} {domain or '?'}"] = messages
+def _diagnose(group: FailureGroup, vendor: Vendor) -> None:
+    if not group.dkim_failed:
+        group.cause, group.fix = causes.COMPLIANT, ""
+        return
+    group.cause = _main_cause(group.cause_messages)
+    signing_domain, selector = _signature_for(group)
+    context = causes.FixContext(vendor, group.header_from, signing_domain, selector)
+    group.fix = causes.fix_for(group.cause, context)
 
 
-def _results_of_failures(connection: Connection, scope: Scope, table):
-    """(source IP, result, domain, messages) of the DKIM-failed records."""
-    domain = func.lower(table.c.domain)
-    query = (
-        select(records.c.source_ip, table.c.result, domain, func.sum(records.c.count))
-        .where(_in_scope(scope), dkim_failed(), table.c.record_pk == records.c.id)
-        .group_by(records.c.source_ip, table.c.result, domain)
+# The DKIM result that best shows each cause, for naming d= and selector.
+_TELLING_RESULT = {
+    causes.VENDOR_UNALIGNED_SIGNATURE: "pass",
+    causes.STRICT_ALIGNMENT: "pass",
+    causes.SIGNATURE_BROKEN: "fail",
+    causes.DNS_PERMERROR: "permerror",
+    causes.DNS_TEMPERROR: "temperror",
+}
+
+
+def _signature_for(group: FailureGroup) -> tuple[str | None, str | None]:
+    wanted = _TELLING_RESULT.get(group.cause)
+    matching = [s for s in group.signatures if s[0] == wanted] or group.signatures
+    if not matching:
+        return None, None
+    _, domain, selector, _ = max(matching, key=lambda s: (s[3], s[1] or ""))
+    return domain, selector
+
+
+def _main_cause(cause_messages: dict[str, int]) -> str:
+    if not cause_messages:
+        return causes.COMPLIANT
+    return max(
+        cause_messages,
+        key=lambda cause: (cause_messages[cause], -causes.CAUSES.index(cause)),
     )
-    for ip, result, domain, messages in connection.execute(query):
-        yield ip, result, domain, int(messages)
+
+
+def _count(counts: dict[str, int], label: str, messages: int) -> None:
+    counts[label] = counts.get(label, 0) + messages
+
+
+def _added(many) -> dict[str, int]:
+    total: dict[str, int] = defaultdict(int)
+    for counts in many:
+        for label, messages in counts.items():
+            total[label] += messages
+    return dict(total)
 
 
 def _group_by_vendor(sources) -> list[VendorFailures]:

@@ -1,20 +1,26 @@
-"""Name the sending service behind a source from the domains that vouch for it.
+"""Name the sender behind a source IP, and say which signal named it.
 
-The map of base domains to services is the one parsedmarc ships
-(base_reverse_dns_map.csv); base (organizational) domains come from the
-public suffix list. Only passing results count as evidence: anyone can put
-a vendor's domain in a signature that fails.
+Signals, strongest first: the user's senders file; the PTR name's base
+domain; the DKIM d= and SPF domains that passed for the source; the AS
+domain of its network. Base domains come from the public suffix list and
+are looked up in the map of sending services that parsedmarc ships. Only
+passing results count: anyone can write a vendor's domain into a failing
+signature.
 """
 
 import csv
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
-from dmarc_analyzer.alignment import base_domain
+from dmarc_analyzer.alignment import base_domain, normalise
+from dmarc_analyzer.identify.inventory import Inventory
+from dmarc_analyzer.identify.network import Network
+from dmarc_analyzer.identify.reverse_dns import OK, PtrResult
 
 UNKNOWN = "unknown"
+MAILBOX_PROVIDER = "Email Provider"  # the map's type for Gmail, Outlook...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,23 @@ class Vendor:
     name: str
     type: str | None
     evidence: str
+    known: bool = False  # named by the senders file or the map of services
+    own: bool = False  # the domain owner's own infrastructure
+    forwarder: bool = False  # listed as a forwarder in the senders file
+
+
+@dataclass(slots=True)
+class SourceFacts:
+    """What is known of one source IP before naming its sender."""
+
+    ip: str
+    network: Network = field(default_factory=Network)
+    ptr: PtrResult | None = None
+    signals: list[Signal] = field(default_factory=list)
+
+    @property
+    def ptr_name(self) -> str | None:
+        return self.ptr.name if self.ptr and self.ptr.status == OK else None
 
 
 @functools.cache
@@ -45,43 +68,97 @@ def service_map() -> dict[str, tuple[str, str | None]]:
     }
 
 
-def identify_vendor(signals: Iterable[Signal], own_domains: Iterable[str]) -> Vendor:
-    """The service a source belongs to, judged by its strongest signal.
-
-    A known service's domain wins (DKIM before SPF, then by message count);
-    failing that, a pass for one of the report's own domains marks the
-    domain's own infrastructure; failing that, the base domain that passed
-    names the sender (a service not in the map); with no passing domain at
-    all, the source is unknown.
-    """
+def identify_vendor(
+    facts: SourceFacts,
+    own_domains: Iterable[str] = (),
+    inventory: Inventory | None = None,
+) -> Vendor:
+    """The sender of one source, by the strongest signal that names it."""
     ranked = sorted(
-        (
-            Signal(s.kind, s.domain.strip().rstrip(".").lower(), s.messages)
-            for s in signals
-        ),
+        (Signal(s.kind, normalise(s.domain), s.messages) for s in facts.signals),
         key=lambda s: (s.kind != "dkim", -s.messages, s.domain),
     )
+    return (
+        _from_inventory(facts, ranked, inventory)
+        or _from_service_map(facts, ranked)
+        or _from_own_domains(ranked, own_domains)
+        or _from_unlisted_domains(facts, ranked)
+        or Vendor(UNKNOWN, None, _nothing_passed(facts))
+    )
+
+
+def _from_inventory(facts, ranked, inventory) -> Vendor | None:
+    if not inventory:
+        return None
+    match = inventory.match(
+        facts.ip,
+        facts.ptr_name,
+        [s.domain for s in ranked if s.kind == "dkim"],
+        [s.domain for s in ranked if s.kind == "spf"],
+    )
+    if not match:
+        return None
+    sender = match.sender
+    kind = "Own" if sender.own else "Forwarder" if sender.forwarder else "Listed"
+    return Vendor(sender.name, kind, match.evidence, True, sender.own, sender.forwarder)
+
+
+def _from_service_map(facts: SourceFacts, ranked: list[Signal]) -> Vendor | None:
     services = service_map()
-    for signal in ranked:
-        base = base_domain(signal.domain)
+    candidates = []
+    if facts.ptr_name:
+        confirmed = " (forward-confirmed)" if facts.ptr.forward_confirmed else ""
+        candidates.append((facts.ptr_name, f"PTR {facts.ptr_name}{confirmed}"))
+    candidates += [(s.domain, f"{s.kind} {s.domain}") for s in ranked]
+    if facts.network.as_domain:
+        candidates.append(
+            (
+                facts.network.as_domain,
+                f"network {facts.network.label} ({facts.network.as_domain})",
+            )
+        )
+
+    for domain, evidence in candidates:
+        base = base_domain(domain)
         if base in services:
             name, service_type = services[base]
-            return Vendor(name, service_type, f"{signal.kind} {signal.domain}")
+            return Vendor(name, service_type, evidence, known=True)
+    return None
 
+
+def _from_own_domains(
+    ranked: list[Signal], own_domains: Iterable[str]
+) -> Vendor | None:
     own_bases = {base_domain(domain) for domain in own_domains} - {None}
     for signal in ranked:
-        if base_domain(signal.domain) in own_bases:
+        base = base_domain(signal.domain)
+        if base in own_bases:
             return Vendor(
-                f"own domain ({base_domain(signal.domain)})",
+                f"own domain ({base})",
                 "Own",
-                f"{signal.kind} {signal.domain}",
+                f"{signal.kind} {signal.domain} passed",
+                known=True,
+                own=True,
             )
+    return None
 
+
+def _from_unlisted_domains(facts: SourceFacts, ranked: list[Signal]) -> Vendor | None:
     for signal in ranked:
         base = base_domain(signal.domain)
         if base:
             return Vendor(
                 base, None, f"{signal.kind} {signal.domain} (not a listed service)"
             )
+    if facts.ptr_name and base_domain(facts.ptr_name):
+        return Vendor(
+            base_domain(facts.ptr_name),
+            None,
+            f"PTR {facts.ptr_name} (not a listed service)",
+        )
+    return None
 
-    return Vendor(UNKNOWN, None, "no DKIM or SPF domain passed for this source")
+
+def _nothing_passed(facts: SourceFacts) -> str:
+    network = f"; network {facts.network.label}" if facts.network.label else ""
+    return f"no DKIM or SPF domain passed for this source{network}"

@@ -14,6 +14,11 @@ A TOML file, for example:
     dkim_domains = ["mcsv.net"]
     spf_domains = ["mcsv.net"]
 
+    [[sender]]
+    name = "University alumni forwarding"
+    forwarder = true
+    ptr_suffixes = ["alumni.example.edu"]
+
 A match here wins over every other way of naming a sender.
 """
 
@@ -37,6 +42,7 @@ class InventoryError(DmarcAnalyzerError):
 class KnownSender:
     name: str
     own: bool = False
+    forwarder: bool = False
     networks: tuple[Network, ...] = ()
     ptr_suffixes: tuple[str, ...] = ()
     dkim_domains: tuple[str, ...] = ()
@@ -125,6 +131,7 @@ def _sender(entry: object, number: int, where: str) -> KnownSender:
     return KnownSender(
         name=entry["name"],
         own=bool(entry.get("own", False)),
+        forwarder=bool(entry.get("forwarder", False)),
         networks=networks,
         ptr_suffixes=_strings(entry, "ptr_suffixes"),
         dkim_domains=_strings(entry, "dkim_domains"),

@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dmarc_analyzer.analysis.failures import VendorFailures
+from dmarc_analyzer.analysis.senders import Sender
 from dmarc_analyzer.storage.reports import StoredReport
 
 # Longer lists of results are cut to their largest entries in the table;
@@ -58,10 +59,11 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
     table = _table(
         "Vendor",
         "Source IP",
-        "Domains",
+        "Network",
         "Messages",
         "Failed DKIM",
         "Share",
+        "Cause",
         "DKIM results of failed",
         "SPF results of failed",
         "Evidence",
@@ -74,6 +76,7 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
             f"[bold]{vendor.messages:,}[/bold]",
             f"[bold]{vendor.dkim_failed:,}[/bold]",
             f"[bold]{share(vendor.failed_share)}[/bold]",
+            f"[bold]{vendor.cause}[/bold]",
             "",
             "",
             "",
@@ -82,10 +85,11 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
             table.add_row(
                 "",
                 source.source_ip,
-                escape(", ".join(source.domains)),
+                escape(_network(source.identity)),
                 f"{source.messages:,}",
                 f"{source.dkim_failed:,}",
                 share(source.failed_share),
+                source.cause,
                 escape(_listing(source.dkim_seen)),
                 escape(_listing(source.spf_seen)),
                 escape(source.vendor.evidence),
@@ -93,10 +97,78 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
     return table
 
 
+def fixes(vendors: list[VendorFailures]) -> list[str]:
+    """One line per vendor and cause: what to do, and the messages at stake."""
+    lines = []
+    for vendor in vendors:
+        seen = set()
+        for source in vendor.sources:
+            for group in source.groups:
+                if not group.dkim_failed or (group.cause, group.fix) in seen:
+                    continue
+                seen.add((group.cause, group.fix))
+                lines.append(
+                    f"[bold]{escape(vendor.vendor)}[/bold] ({group.cause}, "
+                    f"{plural(_at_stake(vendor, group.cause), 'message')}): "
+                    f"{escape(group.fix)}"
+                )
+    return lines
+
+
+def senders_table(found: list[Sender]) -> Table:
+    table = _table(
+        "Source IP",
+        "Vendor",
+        "Network",
+        "First seen",
+        "Last seen",
+        "Messages",
+        "DKIM pass",
+        "SPF pass",
+        "DMARC pass",
+        "Bucket",
+        "New",
+    )
+    for sender in found:
+        source = sender.source
+        table.add_row(
+            source.source_ip,
+            escape(source.vendor.name),
+            escape(_network(source.identity)),
+            f"{sender.first_seen:%Y-%m-%d}",
+            f"{sender.last_seen:%Y-%m-%d}",
+            f"{source.messages:,}",
+            share(sender.rate(sender.dkim_pass)),
+            share(sender.rate(sender.spf_pass)),
+            share(sender.rate(sender.dmarc_pass)),
+            sender.bucket,
+            {True: "new", False: "", None: "?"}[sender.new],
+        )
+    return table
+
+
+def _at_stake(vendor: VendorFailures, cause: str) -> int:
+    return sum(
+        group.dkim_failed
+        for source in vendor.sources
+        for group in source.groups
+        if group.cause == cause
+    )
+
+
+def _network(identity) -> str:
+    parts = [identity.network.country_code, identity.network.label, identity.ptr_name]
+    return " ".join(part for part in parts if part)
+
+
+# Short codes that read badly when broken across lines.
+_UNBROKEN = {"Source IP", "Cause", "Bucket"}
+
+
 def _table(*columns: str) -> Table:
     table = Table()
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in _UNBROKEN)
     return table
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from dmarc_analyzer.analysis.failures import VendorFailures, dkim_failures
+from dmarc_analyzer.analysis.failures import OFFLINE, VendorFailures, dkim_failures
+from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.overview import Overview, overview
 from dmarc_analyzer.analysis.scope import Scope
 
@@ -52,8 +53,11 @@ class Summary:
         return f"{len(domains)} domains"
 
 
-def build_summary(connection: Connection, scope: Scope = Scope()) -> Summary:
-    return Summary(scope, overview(connection, scope), dkim_failures(connection, scope))
+def build_summary(
+    connection: Connection, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+) -> Summary:
+    failing = dkim_failures(connection, scope, options)
+    return Summary(scope, overview(connection, scope), failing)
 
 
 def write_summary(summary: Summary, out_dir: Path) -> list[Path]:

@@ -1,0 +1,122 @@
+"""Put a name to every source IP in a scope: gather the facts (passing
+domains, network, reverse DNS from the cache or the network) and hand them
+to vendors.identify_vendor."""
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, func, select, true
+
+from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.analysis.vendors import Signal, SourceFacts, Vendor, identify_vendor
+from dmarc_analyzer.identify.inventory import Inventory
+from dmarc_analyzer.identify.network import Network, network_of
+from dmarc_analyzer.identify.reverse_dns import ReverseDns
+from dmarc_analyzer.storage.dns_cache import cached_lookups, save_lookups
+from dmarc_analyzer.storage.reports import report_filters
+from dmarc_analyzer.storage.schema import (
+    DkimResultRow,
+    RecordRow,
+    ReportRow,
+    SpfResultRow,
+)
+
+log = logging.getLogger(__name__)
+
+reports = ReportRow.__table__
+records = RecordRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifyOptions:
+    """How hard to look: DNS or not, which servers, the user's senders file."""
+
+    offline: bool = False
+    nameservers: tuple[str, ...] = ()
+    dns_timeout: float = 2.0
+    inventory: Inventory | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    vendor: Vendor
+    network: Network
+    ptr_name: str | None
+
+
+def in_scope(scope: Scope):
+    """SQL: records of the reports in `scope`."""
+    conditions = report_filters(
+        domain=scope.domain, since=scope.since, until=scope.until
+    )
+    return and_(records.c.report_pk == reports.c.id, *conditions)
+
+
+def identify_sources(
+    connection: Connection, scope: Scope, options: IdentifyOptions
+) -> dict[str, Identity]:
+    """Every source IP in `scope`, named. Reverse DNS answers are cached in
+    the database, so `connection` must be able to write."""
+    facts = _passing_signals(connection, scope)
+    for ip, fact in facts.items():
+        fact.network = network_of(ip)
+    for ip, result in _reverse_dns(connection, list(facts), options).items():
+        facts[ip].ptr = result
+
+    own_domains = _policy_domains(connection, scope)
+    return {
+        ip: Identity(
+            identify_vendor(fact, own_domains, options.inventory),
+            fact.network,
+            fact.ptr_name,
+        )
+        for ip, fact in facts.items()
+    }
+
+
+def _passing_signals(connection: Connection, scope: Scope) -> dict[str, SourceFacts]:
+    facts: dict[str, SourceFacts] = {}
+    ips = select(records.c.source_ip).where(in_scope(scope)).distinct()
+    for ip in connection.execute(ips).scalars():
+        facts[ip] = SourceFacts(ip)
+
+    for kind, table in (
+        ("dkim", DkimResultRow.__table__),
+        ("spf", SpfResultRow.__table__),
+    ):
+        domain = func.lower(table.c.domain)
+        query = (
+            select(records.c.source_ip, domain, func.sum(records.c.count))
+            .where(
+                in_scope(scope),
+                table.c.record_pk == records.c.id,
+                table.c.result == "pass",
+                table.c.domain.is_not(None),
+            )
+            .group_by(records.c.source_ip, domain)
+        )
+        for ip, name, messages in connection.execute(query):
+            facts[ip].signals.append(Signal(kind, name, int(messages)))
+    return facts
+
+
+def _reverse_dns(connection: Connection, ips: list[str], options: IdentifyOptions):
+    """Cached answers, and when online, fresh lookups of the rest."""
+    found = cached_lookups(connection, ips)
+    missing = [ip for ip in ips if ip not in found]
+    if options.offline or not missing:
+        return found
+
+    resolver = ReverseDns(options.nameservers, timeout=options.dns_timeout)
+    fresh = resolver.lookup_many(missing)
+    save_lookups(connection, fresh.values())
+    log.info("reverse DNS: %d cached, %d looked up", len(found), len(fresh))
+    return {**found, **fresh}
+
+
+def _policy_domains(connection: Connection, scope: Scope) -> list[str]:
+    conditions = report_filters(
+        domain=scope.domain, since=scope.since, until=scope.until
+    )
+    query = select(reports.c.domain).where(and_(true(), *conditions)).distinct()
+    return list(connection.execute(query).scalars())

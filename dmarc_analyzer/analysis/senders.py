@@ -1,0 +1,112 @@
+"""Every source that sends as the domain: when it was seen, how much, how
+well it authenticates, which bucket it falls in, and whether it is new."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, func, select
+
+from dmarc_analyzer.analysis import causes
+from dmarc_analyzer.analysis.failures import OFFLINE, SourceFailures, analyze_sources
+from dmarc_analyzer.analysis.identification import IdentifyOptions, in_scope
+from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.storage.reports import messages_where
+from dmarc_analyzer.storage.schema import RecordRow, ReportRow
+
+reports = ReportRow.__table__
+records = RecordRow.__table__
+
+# A source whose DKIM failures stay under this share of its messages counts
+# as compliant: a few temperrors do not make a sender non-compliant.
+COMPLIANT_BELOW = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    source: SourceFailures
+    first_seen: datetime
+    last_seen: datetime
+    dkim_pass: int
+    spf_pass: int
+    dmarc_pass: int
+    new: bool | None  # None when there is no previous period to compare with
+
+    @property
+    def bucket(self) -> str:
+        if self.source.failed_share < COMPLIANT_BELOW:
+            return causes.BUCKET_COMPLIANT
+        return causes.bucket_of(self.source.cause)
+
+    def rate(self, passed: int) -> float:
+        return passed / self.source.messages if self.source.messages else 0.0
+
+    def as_dict(self) -> dict:
+        source, network = self.source, self.source.identity.network
+        return {
+            "source_ip": source.source_ip,
+            "vendor": source.vendor.name,
+            "vendor_type": source.vendor.type,
+            "evidence": source.vendor.evidence,
+            "ptr": source.identity.ptr_name,
+            "country": network.country_code,
+            "asn": network.asn,
+            "as_name": network.as_name,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "messages": source.messages,
+            "dkim_pass_rate": round(self.rate(self.dkim_pass), 4),
+            "spf_pass_rate": round(self.rate(self.spf_pass), 4),
+            "dmarc_pass_rate": round(self.rate(self.dmarc_pass), 4),
+            "bucket": self.bucket,
+            "cause": source.cause,
+            "new": self.new,
+        }
+
+
+def senders(
+    connection: Connection, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+) -> list[Sender]:
+    """Every source in `scope`, most messages first."""
+    analyzed = analyze_sources(connection, scope, options)
+    earlier = _seen_before(connection, scope)
+
+    dkim_pass = records.c.dkim == "pass"
+    spf_pass = records.c.spf == "pass"
+    query = (
+        select(
+            records.c.source_ip,
+            func.min(reports.c.begin),
+            func.max(reports.c.end),
+            messages_where(dkim_pass),
+            messages_where(spf_pass),
+            messages_where(dkim_pass | spf_pass),
+        )
+        .where(in_scope(scope))
+        .group_by(records.c.source_ip)
+    )
+    found = [
+        Sender(
+            source=analyzed[ip],
+            first_seen=first.replace(tzinfo=UTC),
+            last_seen=last.replace(tzinfo=UTC),
+            dkim_pass=int(dkim),
+            spf_pass=int(spf),
+            dmarc_pass=int(dmarc),
+            new=None if earlier is None else ip not in earlier,
+        )
+        for ip, first, last, dkim, spf, dmarc in connection.execute(query)
+    ]
+    return sorted(found, key=lambda s: (-s.source.messages, s.source.source_ip))
+
+
+def _seen_before(connection: Connection, scope: Scope) -> set[str] | None:
+    """Source IPs of the previous period of the same length, if there is one."""
+    if not (scope.since and scope.until):
+        return None
+    previous = Scope(
+        domain=scope.domain,
+        since=scope.since - (scope.until - scope.since),
+        until=scope.since,
+    )
+    query = select(records.c.source_ip).where(in_scope(previous)).distinct()
+    return set(connection.execute(query).scalars())

@@ -1,0 +1,20 @@
+"""Settings kept in the database, so that a team shares them."""
+
+from sqlalchemy import Connection, delete, insert, select
+
+from dmarc_analyzer.storage.schema import SettingRow
+
+settings = SettingRow.__table__
+
+SENDERS_FILE = "senders_file"
+
+
+def get_setting(connection: Connection, key: str) -> str | None:
+    query = select(settings.c.value).where(settings.c.key == key)
+    return connection.execute(query).scalar_one_or_none()
+
+
+def set_setting(connection: Connection, key: str, value: str | None) -> None:
+    connection.execute(delete(settings).where(settings.c.key == key))
+    if value is not None:
+        connection.execute(insert(settings), {"key": key, "value": value})
