@@ -155,3 +155,56 @@ def test_no_reports_is_told_apart_from_no_failures(db, tmp_path):
 
     assert nothing.returncode == 0 and "No reports are stored" in nothing.stdout
     assert clean.returncode == 0 and "No message failed DKIM" in clean.stdout
+
+
+def test_senders_and_a_senders_file(db, tmp_path):
+    run("ingest", SAMPLES, db=db)
+    senders_file = tmp_path / "senders.toml"
+    senders_file.write_text(
+        '[[sender]]\nname = "Legacy app server"\nown = true\n'
+        'cidrs = ["198.51.100.20/32"]\n'
+    )
+
+    stored = run("senders-file", "set", senders_file, db=db)
+    listing = run(
+        "senders",
+        "--offline",
+        "--json",
+        "--since",
+        "2026-11-27",
+        "--until",
+        "2026-11-29",
+        db=db,
+    )
+    failing = run("failures", "--offline", "--json", db=db)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[sender]\n")
+    refused = run("senders-file", "set", broken, db=db)
+
+    assert stored.returncode == 0
+    senders = {s["source_ip"]: s for s in json.loads(listing.stdout)}
+    assert {
+        "bucket",
+        "first_seen",
+        "last_seen",
+        "dkim_pass_rate",
+        "new",
+        "country",
+    } <= set(senders["192.0.2.131"])
+    assert senders["203.0.113.66"]["bucket"] == "threat_unknown"
+    sources = {
+        s["source_ip"]: s for v in json.loads(failing.stdout) for s in v["sources"]
+    }
+    assert sources["198.51.100.20"]["vendor"] == "Legacy app server"
+    assert sources["198.51.100.20"]["cause"] == "no_signature"
+    assert "OpenDKIM" in sources["198.51.100.20"]["fix"]
+    assert refused.returncode == 1 and "not valid TOML" in refused.stderr
+
+
+def test_a_bad_nameserver_is_a_one_line_error(db):
+    run("ingest", SAMPLES, db=db)
+
+    result = run("failures", "--nameserver", "dns.example", db=db)
+
+    assert result.returncode == 1
+    assert "nameserver 'dns.example': give an IP address" in result.stderr

@@ -77,3 +77,53 @@ def test_nameserver_forms():
     assert parse_nameserver("127.0.0.1:5353").port == 5353
     assert parse_nameserver("[::1]:5300").address == "::1"
     assert parse_nameserver("192.0.2.53").port == 53
+
+
+def test_failures_name_vendors_by_ptr_and_cache_the_answers(database, tmp_path):
+    from dmarc_analyzer import api
+    from tests.conftest import report_xml
+
+    unsigned = (
+        "<record><row><source_ip>{ip}</source_ip><count>5</count><policy_evaluated>"
+        "<disposition>none</disposition><dkim>fail</dkim><spf>fail</spf>"
+        "</policy_evaluated></row><identifiers><header_from>example.com</header_from>"
+        "</identifiers><auth_results><spf><domain>example.com</domain>"
+        "<result>fail</result></spf></auth_results></record>"
+    )
+    zone = {
+        dns.reversename.from_address("198.51.100.77").to_text(): {
+            "PTR": ["o1.ptr1234.sendgrid.net."]
+        },
+        "o1.ptr1234.sendgrid.net.": {"A": ["198.51.100.77"]},
+    }
+    path = tmp_path / "r.xml"
+    path.write_bytes(
+        report_xml(
+            unsigned.format(ip="198.51.100.77") + unsigned.format(ip="203.0.113.8")
+        )
+    )
+    api.ingest(database, [path])
+
+    with dns_server.DnsServer(zone) as server:
+        options = api.IdentifyOptions(nameservers=(server.address,))
+        first = {
+            s.source_ip: s
+            for v in api.failures(database, options=options)
+            for s in v.sources
+        }
+        asked = server.queries
+        again = {
+            s.source_ip: s
+            for v in api.failures(database, options=options)
+            for s in v.sources
+        }
+
+    assert first["198.51.100.77"].vendor.name == "Twilio SendGrid"
+    assert first["198.51.100.77"].vendor.evidence == (
+        "PTR o1.ptr1234.sendgrid.net (forward-confirmed)"
+    )
+    assert first["198.51.100.77"].cause == "no_signature"  # a known vendor
+    assert first["203.0.113.8"].cause == "spoofing"
+    assert asked == 3  # two PTR queries and one forward confirmation
+    assert server.queries == asked  # the second run asked nothing
+    assert again["198.51.100.77"].vendor.name == "Twilio SendGrid"

@@ -151,13 +151,14 @@ def _vendor_table(vendors: list[VendorFailures]) -> list[str]:
     if not vendors:
         return ["Every message passed DKIM with an aligned signature."]
     rows = [
-        "| Vendor | Messages failing DKIM | Share of its mail | Source IPs |",
-        "| --- | ---: | ---: | ---: |",
+        "| Vendor | Messages failing DKIM | Share of its mail | Source IPs | Cause |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     for vendor in vendors:
         rows.append(
             f"| {_md(vendor.vendor)} | {vendor.dkim_failed:,} | "
-            f"{_percent(vendor.failed_share)} | {len(vendor.sources):,} |"
+            f"{_percent(vendor.failed_share)} | {len(vendor.sources):,} | "
+            f"{_md(vendor.cause)} |"
         )
     return rows
 
