@@ -109,3 +109,29 @@ def test_second_run_adds_nothing(corpus):
     assert (again.reports_added, again.records_added, again.messages_added) == (0, 0, 0)
     assert again.duplicates == len(corpus.reports) + corpus.first_run.duplicates
     assert len(api.stored_reports(corpus.database)) == len(corpus.reports)
+
+
+def test_every_failed_message_gets_one_cause(corpus):
+    from dmarc_analyzer.analysis.causes import CAUSES
+
+    vendors = api.failures(corpus.database)
+
+    by_cause = {}
+    for vendor in vendors:
+        for source in vendor.sources:
+            for group in source.groups:
+                if group.dkim_failed:
+                    assert group.cause in CAUSES, group
+                    by_cause[group.cause] = by_cause.get(group.cause, 0) + group.dkim_failed
+    # Failed = messages without a DKIM pass, from the independent reader's totals
+    # (the report shipped twice counted once).
+    expected_failed = {
+        (row["report_id"], row["domain"], row["begin"]): row["messages"]
+        - row["dkim_aligned_pass"]
+        for row in EXPECTED
+    }
+    assert sum(by_cause.values()) == sum(expected_failed.values()) + sum(
+        report.messages - report.dkim_aligned_pass
+        for report in corpus.reports
+        if report.source_file.endswith(("ikea.com!example.de!1538690400!1538776800.xml",))
+    )
