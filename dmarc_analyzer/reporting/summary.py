@@ -11,6 +11,7 @@ from dmarc_analyzer.analysis.failures import OFFLINE, VendorFailures, dkim_failu
 from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.overview import Overview, overview
 from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.reporting.console import share
 
 TOP_VENDORS = 10
 LISTED_DOMAINS = 20
@@ -170,9 +171,7 @@ def _listed(names: list[str]) -> str:
 
 
 def _percent(rate: float | None) -> str:
-    if rate is None:
-        return "n/a"
-    return "<0.1%" if 0 < rate < 0.001 else f"{rate:.1%}"
+    return "n/a" if rate is None else share(rate)
 
 
 def _md(text: str) -> str:
