@@ -122,7 +122,10 @@ def test_failures_name_vendors_by_ptr_and_cache_the_answers(database, tmp_path):
     assert first["198.51.100.77"].vendor.evidence == (
         "PTR o1.ptr1234.sendgrid.net (forward-confirmed)"
     )
-    assert first["198.51.100.77"].cause == "no_signature"  # a known vendor
+    # A PTR name says who runs the network, not that it sends for us: with
+    # no passing DKIM or SPF domain, SendGrid's IP is still a stranger.
+    assert first["198.51.100.77"].vendor.authorized is False
+    assert first["198.51.100.77"].cause == "spoofing"
     assert first["203.0.113.8"].cause == "spoofing"
     assert asked == 3  # two PTR queries and one forward confirmation
     assert server.queries == asked  # the second run asked nothing

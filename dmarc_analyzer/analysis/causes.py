@@ -5,12 +5,21 @@ commercial services.
 A cause is judged for messages that share a source, a From domain and our
 own DKIM and SPF outcomes (alignment.py); a group of mixed messages gets
 the cause that covers most of its failed messages.
+
+Two facts carry most of the judgement. Is the source *authorized*: does
+the senders file, a passing DKIM/SPF domain of a known service, or the
+domain itself vouch for it (vendors.py)? And is a failing signature for
+the domain *genuine*: does its selector pass elsewhere in the period? A
+genuine signature that fails on someone else's server was changed in
+transit (forwarding); a signature with a selector that never passes, from
+a source nothing vouches for, was forged.
 """
 
 from dataclasses import dataclass
+from datetime import date
 
 from dmarc_analyzer import alignment
-from dmarc_analyzer.analysis.vendors import MAILBOX_PROVIDER, Vendor
+from dmarc_analyzer.analysis.vendors import Vendor
 
 COMPLIANT = "compliant"
 VENDOR_UNALIGNED_SIGNATURE = "vendor_unaligned_signature"
@@ -40,36 +49,31 @@ BUCKET_FORWARDED = "forwarded"
 BUCKET_THREAT = "threat_unknown"
 
 FORWARDING_REASONS = {"forwarded", "mailing_list", "trusted_forwarder"}
-_SPF_PASSING = {
-    alignment.ALIGNED_PASS,
-    alignment.STRICT_MISMATCH,
-    alignment.UNALIGNED_PASS,
-}
-_DKIM_UNSIGNED_OR_BROKEN = {
-    alignment.ALIGNED_FAIL,
-    alignment.NO_SIGNATURE,
-    alignment.OTHER,
-}
+_SIGNED_FOR_THE_DOMAIN = {alignment.ALIGNED_FAIL, alignment.OTHER}
 
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """What the receivers saw for the failed messages of a group."""
+    """What the receivers saw for some failed messages of a group."""
 
     dkim_outcome: str
     spf_outcome: str
-    forwarding_reason: bool
+    forwarding_reason: bool = False
+    genuine_signature: bool = False  # a failing selector that passes elsewhere
 
 
 def cause_of(evidence: Evidence, vendor: Vendor) -> str:
     """The one cause for failed messages with this evidence from this sender."""
     dkim, spf = evidence.dkim_outcome, evidence.spf_outcome
-    if _forwarded(evidence, vendor):
+    if evidence.forwarding_reason or vendor.forwarder:
         return FORWARDED
-    if _spoofed(evidence, vendor):
-        return SPOOFING
+    if not vendor.authorized:
+        if dkim in _SIGNED_FOR_THE_DOMAIN and evidence.genuine_signature:
+            return FORWARDED
+        if spf != alignment.ALIGNED_PASS:
+            return SPOOFING
     if dkim == alignment.TEMPERROR or (
-        spf == alignment.TEMPERROR and dkim in _DKIM_UNSIGNED_OR_BROKEN
+        spf == alignment.TEMPERROR and dkim == alignment.NO_SIGNATURE
     ):
         return DNS_TEMPERROR
     if dkim == alignment.PERMERROR:
@@ -80,31 +84,10 @@ def cause_of(evidence: Evidence, vendor: Vendor) -> str:
         return VENDOR_UNALIGNED_SIGNATURE
     if dkim == alignment.NO_SIGNATURE:
         return NO_SIGNATURE
-    # An aligned signature that failed, results that say nothing clearer, or
-    # a receiver that evaluated fail although it lists an aligned pass.
+    # A signature for the domain that failed, results that say nothing
+    # clearer, or a receiver that evaluated fail although it lists an
+    # aligned pass.
     return SIGNATURE_BROKEN
-
-
-def _forwarded(evidence: Evidence, vendor: Vendor) -> bool:
-    if evidence.forwarding_reason or vendor.forwarder:
-        return True
-    # Mail from a mailbox provider's outbound network that is not aligned by
-    # SPF and whose signature is absent or broken: relayed there, not sent.
-    return (
-        vendor.type == MAILBOX_PROVIDER
-        and not vendor.own
-        and evidence.spf_outcome != alignment.ALIGNED_PASS
-        and evidence.dkim_outcome in _DKIM_UNSIGNED_OR_BROKEN
-    )
-
-
-def _spoofed(evidence: Evidence, vendor: Vendor) -> bool:
-    """Unknown source, and neither SPF nor any DKIM signature passed."""
-    return (
-        not vendor.known
-        and evidence.spf_outcome not in _SPF_PASSING
-        and evidence.dkim_outcome in _DKIM_UNSIGNED_OR_BROKEN | {alignment.PERMERROR}
-    )
 
 
 def bucket_of(cause: str | None) -> str:
@@ -119,66 +102,131 @@ def bucket_of(cause: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FixContext:
-    """The names a fix text needs."""
+    """The names and facts a fix text needs."""
 
     vendor: Vendor
     header_from: str
     signing_domain: str | None = None
     selector: str | None = None
+    selector_passes_elsewhere: bool = False
+    spf_aligned: bool = True
+    first_day: date | None = None
+    last_day: date | None = None
 
 
 def fix_for(cause: str, context: FixContext) -> str:
-    vendor = context.vendor.name
-    domain = context.header_from or "your domain"
-    signer = context.signing_domain or "?"
-    key = f"{context.selector or '<selector>'}._domainkey.{signer}"
+    """What to do about `cause`, in words an administrator can act on."""
+    writer = _FIXES.get(cause)
+    return writer(context) if writer else "Passes DKIM with an aligned signature."
 
-    if cause == VENDOR_UNALIGNED_SIGNATURE:
-        return (
-            f"{vendor} signs with d={signer}, not with {domain}: set up custom "
-            f"DKIM at {vendor} (publish the selector records they give you in "
-            f"your DNS) so that it signs as {domain}."
+
+def _vendor_unaligned(context: FixContext) -> str:
+    vendor, domain = context.vendor.name, _domain(context)
+    return (
+        f"{vendor} signs with d={context.signing_domain or '?'}, not with "
+        f"{domain}. If you send through {vendor}, set up custom DKIM there "
+        f"(publish the selector records they give you in your DNS) so that it "
+        f"signs as {domain}; if you do not, someone else's {vendor} account "
+        "sends as your domain."
+    )
+
+
+def _strict(context: FixContext) -> str:
+    domain = _domain(context)
+    return (
+        f"Signed with d={context.signing_domain or '?'}, in the same organization "
+        f"as {domain} but not equal, while adkim=s: sign with d={domain}, or "
+        "publish adkim=r."
+    )
+
+
+def _no_signature(context: FixContext) -> str:
+    domain = _domain(context)
+    if context.vendor.own:
+        text = (
+            f"Your own server sends {domain} mail without a DKIM signature: check "
+            "that the signer runs and that this host's mail passes through it "
+            "(for example an OpenDKIM milter whose socket the MTA cannot reach "
+            "or create)."
         )
-    if cause == STRICT_ALIGNMENT:
+        if not context.spf_aligned:
+            text += " It fails SPF too: add it to your SPF record."
+        return text
+    return f"Enable DKIM signing for {domain} at {context.vendor.name}."
+
+
+def _broken(context: FixContext) -> str:
+    return (
+        f"The signature with d={context.signing_domain or '?'} fails: check that "
+        f"the key at {_key(context)} matches the signing key (rotated key, wrong "
+        "selector), and whether a gateway adds footers or disclaimers after "
+        "signing."
+    )
+
+
+def _forwarded(context: FixContext) -> str:
+    return (
+        "Forwarded or sent through a mailing list, which changed the message on "
+        "the way: not a fault of your setup, and no DNS change fixes it. ARC "
+        "signing at the forwarder lets receivers trust such mail."
+    )
+
+
+def _temperror(context: FixContext) -> str:
+    return (
+        "The receiver could not query DNS at check time (temperror) "
+        f"{_when(context)}: check that your DNS servers answered then."
+    )
+
+
+def _permerror(context: FixContext) -> str:
+    if context.selector_passes_elsewhere:
         return (
-            f"Signed with d={signer}, in the same organization as {domain} but "
-            f"not equal, while adkim=s: sign with d={domain}, or publish adkim=r."
+            f"The key at {_key(context)} was reported unusable (permerror) "
+            f"{_when(context)}, yet it passes in other reports: a passing fault, "
+            "or a CNAME to a vendor's key that did not resolve; check the record "
+            "if it recurs."
         )
-    if cause == NO_SIGNATURE and context.vendor.own:
-        return (
-            f"Your own server sends {domain} mail without a DKIM signature: "
-            "check that the signer runs and that this host's mail passes "
-            "through it (for example an OpenDKIM milter whose socket the MTA "
-            "cannot reach or create)."
-        )
-    if cause == NO_SIGNATURE:
-        return f"Enable DKIM signing for {domain} at {vendor}."
-    if cause == SIGNATURE_BROKEN:
-        return (
-            f"The signature with d={signer} fails: check that the key at {key} "
-            "matches the signing key (rotated key, wrong selector), and whether "
-            "a gateway adds footers or disclaimers after signing."
-        )
-    if cause == FORWARDED:
-        return (
-            "Forwarded or sent through a mailing list, which changed the "
-            "message: not a fault of your setup. Show it apart; ARC at the "
-            "forwarder helps receivers trust it."
-        )
-    if cause == DNS_TEMPERROR:
-        return (
-            "The receiver could not query DNS at check time (temperror): check "
-            "your DNS servers' availability at the reported dates."
-        )
-    if cause == DNS_PERMERROR:
-        return (
-            f"The DKIM key record {key} is malformed (permerror): correct its "
-            "syntax (v=DKIM1; k=rsa; p=<base64 key>)."
-        )
-    if cause == SPOOFING:
-        return (
-            "Neither your servers nor a known vendor, failing SPF and DKIM: "
-            "likely someone sending as your domain. The fix is enforcement "
-            "(p=quarantine, then p=reject), not configuration."
-        )
-    return "Passes DKIM with an aligned signature."
+    return (
+        f"The DKIM key record {_key(context)} is malformed (permerror): correct "
+        "its syntax (v=DKIM1; k=rsa; p=<base64 key>)."
+    )
+
+
+def _spoofing(context: FixContext) -> str:
+    return (
+        "Nothing vouches for this source (not your servers, no passing domain of "
+        "a known vendor) and it fails SPF and DKIM: likely someone sending as "
+        "your domain. The answer is enforcement: once your own senders pass, "
+        "move to p=quarantine, then p=reject."
+    )
+
+
+_FIXES = {
+    VENDOR_UNALIGNED_SIGNATURE: _vendor_unaligned,
+    STRICT_ALIGNMENT: _strict,
+    NO_SIGNATURE: _no_signature,
+    SIGNATURE_BROKEN: _broken,
+    FORWARDED: _forwarded,
+    DNS_TEMPERROR: _temperror,
+    DNS_PERMERROR: _permerror,
+    SPOOFING: _spoofing,
+}
+
+
+def _domain(context: FixContext) -> str:
+    return context.header_from or "your domain"
+
+
+def _key(context: FixContext) -> str:
+    return (
+        f"{context.selector or '<selector>'}._domainkey."
+        f"{context.signing_domain or _domain(context)}"
+    )
+
+
+def _when(context: FixContext) -> str:
+    first, last = context.first_day, context.last_day
+    if not first:
+        return ""
+    return f"on {first}" if first == last or not last else f"from {first} to {last}"

@@ -9,6 +9,7 @@ names the senders and picks the causes on those aggregated rows.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import Connection, case, exists, func, literal, or_, select
 
@@ -39,6 +40,9 @@ override_reasons = OverrideReasonRow.__table__
 
 NO_SIGNATURE = "none"
 OFFLINE = IdentifyOptions(offline=True)
+# A source whose DMARC failures stay under this share of its messages counts
+# as compliant: a few temperrors do not make a sender non-compliant.
+COMPLIANT_BELOW = 0.05
 
 
 def ranked(counts: dict[str, int]) -> dict[str, int]:
@@ -59,6 +63,9 @@ class FailureGroup:
     messages: int = 0
     dkim_failed: int = 0
     disagreements: int = 0
+    # Failed messages by (DKIM outcome, SPF outcome, forwarding reason given).
+    evidence: dict[tuple[str, str, bool], int] = field(default_factory=dict)
+    failed_days: list[date | None] = field(default_factory=list)
     cause_messages: dict[str, int] = field(default_factory=dict)
     dkim_seen: dict[str, int] = field(default_factory=dict)
     spf_seen: dict[str, int] = field(default_factory=dict)
@@ -89,6 +96,7 @@ class SourceFailures:
     identity: Identity
     messages: int = 0
     dkim_failed: int = 0
+    dmarc_pass: int = 0
     domains: list[str] = field(default_factory=list)
     groups: list[FailureGroup] = field(default_factory=list)
 
@@ -101,20 +109,27 @@ class SourceFailures:
         return self.dkim_failed / self.messages if self.messages else 0.0
 
     @property
-    def main_group(self) -> FailureGroup | None:
-        failing = [g for g in self.groups if g.dkim_failed]
-        return max(failing, key=lambda g: g.dkim_failed) if failing else None
-
-    @property
     def cause(self) -> str:
-        return _main_cause(
-            {g.cause: g.dkim_failed for g in self.groups if g.dkim_failed}
-        )
+        totals: dict[str, int] = defaultdict(int)
+        for group in self.groups:
+            if group.dkim_failed:
+                totals[group.cause] += group.dkim_failed
+        return _main_cause(totals)
 
     @property
     def fix(self) -> str:
-        group = self.main_group
-        return group.fix if group else ""
+        """The fix of the largest From domain group with the source's cause."""
+        matching = [g for g in self.groups if g.dkim_failed and g.cause == self.cause]
+        return max(matching, key=lambda g: g.dkim_failed).fix if matching else ""
+
+    @property
+    def bucket(self) -> str:
+        """Compliant while DMARC failures stay under 5 % of its messages, else
+        the bucket of the main cause of its DKIM failures."""
+        failing = self.messages - self.dmarc_pass
+        if not self.messages or failing < COMPLIANT_BELOW * self.messages:
+            return causes.BUCKET_COMPLIANT
+        return causes.bucket_of(self.cause)
 
     @property
     def dkim_seen(self) -> dict[str, int]:
@@ -139,8 +154,8 @@ class SourceFailures:
             "messages": self.messages,
             "dkim_failed": self.dkim_failed,
             "failed_share": round(self.failed_share, 4),
-            "cause": self.cause,
-            "bucket": causes.bucket_of(self.cause),
+            "cause": self.cause if self.dkim_failed else None,
+            "bucket": self.bucket,
             "fix": self.fix,
             "receiver_disagrees": sum(g.disagreements for g in self.groups),
             "dkim_results": ranked(self.dkim_seen),
@@ -209,9 +224,10 @@ def analyze_sources(
     groups = _count_groups(connection, scope, sources)
     _add_domains(connection, scope, sources)
     _add_results(connection, scope, groups)
+    genuine = _passing_selectors(connection, scope)
     for source in sources.values():
         for group in source.groups:
-            _diagnose(group, source.vendor)
+            _diagnose(group, source.vendor, genuine)
     return sources
 
 
@@ -226,6 +242,7 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
     ours_pass = records.c.dkim_outcome == ALIGNED_PASS
     theirs_pass = records.c.dkim == "pass"
     disagreement = or_(ours_pass & ~theirs_pass, theirs_pass & ~ours_pass)
+    failed_begin = case((dkim_failed(), reports.c.begin))
     query = (
         select(
             records.c.source_ip,
@@ -236,6 +253,9 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
             func.sum(records.c.count),
             messages_where(dkim_failed()),
             messages_where(disagreement),
+            messages_where(theirs_pass | (records.c.spf == "pass")),
+            func.min(failed_begin),
+            func.max(failed_begin),
         )
         .where(in_scope(scope))
         .group_by(
@@ -248,9 +268,8 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
     )
 
     groups: dict[tuple[str, str], FailureGroup] = {}
-    for ip, hfrom, dkim, spf, fwd, messages, failed, disagree in connection.execute(
-        query
-    ):
+    for row in connection.execute(query):
+        ip, hfrom, dkim, spf, fwd, messages, failed, disagree, dmarc, first, last = row
         source = sources[ip]
         group = groups.get((ip, hfrom))
         if group is None:
@@ -261,15 +280,36 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
         group.disagreements += int(disagree)
         source.messages += int(messages)
         source.dkim_failed += int(failed)
+        source.dmarc_pass += int(dmarc)
         if failed:
-            evidence = causes.Evidence(
-                dkim or NO_SIGNATURE, spf or NO_SIGNATURE, bool(fwd)
-            )
-            cause = causes.cause_of(evidence, source.vendor)
-            group.cause_messages[cause] = group.cause_messages.get(cause, 0) + int(
-                failed
-            )
+            key = (dkim or NO_SIGNATURE, spf or NO_SIGNATURE, bool(fwd))
+            group.evidence[key] = group.evidence.get(key, 0) + int(failed)
+            group.failed_days += [_day(first), _day(last)]
     return groups
+
+
+def _passing_selectors(connection, scope) -> set[tuple[str, str]]:
+    """(d=, selector) pairs that pass somewhere in the scope: genuine keys."""
+    domain = func.lower(dkim_results.c.domain)
+    query = (
+        select(domain, dkim_results.c.selector)
+        .where(
+            in_scope(scope),
+            dkim_results.c.record_pk == records.c.id,
+            dkim_results.c.result == "pass",
+        )
+        .distinct()
+    )
+    return {(d or "", s or "") for d, s in connection.execute(query)}
+
+
+def _day(moment) -> date | None:
+    # SQLite hands back text from a CASE expression, PostgreSQL a datetime.
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        return date.fromisoformat(moment[:10])
+    return moment.date()
 
 
 def _add_domains(connection, scope, sources) -> None:
@@ -333,13 +373,33 @@ def _add_results(connection, scope, groups) -> None:
         _count(groups[(ip, hfrom)].dkim_seen, NO_SIGNATURE, int(messages))
 
 
-def _diagnose(group: FailureGroup, vendor: Vendor) -> None:
+def _diagnose(group: FailureGroup, vendor: Vendor, genuine: set) -> None:
     if not group.dkim_failed:
         group.cause, group.fix = causes.COMPLIANT, ""
         return
+
+    genuine_signature = any(
+        result != "pass" and (domain or "", selector or "") in genuine
+        for result, domain, selector, _ in group.signatures
+    )
+    for (dkim, spf, forwarded), failed in group.evidence.items():
+        evidence = causes.Evidence(dkim, spf, forwarded, genuine_signature)
+        cause = causes.cause_of(evidence, vendor)
+        group.cause_messages[cause] = group.cause_messages.get(cause, 0) + failed
     group.cause = _main_cause(group.cause_messages)
+
     signing_domain, selector = _signature_for(group)
-    context = causes.FixContext(vendor, group.header_from, signing_domain, selector)
+    days = [day for day in group.failed_days if day]
+    context = causes.FixContext(
+        vendor,
+        group.header_from,
+        signing_domain,
+        selector,
+        selector_passes_elsewhere=(signing_domain or "", selector or "") in genuine,
+        spf_aligned=all(spf == ALIGNED_PASS for _, spf, _ in group.evidence),
+        first_day=min(days, default=None),
+        last_day=max(days, default=None),
+    )
     group.fix = causes.fix_for(group.cause, context)
 
 

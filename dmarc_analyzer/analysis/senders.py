@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select
 
-from dmarc_analyzer.analysis import causes
 from dmarc_analyzer.analysis.failures import OFFLINE, SourceFailures, analyze_sources
 from dmarc_analyzer.analysis.identification import IdentifyOptions, in_scope
 from dmarc_analyzer.analysis.scope import Scope
@@ -15,10 +14,6 @@ from dmarc_analyzer.storage.schema import RecordRow, ReportRow
 
 reports = ReportRow.__table__
 records = RecordRow.__table__
-
-# A source whose DKIM failures stay under this share of its messages counts
-# as compliant: a few temperrors do not make a sender non-compliant.
-COMPLIANT_BELOW = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +28,7 @@ class Sender:
 
     @property
     def bucket(self) -> str:
-        if self.source.failed_share < COMPLIANT_BELOW:
-            return causes.BUCKET_COMPLIANT
-        return causes.bucket_of(self.source.cause)
+        return self.source.bucket
 
     def rate(self, passed: int) -> float:
         return passed / self.source.messages if self.source.messages else 0.0
@@ -58,7 +51,7 @@ class Sender:
             "spf_pass_rate": round(self.rate(self.spf_pass), 4),
             "dmarc_pass_rate": round(self.rate(self.dmarc_pass), 4),
             "bucket": self.bucket,
-            "cause": source.cause,
+            "cause": source.cause if source.dkim_failed else None,
             "new": self.new,
         }
 
@@ -100,7 +93,8 @@ def senders(
 
 
 def _seen_before(connection: Connection, scope: Scope) -> set[str] | None:
-    """Source IPs of the previous period of the same length, if there is one."""
+    """Source IPs of the previous period of the same length; None when that
+    period has no reports at all, so nothing can be called new."""
     if not (scope.since and scope.until):
         return None
     previous = Scope(
@@ -109,4 +103,5 @@ def _seen_before(connection: Connection, scope: Scope) -> set[str] | None:
         until=scope.since,
     )
     query = select(records.c.source_ip).where(in_scope(previous)).distinct()
-    return set(connection.execute(query).scalars())
+    seen = set(connection.execute(query).scalars())
+    return seen or None

@@ -38,7 +38,10 @@ class Vendor:
     name: str
     type: str | None
     evidence: str
-    known: bool = False  # named by the senders file or the map of services
+    # Something vouches for this source sending as the domain: the senders
+    # file, or a passing DKIM/SPF domain of this service or of the domain
+    # itself. A PTR name or an AS only says who runs the network.
+    authorized: bool = False
     own: bool = False  # the domain owner's own infrastructure
     forwarder: bool = False  # listed as a forwarder in the senders file
 
@@ -118,11 +121,16 @@ def _from_service_map(facts: SourceFacts, ranked: list[Signal]) -> Vendor | None
             )
         )
 
+    vouching = {
+        services[base_domain(s.domain)][0]
+        for s in ranked
+        if base_domain(s.domain) in services
+    }
     for domain, evidence in candidates:
         base = base_domain(domain)
         if base in services:
             name, service_type = services[base]
-            return Vendor(name, service_type, evidence, known=True)
+            return Vendor(name, service_type, evidence, authorized=name in vouching)
     return None
 
 
@@ -137,7 +145,7 @@ def _from_own_domains(
                 f"own domain ({base})",
                 "Own",
                 f"{signal.kind} {signal.domain} passed",
-                known=True,
+                authorized=True,
                 own=True,
             )
     return None
