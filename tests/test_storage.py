@@ -306,3 +306,27 @@ def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_
     ]
     assert [r.messages for r in api.stored_reports(upgraded)] == [13]
     upgraded.close()
+
+
+def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypatch):
+    import zipfile
+
+    from dmarc_analyzer.storage import reports as storage
+
+    real_insert = storage._insert_records
+
+    def failing_on_the_second(connection, report_pk, report):
+        if report.report_id == "second":
+            raise RuntimeError("disk full")
+        real_insert(connection, report_pk, report)
+
+    monkeypatch.setattr(storage, "_insert_records", failing_on_the_second)
+    with zipfile.ZipFile(inbox / "two.zip", "w") as archive:
+        archive.writestr("a.xml", report_xml(record_xml(), report_id="first"))
+        archive.writestr("b.xml", report_xml(record_xml(), report_id="second"))
+
+    summary = api.ingest(database, [inbox])
+
+    assert len(summary.refused) == 1 and "disk full" in summary.refused[0].reason
+    assert api.stored_reports(database) == []
+    assert count_rows(database, RecordRow) == 0

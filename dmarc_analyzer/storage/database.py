@@ -44,14 +44,18 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         """Run the Alembic migrations up to `revision`."""
         from alembic import command
+        from alembic.util import CommandError
 
         try:
-            with self.engine.begin() as connection:
+            with self.transaction() as connection:
                 command.upgrade(_alembic_config(connection), revision)
-        except SQLAlchemyError as error:
+        except CommandError as error:
             raise DatabaseError(
-                f"cannot open {self.safe_url}: {_first_line(error)}"
+                f"cannot open {self.safe_url}: its schema is unknown to this version "
+                f"of dmarc-analyzer (made by a newer one?): {_first_line(error)}"
             ) from error
+        except DatabaseError as error:
+            raise DatabaseError(f"cannot open {self.safe_url}: {error}") from error
 
     def current_revision(self) -> str | None:
         from alembic.migration import MigrationContext
@@ -61,10 +65,13 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A connection whose work is committed on success, rolled back on error."""
+        """A connection whose work is committed on success, rolled back on
+        error, as one unit: savepoints inside it stay inside it."""
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            with self.engine.connect() as connection:
+                connection.execution_options(writes=True)
+                with connection.begin():
+                    yield connection
         except SQLAlchemyError as error:
             raise DatabaseError(f"database error: {_first_line(error)}") from error
 
@@ -91,14 +98,16 @@ def _create_engine(url: str, create: bool) -> Engine:
     except ArgumentError as error:
         raise DatabaseError(f"not a database URL: {url!r}") from error
 
+    shown = parsed.render_as_string(hide_password=True)
     try:
         engine = create_engine(parsed)
     except (ArgumentError, ImportError) as error:
-        raise DatabaseError(f"cannot use database {url!r}: {error}") from error
+        raise DatabaseError(f"cannot use database {shown}: {error}") from error
 
     if engine.dialect.name == "sqlite":
         _prepare_sqlite_file(parsed.database, create)
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
     return engine
 
 
@@ -107,7 +116,12 @@ def _prepare_sqlite_file(database: str | None, create: bool) -> None:
         return
     path = Path(database).expanduser()
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseError(
+                f"cannot create a database at {path}: {error}"
+            ) from error
     elif not path.is_file():
         raise DatabaseError(
             f"no database at {path} (ingest reports first, or check --db)"
@@ -115,6 +129,9 @@ def _prepare_sqlite_file(database: str | None, create: bool) -> None:
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:
+    # The driver's own transaction handling would let a savepoint's release
+    # commit on its own; SQLAlchemy emits BEGIN itself instead (below).
+    dbapi_connection.isolation_level = None
     # Foreign keys make deletes cascade; WAL and a busy timeout let a reader
     # and a writer, or two ingests, share the file.
     cursor = dbapi_connection.cursor()
@@ -122,6 +139,13 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    # A writer takes the write lock up front, so that two writers queue on
+    # the busy timeout instead of one failing when it upgrades a read lock.
+    writes = connection.get_execution_options().get("writes", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def _alembic_config(connection: Connection):
