@@ -106,8 +106,10 @@ def ingest(
     paths: Iterable[str | Path],
     on_file_done: FileDone | None = None,
 ) -> IngestSummary:
-    """Store every report in the files and folders named."""
-    return ingest_paths(database, [Path(p).expanduser() for p in paths], on_file_done)
+    """Store every report in the files and folders named (the database's own
+    files, should they lie among them, excepted)."""
+    chosen = [Path(p).expanduser() for p in paths]
+    return ingest_paths(database, chosen, on_file_done, skip=database.files)
 
 
 def stored_reports(database: Database, scope: Scope = Scope()) -> list[StoredReport]:

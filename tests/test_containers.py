@@ -151,3 +151,24 @@ def test_every_message_of_an_mbox_is_read():
     mbox += b"\nFrom dmarc@b.example Thu Nov 26 00:00:01 2026\n" + one
 
     assert payloads(mbox) == [XML, XML]
+
+
+def test_gzip_members_one_after_another_are_one_stream():
+    half = len(XML) // 2
+    assert payloads(gzip.compress(XML[:half]) + gzip.compress(XML[half:])) == [XML]
+
+
+def test_real_report_mails_with_other_first_headers_and_html_bodies():
+    message = EmailMessage()
+    message["DKIM-Signature"] = "v=1; a=rsa-sha256; d=receiver.example; s=x; b=abc"
+    message["From"] = "dmarc@receiver.example"
+    message["Subject"] = "Report domain: example.com"
+    message.set_content("<dmarc@receiver.example>: your report is attached")
+    message.add_alternative(
+        "<html><body><p>Report attached</p></body></html>", subtype="html"
+    )
+    message.add_attachment(
+        gzip.compress(XML), maintype="application", subtype="gzip", filename="r.xml.gz"
+    )
+
+    assert payloads(message.as_bytes()) == [XML]

@@ -330,3 +330,37 @@ def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypa
     assert len(summary.refused) == 1 and "disk full" in summary.refused[0].reason
     assert api.stored_reports(database) == []
     assert count_rows(database, RecordRow) == 0
+
+
+def test_names_with_newlines_escapes_and_bad_bytes(database, inbox):
+    import os
+
+    evil = os.fsdecode(b"bad\xffname\n\x1b[31m.xml")
+    (inbox / evil).write_bytes(report_xml(record_xml()))
+    (inbox / "notes\nrefused x: fake.txt").write_text("hello")
+    os.mkfifo(inbox / "pipe.xml")
+
+    summary = api.ingest(database, [inbox])
+
+    assert summary.reports_added == 1
+    reasons = {r.path.rsplit("/", 1)[1]: r.reason for r in summary.refused}
+    assert reasons == {
+        "notes\\x0arefused x: fake.txt": (
+            "not XML, gzip, zip or e-mail (starts with 'hello')"
+        ),
+        "pipe.xml": "not a regular file",
+    }
+    (stored,) = api.stored_reports(database)
+    assert stored.source_file.endswith("bad\ufffdname\\x0a\\x1b[31m.xml")
+
+
+def test_the_database_files_are_not_ingested(tmp_path):
+    from dmarc_analyzer.storage.database import Database
+
+    (tmp_path / "r.xml").write_bytes(report_xml(record_xml()))
+    database = Database(f"sqlite:///{tmp_path / 'here.sqlite'}")
+
+    summary = api.ingest(database, [tmp_path])
+
+    assert (summary.files, summary.reports_added, summary.refused) == (1, 1, [])
+    database.close()

@@ -169,3 +169,54 @@ def test_invalid_bytes_become_replacement_characters():
     )
     report = parse_aggregate_report(xml)
     assert report.records[0].header_from == "ex\ufffdample.com"
+
+
+@pytest.mark.parametrize(
+    ("count", "reason"),
+    [
+        ("99999999999999999999", "invalid count"),
+        ("\u00b2", "invalid count"),
+        ("\u0663\u0664", "invalid count"),
+        ("1_0", "invalid count"),
+    ],
+)
+def test_counts_are_plain_ascii_numbers_of_sane_size(count, reason):
+    with pytest.raises(ReportRefused, match=reason):
+        parse_aggregate_report(report_xml(record_xml(count=count)))
+
+
+@pytest.mark.parametrize(
+    ("begin", "reason"),
+    [("1700000000000", "not a Unix time"), ("99999999999", "year")],
+)
+def test_timestamps_in_milliseconds_or_far_future_are_refused(begin, reason):
+    with pytest.raises(ReportRefused, match=reason):
+        parse_aggregate_report(report_xml(record_xml(), begin=begin, end=begin))
+
+
+def test_source_addresses_are_normalised_or_refused():
+    mapped = parse_aggregate_report(report_xml(record_xml("::ffff:192.0.2.1")))
+    assert mapped.records[0].source_ip == "192.0.2.1"
+    with pytest.raises(ReportRefused, match="invalid source_ip"):
+        parse_aggregate_report(report_xml(record_xml("fe80::1%eth0")))
+
+
+def test_a_percentage_that_is_none_is_dropped_with_a_warning():
+    xml = report_xml(record_xml(), policy="<p>none</p><pct>3000000000</pct>")
+    report = parse_aggregate_report(xml)
+    assert report.policy.pct is None
+    assert report.warnings == ("ignored pct '3000000000': not a percentage",)
+
+
+def test_multi_byte_encodings_are_decoded():
+    body = report_xml(record_xml(), org_name="\u65e5\u672c").decode()
+    xml = body.replace("UTF-8", "Shift_JIS").encode("shift_jis")
+    report = parse_aggregate_report(xml)
+    assert report.org_name == "\u65e5\u672c" and report.warnings == ()
+
+
+def test_unknown_encodings_are_refused_with_a_reason():
+    for encoding in ("x-bogus", "rot13"):
+        xml = report_xml(record_xml()).replace(b"UTF-8", encoding.encode())
+        with pytest.raises(ReportRefused, match="not well-formed XML"):
+            parse_aggregate_report(xml)

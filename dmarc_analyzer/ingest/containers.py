@@ -22,18 +22,11 @@ MAX_EXPANDED_BYTES = 1024 * 1024 * 1024
 MAX_DEPTH = 4
 MAX_ZIP_MEMBERS = 1000
 
-_EMAIL_HEADERS = (
-    b"received:",
-    b"return-path:",
-    b"from:",
-    b"to:",
-    b"subject:",
-    b"date:",
-    b"message-id:",
-    b"mime-version:",
-    b"content-type:",
-    b"delivered-to:",
-    b"x-",
+# A header line: a field name of printable ASCII but ":", a colon, a value.
+_HEADER_LINE = re.compile(rb"[!-9;-~]+:")
+_MESSAGE_HEADERS = re.compile(
+    rb"^(from|to|subject|date|message-id|mime-version|content-type|received):",
+    re.IGNORECASE | re.MULTILINE,
 )
 _OTHER_FORMATS = {
     b"%PDF": "a PDF document",
@@ -119,28 +112,34 @@ def describe_unknown(data: bytes) -> str:
 
 
 def _looks_like_email(head: bytes) -> bool:
-    lines = head.splitlines()
-    first = lines[0].lower() if lines else b""
-    if first.startswith(b"from "):  # an mbox "From " separator line
-        first = lines[1].lower() if len(lines) > 1 else b""
-    return first.startswith(_EMAIL_HEADERS)
+    """Header lines first (after an mbox "From " line), among them one that
+    every message has."""
+    if head.startswith(b"From "):
+        head = head.partition(b"\n")[2]
+    return bool(_HEADER_LINE.match(head)) and bool(_MESSAGE_HEADERS.search(head))
 
 
 def _gunzip(data: bytes, where: str) -> bytes:
     # One decompressor, bounded output: a gzip bomb stops at the cap instead
     # of filling memory. Bytes after the end of the stream are ignored.
-    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    try:
-        expanded = decompressor.decompress(data, MAX_EXPANDED_BYTES + 1)
-    except zlib.error as error:
-        raise ReportRefused(f"{_at(where)}broken gzip data: {error}") from error
-
-    if len(expanded) > MAX_EXPANDED_BYTES:
-        raise ReportRefused(
-            f"{_at(where)}gzip expands beyond {MAX_EXPANDED_BYTES:,} bytes"
-        )
-    if not decompressor.eof:
-        raise ReportRefused(f"{_at(where)}truncated gzip data")
+    # Members written one after another are one stream (RFC 1952); other
+    # bytes after the end are ignored.
+    expanded, rest = b"", data
+    while rest.startswith(b"\x1f\x8b"):
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            expanded += decompressor.decompress(
+                rest, MAX_EXPANDED_BYTES + 1 - len(expanded)
+            )
+        except zlib.error as error:
+            raise ReportRefused(f"{_at(where)}broken gzip data: {error}") from error
+        if len(expanded) > MAX_EXPANDED_BYTES:
+            raise ReportRefused(
+                f"{_at(where)}gzip expands beyond {MAX_EXPANDED_BYTES:,} bytes"
+            )
+        if not decompressor.eof:
+            raise ReportRefused(f"{_at(where)}truncated gzip data")
+        rest = decompressor.unused_data
     return expanded
 
 
@@ -223,7 +222,9 @@ def _from_email(data: bytes, where: str, depth: int) -> Iterator[Payload]:
             continue
         content = _decoded_payload(part)
         if not content or sniff(content) not in ("xml", "gzip", "zip"):
-            continue  # the body text, a logo, a signature...
+            continue  # a logo, a signature...
+        if _is_body_text(part) and b"<feedback" not in content[:65536]:
+            continue  # the message's own text or HTML, not an attached report
         name = part.get_filename() or f"part {part_number}"
         part_where = f"{where}:{name}" if where else name
         found = True
@@ -231,6 +232,13 @@ def _from_email(data: bytes, where: str, depth: int) -> Iterator[Payload]:
 
     if not found:
         raise ReportRefused(f"{_at(where)}e-mail message carries no aggregate report")
+
+
+def _is_body_text(part: EmailMessage) -> bool:
+    return (
+        part.get_content_type() in ("text/plain", "text/html")
+        and part.get_content_disposition() != "attachment"
+    )
 
 
 def _decoded_payload(part: EmailMessage) -> bytes | None:

@@ -26,7 +26,13 @@ from dmarc_analyzer.model import (
     SpfResult,
 )
 
-_TIMESTAMP = re.compile(r"\d{1,12}(\.\d*)?")
+# ASCII digits only: str.isdigit() and \d also take "²" and "٣".
+_TIMESTAMP = re.compile(r"[0-9]{1,11}(\.[0-9]*)?")
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,15}")
+# No real report counts anywhere near this many messages in one row; the cap
+# keeps every sum over millions of rows inside a 64-bit integer.
+MAX_COUNT = 10**12
+LATEST_YEAR = 2200
 _DECLARED_ENCODING = re.compile(
     rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']"""
 )
@@ -63,7 +69,7 @@ def parse_aggregate_report(data: bytes) -> Report:
         report_id=_required_text(metadata, "report_id"),
         begin=begin,
         end=end,
-        policy=_published_policy(_required_child(root, "policy_published")),
+        policy=_published_policy(_required_child(root, "policy_published"), repairs),
         schema_version=_text(root, "version"),
         extra_contact_info=_text(metadata, "extra_contact_info"),
         records=tuple(
@@ -77,16 +83,18 @@ def parse_aggregate_report(data: bytes) -> Report:
 def _parse_xml(data: bytes) -> tuple[Element, list[str]]:
     try:
         return _safe_parse(data), []
-    except ParseError as error:
+    except (ParseError, ValueError, LookupError) as error:
+        # ValueError: expat reads no multi-byte encoding such as Shift_JIS;
+        # the decoding below does, through Python's codecs.
         first_error = error
 
     repaired, repairs = repair_xml(data)
-    if repairs:
+    if repaired is not None:
         try:
             return _safe_parse(repaired.encode("utf-8")), repairs
-        except ParseError:
+        except (ParseError, ValueError):
             pass
-    raise ReportRefused(f"not well-formed XML: {first_error}")
+    raise ReportRefused(f"not well-formed XML: {_one_line(first_error)}")
 
 
 def _safe_parse(data: bytes) -> Element:
@@ -96,35 +104,25 @@ def _safe_parse(data: bytes) -> Element:
         raise ReportRefused(f"unsafe XML refused: {error}") from error
 
 
-def repair_xml(data: bytes) -> tuple[str, list[str]]:
-    """Undo the kinds of damage that leave the report itself intact.
+def repair_xml(data: bytes) -> tuple[str | None, list[str]]:
+    """Decode the document and undo the kinds of damage that leave the
+    report itself intact.
 
-    Returns the repaired document (without its XML declaration) and a list
-    of what was repaired; an empty list means nothing could be done.
+    Returns the document as text without its XML declaration (None when it
+    cannot be decoded at all) and a list of what was repaired.
     """
-    repairs = []
-    declared = _DECLARED_ENCODING.search(data[:200])
-    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    try:
-        encoding = codecs.lookup(encoding).name
-        text = data.decode(encoding)
-    except LookupError:
-        return "", []
-    except UnicodeDecodeError:
-        text = data.decode(encoding, errors="replace")
-        repairs.append(f"replaced bytes that are not valid {encoding}")
+    text, repairs = _decoded(data)
+    if text is None:
+        return None, []
 
-    text = text.lstrip("\ufeff")
-    cleaned = _CONTROL_CHARACTERS.sub("", text)
-    if cleaned != text:
+    cleaned = _CONTROL_CHARACTERS.sub("", text.lstrip("\ufeff"))
+    if cleaned != text.lstrip("\ufeff"):
         repairs.append("removed control characters")
 
     start = _FEEDBACK_START.search(cleaned)
     ends = list(_FEEDBACK_END.finditer(cleaned))
     if not start or not ends:
-        return cleaned, repairs
+        return _XML_DECLARATION.sub("", cleaned, count=1), repairs
     before = _XML_DECLARATION.sub("", cleaned[: start.start()]).strip()
     after = cleaned[ends[-1].end() :].strip()
     if before:
@@ -132,6 +130,26 @@ def repair_xml(data: bytes) -> tuple[str, list[str]]:
     if after:
         repairs.append("ignored content after </feedback>")
     return cleaned[start.start() : ends[-1].end()], repairs
+
+
+def _decoded(data: bytes) -> tuple[str | None, list[str]]:
+    """The text in the declared encoding (UTF-8 when none is declared)."""
+    declared = _DECLARED_ENCODING.search(data[:200])
+    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    try:
+        encoding = codecs.lookup(encoding).name
+        return data.decode(encoding), []
+    except UnicodeDecodeError:
+        pass
+    except (LookupError, UnicodeError, ValueError):
+        return None, []  # no such encoding, or not a text encoding (rot13)
+    try:
+        text = data.decode(encoding, errors="replace")
+    except (UnicodeError, ValueError):
+        return None, []
+    return text, [f"replaced bytes that are not valid {encoding}"]
 
 
 def _org_name(metadata: Element) -> str:
@@ -147,14 +165,19 @@ def _org_name(metadata: Element) -> str:
     raise ReportRefused("report_metadata has neither org_name nor a reporter e-mail")
 
 
-def _published_policy(element: Element) -> PublishedPolicy:
+def _published_policy(element: Element, warnings: list[str]) -> PublishedPolicy:
+    domain = _required_text(element, "domain")
+    if len(domain) > 253:
+        raise ReportRefused(
+            f"policy domain is {len(domain)} characters long: no domain"
+        )
     return PublishedPolicy(
-        domain=_required_text(element, "domain"),
+        domain=domain,
         adkim=_word(element, "adkim"),
         aspf=_word(element, "aspf"),
         p=_word(element, "p"),
         sp=_word(element, "sp"),
-        pct=_optional_int(element, "pct"),
+        pct=_percentage(element, warnings),
         fo=_text(element, "fo"),
         np=_word(element, "np"),
         testing=_word(element, "testing"),
@@ -208,35 +231,47 @@ def _source_ip(row: Element, number: int) -> str:
     if text is None:
         raise ReportRefused(f"record {number} has no source_ip")
     try:
-        return str(ipaddress.ip_address(text))
-    except ValueError as error:
-        raise ReportRefused(
-            f"record {number} has an invalid source_ip {text!r}"
-        ) from error
+        address = ipaddress.ip_address(text) if "%" not in text else None
+    except ValueError:
+        address = None
+    if address is None:
+        raise ReportRefused(f"record {number} has an invalid source_ip {text[:60]!r}")
+    # ::ffff:192.0.2.1 is the IPv4 host 192.0.2.1, written the IPv6 way.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
 
 
 def _count(row: Element, number: int) -> int:
     text = _text(row, "count")
-    if text is None or not text.isdigit():
-        raise ReportRefused(f"record {number} has an invalid count {text!r}")
+    if text is None or not _WHOLE_NUMBER.fullmatch(text) or int(text) > MAX_COUNT:
+        shown = text if text is None else text[:30]
+        raise ReportRefused(f"record {number} has an invalid count {shown!r}")
     return int(text)
 
 
 def _timestamp(date_range: Element, name: str) -> datetime:
     text = _required_text(date_range, name, where="date_range")
     if not _TIMESTAMP.fullmatch(text):
-        raise ReportRefused(f"date_range {name} is not a Unix time: {text!r}")
-    return datetime.fromtimestamp(int(text.split(".")[0]), tz=UTC)
+        raise ReportRefused(f"date_range {name} is not a Unix time: {text[:30]!r}")
+    moment = datetime.fromtimestamp(int(text.split(".")[0]), tz=UTC)
+    if moment.year > LATEST_YEAR:
+        raise ReportRefused(f"date_range {name} is in the year {moment.year}")
+    return moment
 
 
-def _optional_int(element: Element, name: str) -> int | None:
-    text = _text(element, name)
+def _percentage(element: Element, warnings: list[str]) -> int | None:
+    """pct is advisory: a value that is no percentage is dropped, not fatal."""
+    text = _text(element, "pct")
     if text is None:
         return None
-    try:
+    if _WHOLE_NUMBER.fullmatch(text) and int(text) <= 100:
         return int(text)
-    except ValueError as error:
-        raise ReportRefused(f"{name} is not a whole number: {text!r}") from error
+    warnings.append(f"ignored pct {text[:30]!r}: not a percentage")
+    return None
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:200]
 
 
 def _local_name(tag: str) -> str:

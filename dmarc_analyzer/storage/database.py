@@ -84,6 +84,17 @@ class Database:
             raise DatabaseError(f"database error: {_first_line(error)}") from error
 
     @property
+    def files(self) -> list[Path]:
+        """The files of a SQLite database (none for a server database)."""
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return []
+        path = Path(database).expanduser()
+        return [path] + [
+            Path(f"{path}{suffix}") for suffix in ("-wal", "-shm", "-journal")
+        ]
+
+    @property
     def safe_url(self) -> str:
         """The URL with any password hidden, fit for messages and logs."""
         return make_url(self.url).render_as_string(hide_password=True)
