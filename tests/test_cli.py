@@ -208,3 +208,23 @@ def test_a_bad_nameserver_is_a_one_line_error(db):
 
     assert result.returncode == 1
     assert "nameserver 'dns.example': give an IP address" in result.stderr
+
+
+def test_edges_of_dates_paths_and_markup_are_one_line_errors_or_work(db, tmp_path):
+    marked = tmp_path / "marked.xml"
+    marked.write_bytes(
+        report_xml(
+            record_xml(), org_name="[link=https://evil.example]Google[/link] [/]"
+        )
+    )
+    run("ingest", marked, db=db)
+
+    far = run("reports", "--until", "9999-12-31", db=db)
+    into_a_file = run("summary", "--offline", "--out", marked, db=db)
+
+    assert (
+        far.returncode == 0 and "[link=https://evil.example]Google[/link]" in far.stdout
+    )
+    assert into_a_file.returncode == 1
+    assert into_a_file.stderr.startswith("error: cannot write to")
+    assert "Traceback" not in far.stderr + into_a_file.stderr

@@ -233,6 +233,7 @@ def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_
                 [
                     {
                         "id": 1,
+                        "natural_key": "k1",
                         "org_name": "r",
                         "report_id": "id-1",
                         "domain": "example.com",
@@ -364,3 +365,16 @@ def test_the_database_files_are_not_ingested(tmp_path):
 
     assert (summary.files, summary.reports_added, summary.refused) == (1, 1, [])
     database.close()
+
+
+def test_values_of_any_length_are_stored_on_every_backend(database, inbox):
+    long_id, long_org = "r" * 3000, "o" * 10000
+    (inbox / "long.xml").write_bytes(
+        report_xml(record_xml(), report_id=long_id, org_name=long_org)
+    )
+
+    first = api.ingest(database, [inbox])
+    again = api.ingest(database, [inbox])
+
+    assert (first.reports_added, again.duplicates) == (1, 1)
+    assert api.stored_reports(database)[0].report_id == long_id

@@ -30,11 +30,10 @@ class Scope:
         until: date | None = None,
     ) -> "Scope":
         """Whole UTC days: `until` is the last day included."""
-        return cls(
-            domain=domain,
-            since=_start_of(since) if since else None,
-            until=_start_of(until + timedelta(days=1)) if until else None,
-        )
+        end = None
+        if until and until < date.max:  # the last day there is has no end
+            end = _start_of(until + timedelta(days=1))
+        return cls(domain=domain, since=_start_of(since) if since else None, until=end)
 
 
 def _start_of(day: date) -> datetime:

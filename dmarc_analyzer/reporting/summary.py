@@ -11,6 +11,7 @@ from dmarc_analyzer.analysis.failures import OFFLINE, VendorFailures, dkim_failu
 from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.overview import Overview, overview
 from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.errors import DmarcAnalyzerError
 from dmarc_analyzer.reporting.console import share
 
 TOP_VENDORS = 10
@@ -64,6 +65,14 @@ def build_summary(
 def write_summary(summary: Summary, out_dir: Path) -> list[Path]:
     """Write the Markdown page and, when there is data, its charts under
     `out_dir`; return the paths written, the page first."""
+    try:
+        return _write(summary, out_dir)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise DmarcAnalyzerError(f"cannot write to {out_dir}: {reason}") from error
+
+
+def _write(summary: Summary, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = _file_stem(summary)
     page = out_dir / f"{stem}.md"

@@ -1,5 +1,6 @@
 """Write parsed reports to the database and list what is stored."""
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -84,20 +85,29 @@ def _store_one(connection: Connection, report: Report, source_file: str) -> bool
     return True
 
 
+def natural_key(report: Report) -> str:
+    """What makes a report the same report: reporter, report id, policy
+    domain and date range, hashed to fit any index."""
+    parts = [
+        report.org_name,
+        report.report_id,
+        report.policy.domain,
+        str(int(report.begin.timestamp())),
+        str(int(report.end.timestamp())),
+    ]
+    joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(joined).hexdigest()
+
+
 def _is_stored(connection: Connection, report: Report) -> bool:
-    query = select(reports.c.id).where(
-        reports.c.org_name == report.org_name,
-        reports.c.report_id == report.report_id,
-        reports.c.domain == report.policy.domain,
-        reports.c.begin == _naive_utc(report.begin),
-        reports.c.end == _naive_utc(report.end),
-    )
+    query = select(reports.c.id).where(reports.c.natural_key == natural_key(report))
     return connection.execute(query).first() is not None
 
 
 def _insert_report(connection: Connection, report: Report, source_file: str) -> int:
     policy = report.policy
     values = {
+        "natural_key": natural_key(report),
         "org_name": report.org_name,
         "org_email": report.org_email,
         "extra_contact_info": report.extra_contact_info,

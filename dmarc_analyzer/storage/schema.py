@@ -42,12 +42,15 @@ class ReportRow(Base):
 
     __tablename__ = "reports"
     __table_args__ = (
-        UniqueConstraint("org_name", "report_id", "domain", "begin", "end"),
+        UniqueConstraint("natural_key"),
         Index("ix_reports_domain_begin", "domain", "begin"),
         Index("ix_reports_begin", "begin"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # SHA-256 of reporter, report id, domain and date range: unique, and short
+    # enough for any index whatever the length of the values.
+    natural_key: Mapped[str] = mapped_column(String(64))
     org_name: Mapped[str] = mapped_column(Text)
     org_email: Mapped[str | None] = mapped_column(Text)
     extra_contact_info: Mapped[str | None] = mapped_column(Text)

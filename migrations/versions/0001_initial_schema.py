@@ -18,6 +18,7 @@ def upgrade() -> None:
     op.create_table(
         "reports",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("natural_key", sa.String(length=64), nullable=False),
         sa.Column("org_name", sa.Text(), nullable=False),
         sa.Column("org_email", sa.Text(), nullable=True),
         sa.Column("extra_contact_info", sa.Text(), nullable=True),
@@ -38,14 +39,7 @@ def upgrade() -> None:
         sa.Column("source_file", sa.Text(), nullable=True),
         sa.Column("ingested_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
-        sa.UniqueConstraint(
-            "org_name",
-            "report_id",
-            "domain",
-            "begin",
-            "end",
-            name=op.f("uq_reports_org_name"),
-        ),
+        sa.UniqueConstraint("natural_key", name=op.f("uq_reports_natural_key")),
     )
     with op.batch_alter_table("reports", schema=None) as batch_op:
         batch_op.create_index("ix_reports_begin", ["begin"], unique=False)
