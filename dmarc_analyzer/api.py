@@ -10,15 +10,17 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from dmarc_analyzer.analysis.failures import OFFLINE, VendorFailures, dkim_failures
+from dmarc_analyzer.analysis.failures import VendorFailures, dkim_failures
 from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.senders import Sender
 from dmarc_analyzer.analysis.senders import senders as list_senders
 from dmarc_analyzer.identify.inventory import Inventory, load_inventory, parse_inventory
+from dmarc_analyzer.identify.reverse_dns import ResolverError, parse_nameserver
 from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary, ingest_paths
 from dmarc_analyzer.reporting.summary import Summary, build_summary, write_summary
 from dmarc_analyzer.storage.database import DEFAULT_DATABASE, Database
+from dmarc_analyzer.storage.dns_cache import forget_lookups
 from dmarc_analyzer.storage.reports import (
     StoredReport,
     any_report,
@@ -74,14 +76,17 @@ __all__ = [
     "Database",
     "IdentifyOptions",
     "Inventory",
+    "ResolverError",
     "Scope",
     "Summary",
+    "clear_dns_cache",
     "failures",
     "failures_frame",
     "has_reports",
     "ingest",
     "load_inventory",
     "open_database",
+    "parse_nameserver",
     "reports_frame",
     "senders",
     "senders_frame",
@@ -128,25 +133,26 @@ def has_reports(database: Database, scope: Scope = Scope()) -> bool:
 
 
 def failures(
-    database: Database, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+    database: Database, scope: Scope = Scope(), options: IdentifyOptions | None = None
 ) -> list[VendorFailures]:
     """Vendors whose messages failed DKIM, with their source IPs, causes and
-    fixes. Offline by default; pass `IdentifyOptions()` to use reverse DNS."""
+    fixes. Offline by default, with the senders file kept in the database;
+    pass `IdentifyOptions(offline=False)` to use reverse DNS."""
     # A transaction: reverse DNS answers are cached in the database.
     with database.transaction() as connection:
-        return dkim_failures(connection, scope, options)
+        return dkim_failures(connection, scope, _with_defaults(database, options))
 
 
 def senders(
-    database: Database, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+    database: Database, scope: Scope = Scope(), options: IdentifyOptions | None = None
 ) -> list[Sender]:
     """Every source sending as the domain, with its bucket and pass rates."""
     with database.transaction() as connection:
-        return list_senders(connection, scope, options)
+        return list_senders(connection, scope, _with_defaults(database, options))
 
 
 def senders_frame(
-    database: Database, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+    database: Database, scope: Scope = Scope(), options: IdentifyOptions | None = None
 ):
     """`senders` as a pandas DataFrame: one row per source IP."""
     import pandas as pd
@@ -172,11 +178,17 @@ def stored_inventory(database: Database) -> Inventory | None:
     return parse_inventory(text, "senders file in the database") if text else None
 
 
+def clear_dns_cache(database: Database) -> int:
+    """Forget every cached reverse DNS answer; return how many there were."""
+    with database.transaction() as connection:
+        return forget_lookups(connection)
+
+
 def summarize(
-    database: Database, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+    database: Database, scope: Scope = Scope(), options: IdentifyOptions | None = None
 ) -> Summary:
     with database.transaction() as connection:
-        return build_summary(connection, scope, options)
+        return build_summary(connection, scope, _with_defaults(database, options))
 
 
 def failures_frame(database: Database, scope: Scope = Scope()):
@@ -204,3 +216,12 @@ def reports_frame(database: Database, scope: Scope = Scope()):
     columns = [field.name for field in dataclasses.fields(StoredReport)]
     rows = [dataclasses.asdict(report) for report in stored_reports(database, scope)]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _with_defaults(
+    database: Database, options: IdentifyOptions | None
+) -> IdentifyOptions:
+    """No options: offline, with the senders file kept in the database."""
+    if options is not None:
+        return options
+    return IdentifyOptions(offline=True, inventory=stored_inventory(database))

@@ -249,7 +249,7 @@ def failures(
         sys.stdout.write(failures_csv(vendors))
     elif vendors:
         stdout.print(console.failures_table(vendors))
-        stdout.print("\n[bold]What to do[/bold]")
+        stdout.print("\n[bold]What to do[/bold], most messages first")
         for line in console.fixes(vendors):
             stdout.print(f"- {line}", highlight=False)
     elif api.has_reports(database, scope):
@@ -285,7 +285,20 @@ def summary(
             json.dumps(
                 {
                     "period": result.period_label,
+                    "domains": result.overview.domains,
+                    "reports": result.overview.reports,
                     "messages": result.overview.messages,
+                    "dmarc_pass": result.overview.dmarc_pass,
+                    "dkim_aligned_pass": result.overview.dkim_aligned_pass,
+                    "spf_aligned_pass": result.overview.spf_aligned_pass,
+                    "failing_vendors": [
+                        {
+                            "vendor": vendor.vendor,
+                            "dkim_failed": vendor.dkim_failed,
+                            "cause": vendor.cause,
+                        }
+                        for vendor in result.failing_vendors
+                    ],
                     "files": [str(path) for path in written],
                 },
                 indent=2,
@@ -321,6 +334,9 @@ def senders(
     if as_json:
         print(json.dumps([sender.as_dict() for sender in found], indent=2))
         return
+    if not found:
+        stdout.print("No reports are stored for this period and domain.")
+        return
     stdout.print(console.senders_table(found))
     stdout.print(console.plural(len(found), "sender"), highlight=False)
 
@@ -345,6 +361,16 @@ def senders_file_clear() -> None:
     """
     api.store_senders_file(_open_existing(), None)
     stdout.print("cleared", highlight=False)
+
+
+@db_app.command("clear-dns-cache")
+def db_clear_dns_cache() -> None:
+    """Forget the cached reverse DNS answers, so the next run asks again.
+
+    Example: `dmarc-analyzer db clear-dns-cache`
+    """
+    forgotten = api.clear_dns_cache(_open_existing())
+    stdout.print(f"forgot {console.plural(forgotten, 'answer')}", highlight=False)
 
 
 @db_app.command("upgrade")
@@ -375,6 +401,11 @@ def _identify_options(
     nameservers: list[str] | None,
     senders_file: Path | None,
 ) -> api.IdentifyOptions:
+    for nameserver in nameservers or ():
+        try:
+            api.parse_nameserver(nameserver)
+        except api.ResolverError as error:
+            raise typer.BadParameter(str(error), param_hint="--nameserver") from None
     if senders_file:
         inventory = api.load_inventory(senders_file)
     else:

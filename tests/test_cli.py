@@ -201,12 +201,12 @@ def test_senders_and_a_senders_file(db, tmp_path):
     assert refused.returncode == 1 and "not valid TOML" in refused.stderr
 
 
-def test_a_bad_nameserver_is_a_one_line_error(db):
+def test_a_bad_nameserver_is_a_usage_error(db):
     run("ingest", SAMPLES, db=db)
 
     result = run("failures", "--nameserver", "dns.example", db=db)
 
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "nameserver 'dns.example': give an IP address" in result.stderr
 
 

@@ -105,7 +105,7 @@ def test_failures_name_vendors_by_ptr_and_cache_the_answers(database, tmp_path):
     api.ingest(database, [path])
 
     with dns_server.DnsServer(zone) as server:
-        options = api.IdentifyOptions(nameservers=(server.address,))
+        options = api.IdentifyOptions(offline=False, nameservers=(server.address,))
         first = {
             s.source_ip: s
             for v in api.failures(database, options=options)

@@ -152,7 +152,13 @@ def _no_signature(context: FixContext) -> str:
         if not context.spf_aligned:
             text += " It fails SPF too: add it to your SPF record."
         return text
-    return f"Enable DKIM signing for {domain} at {context.vendor.name}."
+    vendor = context.vendor.name
+    if context.vendor.type == "Listed":  # the user's own list says it is theirs
+        return f"Enable DKIM signing for {domain} at {vendor}."
+    return (
+        f"If you send through {vendor}, enable DKIM signing for {domain} there; if "
+        f"you do not, someone else's {vendor} account sends as your domain."
+    )
 
 
 def _broken(context: FixContext) -> str:

@@ -351,12 +351,12 @@ def _add_results(connection, scope, groups) -> None:
                 # A pass among failed messages is a signature the receiver did
                 # not find aligned with From.
                 word = "pass (unaligned)" if result == "pass" else result or "no result"
-                label = f"{word} d={name or '?'} s={extra or '?'}"
+                label = f"{word} d={name or '(none)'} s={extra or '(none)'}"
                 _count(group.dkim_seen, label, int(messages))
             else:
                 _count(
                     group.spf_seen,
-                    f"{result or 'no result'} {name or '?'}",
+                    f"{result or 'no result'} {name or '(no domain)'}",
                     int(messages),
                 )
 

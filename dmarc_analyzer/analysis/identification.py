@@ -31,7 +31,7 @@ records = RecordRow.__table__
 class IdentifyOptions:
     """How hard to look: DNS or not, which servers, the user's senders file."""
 
-    offline: bool = False
+    offline: bool = True  # no DNS unless asked: offline=False
     nameservers: tuple[str, ...] = ()
     dns_timeout: float = 2.0
     inventory: Inventory | None = None

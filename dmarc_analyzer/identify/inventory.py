@@ -34,6 +34,17 @@ from dmarc_analyzer.errors import DmarcAnalyzerError
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+SENDER_KEYS = {
+    "name",
+    "own",
+    "forwarder",
+    "cidrs",
+    "ptr_suffixes",
+    "dkim_domains",
+    "spf_domains",
+}
+
+
 class InventoryError(DmarcAnalyzerError):
     """The senders file cannot be read or does not have the expected shape."""
 
@@ -99,6 +110,12 @@ def parse_inventory(text: str, where: str = "senders file") -> Inventory:
     except tomllib.TOMLDecodeError as error:
         raise InventoryError(f"{where}: not valid TOML: {error}") from error
 
+    unknown = set(document) - {"sender"}
+    if unknown:
+        raise InventoryError(
+            f"{where}: unknown section {sorted(unknown)[0]!r} "
+            "(expected [[sender]] entries)"
+        )
     entries = document.get("sender", [])
     if not isinstance(entries, list):
         raise InventoryError(f"{where}: [[sender]] entries expected")
@@ -110,7 +127,8 @@ def parse_inventory(text: str, where: str = "senders file") -> Inventory:
     )
 
 
-def load_inventory(path: Path) -> Inventory:
+def load_inventory(path: Path | str) -> Inventory:
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -121,6 +139,19 @@ def load_inventory(path: Path) -> Inventory:
 def _sender(entry: object, number: int, where: str) -> KnownSender:
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
         raise InventoryError(f"{where}: sender {number} needs a name")
+    unknown = set(entry) - SENDER_KEYS
+    if unknown:
+        raise InventoryError(
+            f"{where}: sender {number} has an unknown key {sorted(unknown)[0]!r} "
+            f"(known: {', '.join(sorted(SENDER_KEYS))})"
+        )
+    if entry.get("own") and entry.get("forwarder"):
+        raise InventoryError(f"{where}: sender {number} is both own and forwarder")
+    for flag in ("own", "forwarder"):
+        if not isinstance(entry.get(flag, False), bool):
+            raise InventoryError(
+                f"{where}: sender {number}: {flag} must be true or false"
+            )
     try:
         networks = tuple(
             ipaddress.ip_network(cidr, strict=False)
@@ -142,5 +173,7 @@ def _sender(entry: object, number: int, where: str) -> KnownSender:
 def _strings(entry: dict, key: str) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InventoryError(f"{key} must be a list of strings")
+        raise InventoryError(
+            f"sender {entry['name']!r}: {key} must be a list of strings"
+        )
     return tuple(value)

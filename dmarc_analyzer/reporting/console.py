@@ -97,21 +97,23 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
     return table
 
 
-def fixes(vendors: list[VendorFailures]) -> list[str]:
-    """One line per vendor and cause: what to do, and the messages at stake."""
-    lines = []
+def fixes(vendors: list[VendorFailures], limit: int = 15) -> list[str]:
+    """What to do, one line per vendor and fix, most messages at stake first."""
+    at_stake: dict[tuple[str, str, str], int] = {}
     for vendor in vendors:
-        seen = set()
         for source in vendor.sources:
             for group in source.groups:
-                if not group.dkim_failed or (group.cause, group.fix) in seen:
-                    continue
-                seen.add((group.cause, group.fix))
-                lines.append(
-                    f"[bold]{escape(vendor.vendor)}[/bold] ({group.cause}, "
-                    f"{plural(_at_stake(vendor, group.cause), 'message')}): "
-                    f"{escape(group.fix)}"
-                )
+                if group.dkim_failed:
+                    key = (vendor.vendor, group.cause, group.fix)
+                    at_stake[key] = at_stake.get(key, 0) + group.dkim_failed
+    ranked = sorted(at_stake.items(), key=lambda item: (-item[1], item[0]))
+    lines = [
+        f"[bold]{escape(name)}[/bold] ({cause}, {plural(messages, 'message')}): "
+        f"{escape(fix)}"
+        for (name, cause, fix), messages in ranked[:limit]
+    ]
+    if len(ranked) > limit:
+        lines.append(f"… {len(ranked) - limit:,} more in --json")
     return lines
 
 
@@ -145,15 +147,6 @@ def senders_table(found: list[Sender]) -> Table:
             {True: "new", False: "", None: "?"}[sender.new],
         )
     return table
-
-
-def _at_stake(vendor: VendorFailures, cause: str) -> int:
-    return sum(
-        group.dkim_failed
-        for source in vendor.sources
-        for group in source.groups
-        if group.cause == cause
-    )
 
 
 def _network(identity) -> str:

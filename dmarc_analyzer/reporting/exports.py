@@ -10,17 +10,25 @@ FAILURE_COLUMNS = [
     "vendor_type",
     "evidence",
     "source_ip",
+    "ptr",
+    "country",
+    "asn",
+    "as_name",
     "domains",
     "messages",
     "dkim_failed",
     "failed_share",
+    "cause",
+    "bucket",
+    "fix",
+    "receiver_disagrees",
     "dkim_results",
     "spf_results",
 ]
 
 
 def failures_csv(vendors: list[VendorFailures]) -> str:
-    """One row per vendor and source IP; result lists as `label=count; ...`."""
+    """One row per vendor and source IP; result lists as `label: count; ...`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(FAILURE_COLUMNS)

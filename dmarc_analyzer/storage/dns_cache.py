@@ -51,3 +51,7 @@ def save_lookups(connection: Connection, results: Iterable[PtrResult]) -> None:
             delete(cache).where(cache.c.ip.in_([r["ip"] for r in chunk]))
         )
         connection.execute(insert(cache), chunk)
+
+
+def forget_lookups(connection: Connection) -> int:
+    return connection.execute(delete(cache)).rowcount
