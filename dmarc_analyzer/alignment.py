@@ -52,7 +52,15 @@ def base_domain(domain: str) -> str | None:
 
 
 def normalise(domain: str | None) -> str:
-    return (domain or "").strip().rstrip(".").lower()
+    """Lower case, no trailing dot, internationalised names in their ASCII
+    (punycode) form, so that bücher.example and xn--bcher-kva.example match."""
+    cleaned = (domain or "").strip().rstrip(".").lower()
+    if cleaned.isascii():
+        return cleaned
+    try:
+        return cleaned.encode("idna").decode("ascii")
+    except UnicodeError:
+        return cleaned
 
 
 def aligned(domain: str | None, header_from: str | None, mode: str | None) -> bool:

@@ -15,7 +15,12 @@ from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.senders import Sender
 from dmarc_analyzer.analysis.senders import senders as list_senders
-from dmarc_analyzer.identify.inventory import Inventory, load_inventory, parse_inventory
+from dmarc_analyzer.identify.inventory import (
+    Inventory,
+    load_inventory,
+    parse_inventory,
+    read_inventory_text,
+)
 from dmarc_analyzer.identify.reverse_dns import ResolverError, parse_nameserver
 from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary, ingest_paths
 from dmarc_analyzer.reporting.summary import Summary, build_summary, write_summary
@@ -165,7 +170,7 @@ def store_senders_file(database: Database, path: Path | None) -> None:
     """Keep the senders file's contents in the database (None forgets it)."""
     text = None
     if path is not None:
-        text = path.read_text(encoding="utf-8")
+        text = read_inventory_text(Path(path))
         parse_inventory(text, str(path))  # refuse a broken file now, not later
     with database.transaction() as connection:
         set_setting(connection, SENDERS_FILE, text)

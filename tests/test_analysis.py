@@ -153,3 +153,19 @@ def test_empty_period_says_so(stored, tmp_path):
     assert "No aggregate reports" in render_markdown(summary)
     (page,) = api.write_summary(summary, tmp_path)
     assert page.name == "dmarc-summary-from-2030-01-01.md"
+
+
+def test_dollar_signs_in_names_are_shown_not_typeset(database, tmp_path):
+    dkim = (
+        "<dkim><domain>evil$\\frac{a}$.example</domain><selector>s</selector>"
+        "<result>pass</result></dkim>"
+    )
+    (tmp_path / "r.xml").write_bytes(
+        report_xml(record_xml(count=3, dkim="fail", spf="fail", auth=dkim))
+    )
+    api.ingest(database, [tmp_path / "r.xml"])
+
+    written = api.write_summary(api.summarize(database), tmp_path / "out")
+
+    assert len(written) == 3
+    assert "evil\\$\\\\frac" in written[0].read_text()

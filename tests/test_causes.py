@@ -214,3 +214,52 @@ def test_without_the_senders_file_own_servers_are_named_by_domain(labelled):
 
     assert sources["192.0.2.11"].vendor.name == "own domain (example.com)"
     assert sources["192.0.2.11"].vendor.evidence == "spf example.com passed"
+
+
+def test_a_source_cause_adds_up_its_from_domains(database, tmp_path):
+    broken = [("example.com", "mx", "fail")]
+    records = "".join(
+        [
+            record("192.0.2.10", 50, dkim=[OWN_PASS], evaluated=("pass", "pass")),
+            record("192.0.2.50", 4, dkim=broken, evaluated=("fail", "pass")),
+            record(
+                "192.0.2.50",
+                4,
+                dkim=broken,
+                header_from="a.example.com",
+                evaluated=("fail", "pass"),
+            ),
+            record(
+                "192.0.2.50", 5, header_from="b.example.com", evaluated=("fail", "pass")
+            ),
+        ]
+    )
+    (tmp_path / "r.xml").write_bytes(report_xml(records))
+    api.ingest(database, [tmp_path / "r.xml"])
+
+    (source,) = [s for v in api.failures(database) for s in v.sources]
+
+    assert (source.source_ip, source.cause) == ("192.0.2.50", "signature_broken")
+    assert "fails" in source.fix  # the fix of that cause, not of the largest group
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('[[senders]]\nname = "x"\n', "unknown section 'senders'"),
+        ('[[sender]]\nname = "x"\ncidr = ["192.0.2.0/24"]\n', "unknown key 'cidr'"),
+        ('[[sender]]\nname = "x"\nown = "false"\n', "own must be true or false"),
+        ('[[sender]]\nname = ""\n', "needs a name"),
+        ('[[sender]]\nname = "x"\nown = true\nforwarder = true\n', "both own and"),
+        (
+            '[[sender]]\nname = "x"\ncidrs = "192.0.2.0/24"\n',
+            "'x': cidrs must be a list",
+        ),
+        ('[[sender]]\nname = "x"\ncidrs = ["nonsense"]\n', "sender 1"),
+    ],
+)
+def test_senders_file_mistakes_are_named(text, reason):
+    from dmarc_analyzer.identify.inventory import InventoryError
+
+    with pytest.raises(InventoryError, match=reason):
+        parse_inventory(text)

@@ -130,3 +130,37 @@ def test_failures_name_vendors_by_ptr_and_cache_the_answers(database, tmp_path):
     assert asked == 3  # two PTR queries and one forward confirmation
     assert server.queries == asked  # the second run asked nothing
     assert again["198.51.100.77"].vendor.name == "Twilio SendGrid"
+
+
+def test_a_dead_first_server_leaves_time_for_the_next(server):
+    with dns_server.DnsServer(ZONE, delay=5) as silent:
+        resolver = ReverseDns([silent.address, server.address], timeout=2)
+        result = resolver.lookup("198.51.100.10")
+    assert (result.status, result.name) == (OK, "mx1.example.com")
+
+
+def test_dead_servers_are_not_asked_for_everything_nor_cached(database, tmp_path):
+    from dmarc_analyzer import api
+    from dmarc_analyzer.storage.dns_cache import cached_lookups
+    from tests.conftest import record_xml, report_xml
+
+    records = "".join(record_xml(f"198.51.100.{n}") for n in range(1, 60))
+    (tmp_path / "r.xml").write_bytes(report_xml(records))
+    api.ingest(database, [tmp_path / "r.xml"])
+
+    with dns_server.DnsServer(ZONE, delay=3) as silent:
+        options = api.IdentifyOptions(
+            offline=False, nameservers=(silent.address,), dns_timeout=0.2
+        )
+        api.failures(database, options=options)
+        asked = silent.queries
+
+    assert asked < 59  # one round of lookups, then it gave up
+    with database.connect() as connection:
+        assert cached_lookups(connection, ["198.51.100.1"]) == {}
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:\u00b2", "[::1]garbage", "1.2.3.4:"])
+def test_odd_nameserver_ports_are_refused(text):
+    with pytest.raises(ResolverError):
+        parse_nameserver(text)

@@ -20,6 +20,7 @@ from dmarc_analyzer.analysis.identification import (
     Identity,
     identify_sources,
     in_scope,
+    unidentified,
 )
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.vendors import Vendor
@@ -239,8 +240,8 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
     )
     forwarded = case((forwarding, literal(1)), else_=literal(0)).label("forwarded")
     header_from = func.coalesce(func.lower(records.c.header_from), "").label("hfrom")
-    ours_pass = records.c.dkim_outcome == ALIGNED_PASS
-    theirs_pass = records.c.dkim == "pass"
+    ours_pass = func.coalesce(records.c.dkim_outcome, "") == ALIGNED_PASS
+    theirs_pass = func.coalesce(records.c.dkim, "") == "pass"
     disagreement = or_(ours_pass & ~theirs_pass, theirs_pass & ~ours_pass)
     failed_begin = case((dkim_failed(), reports.c.begin))
     query = (
@@ -270,6 +271,8 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
     groups: dict[tuple[str, str], FailureGroup] = {}
     for row in connection.execute(query):
         ip, hfrom, dkim, spf, fwd, messages, failed, disagree, dmarc, first, last = row
+        if ip not in sources:  # stored by an ingest since the sources were named
+            sources[ip] = SourceFailures(ip, unidentified(ip))
         source = sources[ip]
         group = groups.get((ip, hfrom))
         if group is None:
@@ -321,7 +324,8 @@ def _add_domains(connection, scope, sources) -> None:
         .order_by(reports.c.domain)
     )
     for ip, domain in connection.execute(query):
-        sources[ip].domains.append(domain)
+        if ip in sources:
+            sources[ip].domains.append(domain)
 
 
 def _add_results(connection, scope, groups) -> None:
@@ -345,7 +349,9 @@ def _add_results(connection, scope, groups) -> None:
             .group_by(records.c.source_ip, header_from, table.c.result, domain, third)
         )
         for ip, hfrom, result, name, extra, messages in connection.execute(query):
-            group = groups[(ip, hfrom)]
+            group = groups.get((ip, hfrom))
+            if group is None:  # stored by an ingest since the groups were counted
+                continue
             if table is dkim_results:
                 group.signatures.append((result, name, extra, int(messages)))
                 # A pass among failed messages is a signature the receiver did
@@ -370,7 +376,8 @@ def _add_results(connection, scope, groups) -> None:
         .group_by(records.c.source_ip, header_from)
     )
     for ip, hfrom, messages in connection.execute(unsigned):
-        _count(groups[(ip, hfrom)].dkim_seen, NO_SIGNATURE, int(messages))
+        if (ip, hfrom) in groups:
+            _count(groups[(ip, hfrom)].dkim_seen, NO_SIGNATURE, int(messages))
 
 
 def _diagnose(group: FailureGroup, vendor: Vendor, genuine: set) -> None:

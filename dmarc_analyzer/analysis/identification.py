@@ -11,7 +11,7 @@ from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.vendors import Signal, SourceFacts, Vendor, identify_vendor
 from dmarc_analyzer.identify.inventory import Inventory
 from dmarc_analyzer.identify.network import Network, network_of
-from dmarc_analyzer.identify.reverse_dns import ReverseDns
+from dmarc_analyzer.identify.reverse_dns import ANSWERED, ReverseDns
 from dmarc_analyzer.storage.dns_cache import cached_lookups, save_lookups
 from dmarc_analyzer.storage.reports import report_filters
 from dmarc_analyzer.storage.schema import (
@@ -36,12 +36,23 @@ class IdentifyOptions:
     dns_timeout: float = 2.0
     inventory: Inventory | None = None
 
+    def __post_init__(self):
+        if isinstance(self.nameservers, str):
+            raise ValueError("nameservers: give a tuple of addresses, not one string")
+        if self.inventory is not None and not isinstance(self.inventory, Inventory):
+            raise ValueError("inventory: give an Inventory (see load_inventory)")
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
     vendor: Vendor
     network: Network
     ptr_name: str | None
+
+
+def unidentified(ip: str) -> Identity:
+    """For a source that appeared after the sources were named."""
+    return Identity(identify_vendor(SourceFacts(ip)), network_of(ip), None)
 
 
 def in_scope(scope: Scope):
@@ -109,7 +120,20 @@ def _reverse_dns(connection: Connection, ips: list[str], options: IdentifyOption
 
     resolver = ReverseDns(options.nameservers, timeout=options.dns_timeout)
     fresh = resolver.lookup_many(missing)
+    answered = [result for result in fresh.values() if result.status in ANSWERED]
+    if not answered:
+        # Dead servers: caching their timeouts would hide the next run's
+        # answers for a day.
+        log.warning(
+            "reverse DNS: no answer from the DNS servers for %d lookups; "
+            "going on without reverse DNS (see --nameserver, --offline)",
+            len(fresh),
+        )
+        return found
     save_lookups(connection, fresh.values())
+    failed = len(fresh) - len(answered)
+    if failed:
+        log.warning("reverse DNS: %d of %d lookups got no answer", failed, len(fresh))
     log.info("reverse DNS: %d cached, %d looked up", len(found), len(fresh))
     return {**found, **fresh}
 

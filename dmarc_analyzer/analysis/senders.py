@@ -88,6 +88,7 @@ def senders(
             new=None if earlier is None else ip not in earlier,
         )
         for ip, first, last, dkim, spf, dmarc in connection.execute(query)
+        if ip in analyzed  # not one stored by an ingest during this analysis
     ]
     return sorted(found, key=lambda s: (-s.source.messages, s.source.source_ip))
 

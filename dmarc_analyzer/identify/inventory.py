@@ -128,17 +128,22 @@ def parse_inventory(text: str, where: str = "senders file") -> Inventory:
 
 
 def load_inventory(path: Path | str) -> Inventory:
-    path = Path(path)
+    return parse_inventory(read_inventory_text(Path(path)), str(path))
+
+
+def read_inventory_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InventoryError(f"cannot read senders file {path}: {error}") from error
-    return parse_inventory(text, str(path))
+        reason = getattr(error, "strerror", None) or error
+        raise InventoryError(f"cannot read senders file {path}: {reason}") from error
 
 
 def _sender(entry: object, number: int, where: str) -> KnownSender:
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+    if not isinstance(entry, dict) or not str(entry.get("name") or "").strip():
         raise InventoryError(f"{where}: sender {number} needs a name")
+    if not isinstance(entry["name"], str):
+        raise InventoryError(f"{where}: sender {number}: name must be text")
     unknown = set(entry) - SENDER_KEYS
     if unknown:
         raise InventoryError(

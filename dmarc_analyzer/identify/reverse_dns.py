@@ -6,6 +6,8 @@ Timeouts, SERVFAIL and unreachable servers come back as such, never as
 """
 
 import ipaddress
+import math
+import re
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +47,9 @@ def parse_nameserver(text: str) -> dns.nameserver.Do53Nameserver:
     host, port = text.strip(), 53
     if host.startswith("["):
         host, _, rest = host[1:].partition("]")
-        if rest.startswith(":"):
+        if rest:
+            if not rest.startswith(":"):
+                raise ResolverError(f"nameserver {text!r}: expected [IPv6]:PORT")
             port = _port(rest[1:], text)
     elif host.count(":") == 1:
         host, port_text = host.split(":")
@@ -58,7 +62,7 @@ def parse_nameserver(text: str) -> dns.nameserver.Do53Nameserver:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not 0 < int(text) < 65536:
         raise ResolverError(f"nameserver {whole!r}: bad port")
     return int(text)
 
@@ -74,6 +78,12 @@ class ReverseDns:
         workers: int = 32,
         confirm: bool = True,
     ):
+        if isinstance(nameservers, str):
+            raise ResolverError("nameservers: give a list of addresses, not one string")
+        if not (isinstance(timeout, int | float) and math.isfinite(timeout)) or not (
+            0 < timeout <= 60
+        ):
+            raise ResolverError(f"DNS timeout {timeout!r}: give 0 to 60 seconds")
         self._nameservers = [parse_nameserver(ns) for ns in nameservers]
         self._timeout = timeout
         self._workers = workers
@@ -82,11 +92,20 @@ class ReverseDns:
         self._resolver()  # fail now, not in every thread, on a bad configuration
 
     def lookup_many(self, ips: Iterable[str]) -> dict[str, PtrResult]:
+        """Look the IPs up, many at a time. When a whole first round gets no
+        answer at all, the servers are taken to be down and the rest is not
+        asked (those IPs are left out of the result)."""
         unique = sorted(set(ips))
-        if not unique:
-            return {}
-        with ThreadPoolExecutor(max_workers=min(self._workers, len(unique))) as pool:
-            return dict(zip(unique, pool.map(self.lookup, unique), strict=True))
+        found: dict[str, PtrResult] = {}
+        workers = max(1, min(self._workers, len(unique)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for start in range(0, len(unique), workers):
+                batch = unique[start : start + workers]
+                results = list(pool.map(self.lookup, batch))
+                found.update(zip(batch, results, strict=True))
+                if start == 0 and not any(r.status in ANSWERED for r in results):
+                    break
+        return found
 
     def lookup(self, ip: str) -> PtrResult:
         resolver = self._resolver()
@@ -103,6 +122,8 @@ class ReverseDns:
             return PtrResult(ip, None, None, ERROR, now)
 
         name = str(answer[0].target).rstrip(".").lower()
+        if not name:  # a PTR to the root: no name at all
+            return PtrResult(ip, None, None, NO_NAME, now)
         confirmed = self._confirms(resolver, name, ip) if self._confirm else None
         return PtrResult(ip, name, confirmed, OK, now)
 
@@ -133,6 +154,8 @@ class ReverseDns:
             ) from error
         if self._nameservers:
             resolver.nameservers = self._nameservers
+        # Each server gets its share of the time, so a dead first server
+        # leaves time to ask the next.
         resolver.lifetime = self._timeout
-        resolver.timeout = self._timeout
+        resolver.timeout = self._timeout / max(1, len(resolver.nameservers))
         return resolver

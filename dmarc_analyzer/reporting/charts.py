@@ -53,7 +53,7 @@ def failing_vendors_chart(vendors: list[VendorFailures], top: int = 10) -> Figur
     axes = figure.add_subplot()
 
     axes.barh(
-        [vendor.vendor for vendor in shown],
+        [_plain(vendor.vendor) for vendor in shown],
         [vendor.dkim_failed for vendor in shown],
         color=FAIL_COLOUR,
     )
@@ -72,3 +72,8 @@ def failing_vendors_chart(vendors: list[VendorFailures], top: int = 10) -> Figur
         axes.set_yticks([])
         axes.set_xticks([])
     return figure
+
+
+def _plain(label: str) -> str:
+    """A label matplotlib shows as written: "$" would start math mode."""
+    return label.replace("$", r"\$")

@@ -186,6 +186,6 @@ def _percent(rate: float | None) -> str:
 def _md(text: str) -> str:
     """Reporter-controlled text as one inert table cell."""
     cleaned = " ".join(str(text).split())
-    for special in ("\\", "|", "*", "_", "`", "[", "]", "<", ">", "#"):
+    for special in ("\\", "|", "*", "_", "`", "[", "]", "<", ">", "#", "&", "~", "$"):
         cleaned = cleaned.replace(special, "\\" + special)
     return cleaned

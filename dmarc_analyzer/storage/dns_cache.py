@@ -3,10 +3,11 @@
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
 from dmarc_analyzer.identify.reverse_dns import ANSWERED, PtrResult
 from dmarc_analyzer.storage.schema import ReverseDnsRow
+from dmarc_analyzer.storage.upsert import upsert
 
 ANSWER_TTL = timedelta(days=30)
 FAILURE_TTL = timedelta(days=1)
@@ -45,12 +46,9 @@ def save_lookups(connection: Connection, results: Iterable[PtrResult]) -> None:
         }
         for result in results
     ]
+    statement = upsert(connection, cache, ["ip"])
     for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        connection.execute(
-            delete(cache).where(cache.c.ip.in_([r["ip"] for r in chunk]))
-        )
-        connection.execute(insert(cache), chunk)
+        connection.execute(statement, rows[start : start + CHUNK])
 
 
 def forget_lookups(connection: Connection) -> int:

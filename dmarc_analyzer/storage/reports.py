@@ -246,7 +246,8 @@ def report_filters(
     period when its date range begins inside it (`until` is exclusive)."""
     conditions = []
     if domain:
-        conditions.append(func.lower(reports.c.domain) == domain.lower())
+        wanted = domain.strip().rstrip(".").lower()
+        conditions.append(func.lower(reports.c.domain) == wanted)
     if since:
         conditions.append(reports.c.begin >= _naive_utc(since))
     if until:

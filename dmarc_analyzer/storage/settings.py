@@ -1,8 +1,9 @@
 """Settings kept in the database, so that a team shares them."""
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
 from dmarc_analyzer.storage.schema import SettingRow
+from dmarc_analyzer.storage.upsert import upsert
 
 settings = SettingRow.__table__
 
@@ -15,6 +16,9 @@ def get_setting(connection: Connection, key: str) -> str | None:
 
 
 def set_setting(connection: Connection, key: str, value: str | None) -> None:
-    connection.execute(delete(settings).where(settings.c.key == key))
-    if value is not None:
-        connection.execute(insert(settings), {"key": key, "value": value})
+    if value is None:
+        connection.execute(delete(settings).where(settings.c.key == key))
+    else:
+        connection.execute(
+            upsert(connection, settings, ["key"]), {"key": key, "value": value}
+        )
