@@ -10,7 +10,7 @@ the adkim/aspf the domain published for that report.
 """
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from publicsuffixlist import PublicSuffixList
 
@@ -63,8 +63,20 @@ def normalise(domain: str | None) -> str:
         return cleaned
 
 
-def aligned(domain: str | None, header_from: str | None, mode: str | None) -> bool:
-    """Whether `domain` is aligned with the From domain under `mode` (r or s)."""
+OrgDomain = Callable[[str], str | None]
+
+
+def aligned(
+    domain: str | None,
+    header_from: str | None,
+    mode: str | None,
+    org_domain: OrgDomain = base_domain,
+) -> bool:
+    """Whether `domain` is aligned with the From domain under `mode` (r or s).
+
+    `org_domain` finds organizational domains: the public suffix list by
+    default, or the DNS tree walk of RFC 9989 (identify/treewalk.py).
+    """
     first, second = normalise(domain), normalise(header_from)
     if not first or not second:
         return False
@@ -72,19 +84,23 @@ def aligned(domain: str | None, header_from: str | None, mode: str | None) -> bo
         return True
     if (mode or "r").lower().startswith("s"):
         return False
-    organizational = base_domain(first)
-    return organizational is not None and organizational == base_domain(second)
+    organizational = org_domain(first)
+    return organizational is not None and organizational == org_domain(second)
 
 
 def dkim_outcome(
-    results: Iterable[DkimResult], header_from: str | None, adkim: str | None
+    results: Iterable[DkimResult],
+    header_from: str | None,
+    adkim: str | None,
+    org_domain: OrgDomain = base_domain,
 ) -> str:
     results = list(results)
     words = {result.result for result in results}
 
     def aligned_with(word: str, mode: str | None) -> bool:
         return any(
-            result.result == word and aligned(result.domain, header_from, mode)
+            result.result == word
+            and aligned(result.domain, header_from, mode, org_domain)
             for result in results
         )
 
@@ -109,16 +125,19 @@ def dkim_outcome(
 
 
 def spf_outcome(
-    results: Iterable[SpfResult], header_from: str | None, aspf: str | None
+    results: Iterable[SpfResult],
+    header_from: str | None,
+    aspf: str | None,
+    org_domain: OrgDomain = base_domain,
 ) -> str:
     """Only the MAIL FROM identity counts for DMARC; a HELO result does not."""
     checked = [r for r in results if (r.scope or "mfrom") == "mfrom"]
     if not checked:
         return NO_SIGNATURE
     passing = [r for r in checked if r.result == "pass"]
-    if any(aligned(r.domain, header_from, aspf) for r in passing):
+    if any(aligned(r.domain, header_from, aspf, org_domain) for r in passing):
         return ALIGNED_PASS
-    if any(aligned(r.domain, header_from, "r") for r in passing):
+    if any(aligned(r.domain, header_from, "r", org_domain) for r in passing):
         return STRICT_MISMATCH
     if passing:
         return UNALIGNED_PASS

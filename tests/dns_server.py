@@ -32,7 +32,11 @@ class DnsServer:
         class Handler(socketserver.BaseRequestHandler):
             def handle(self):
                 data, sock = self.request
-                sock.sendto(server.answer(data), self.client_address)
+                answer = server.answer(data)
+                try:
+                    sock.sendto(answer, self.client_address)
+                except OSError:
+                    pass  # the server was stopped while this answer was delayed
 
         self._server = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

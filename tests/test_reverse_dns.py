@@ -164,3 +164,52 @@ def test_dead_servers_are_not_asked_for_everything_nor_cached(database, tmp_path
 def test_odd_nameserver_ports_are_refused(text):
     with pytest.raises(ResolverError):
         parse_nameserver(text)
+
+
+def test_tree_walk_reports_are_judged_by_the_tree_walk(database, tmp_path):
+    from dmarc_analyzer import api
+    from dmarc_analyzer.identify.treewalk import TreeWalk
+    from tests.conftest import record_xml, report_xml
+
+    # corp.example runs a public suffix (psd=y): news.corp.example and
+    # hr.corp.example are two organizations, though the public suffix list
+    # makes both part of corp.example.
+    zone = {
+        "_dmarc.corp.example.": {"TXT": ['"v=DMARC1; p=reject; psd=y"']},
+        "_dmarc.news.corp.example.": {"TXT": ['"v=DMARC1; p=none"']},
+    }
+    auth = (
+        "<dkim><domain>hr.corp.example</domain><selector>s</selector>"
+        "<result>pass</result></dkim>"
+        "<spf><domain>hr.corp.example</domain><result>pass</result></spf>"
+    )
+    xml = report_xml(
+        record_xml(
+            count=6, dkim="fail", spf="fail", header_from="news.corp.example", auth=auth
+        ),
+        domain="news.corp.example",
+        policy="<p>none</p><discovery_method>treewalk</discovery_method>",
+    )
+    (tmp_path / "r.xml").write_bytes(xml)
+    api.ingest(database, [tmp_path / "r.xml"])
+
+    offline = {s.source_ip: s for v in api.failures(database) for s in v.sources}
+    with dns_server.DnsServer(zone) as server:
+        walk = TreeWalk([server.address])
+        assert walk.organizational_domain("news.corp.example") == "news.corp.example"
+        # The name one label below the public suffix operator:
+        assert walk.organizational_domain("a.b.hr.corp.example") == "hr.corp.example"
+        options = api.IdentifyOptions(offline=False, nameservers=(server.address,))
+        online = {
+            s.source_ip: s
+            for v in api.failures(database, options=options)
+            for s in v.sources
+        }
+
+    source = online["192.0.2.1"].as_dict()
+    assert source["receiver_used_treewalk"] == 6
+    assert source["by_header_from"][0]["treewalk_checked"] is True
+    # By the public suffix list the signature looks aligned, so the receiver
+    # seems to disagree; by the tree walk it is a foreign signature.
+    assert offline["192.0.2.1"].cause == "signature_broken"
+    assert online["192.0.2.1"].cause == "vendor_unaligned_signature"

@@ -13,7 +13,7 @@ from datetime import date
 
 from sqlalchemy import Connection, case, exists, func, literal, or_, select
 
-from dmarc_analyzer.alignment import ALIGNED_PASS
+from dmarc_analyzer.alignment import ALIGNED_PASS, dkim_outcome, spf_outcome
 from dmarc_analyzer.analysis import causes
 from dmarc_analyzer.analysis.identification import (
     IdentifyOptions,
@@ -24,6 +24,8 @@ from dmarc_analyzer.analysis.identification import (
 )
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.vendors import Vendor
+from dmarc_analyzer.identify.treewalk import TreeWalk
+from dmarc_analyzer.model import DkimResult, SpfResult
 from dmarc_analyzer.storage.reports import messages_where
 from dmarc_analyzer.storage.schema import (
     DkimResultRow,
@@ -40,6 +42,7 @@ spf_results = SpfResultRow.__table__
 override_reasons = OverrideReasonRow.__table__
 
 NO_SIGNATURE = "none"
+TREEWALK = "treewalk"
 OFFLINE = IdentifyOptions(offline=True)
 # A source whose DMARC failures stay under this share of its messages counts
 # as compliant: a few temperrors do not make a sender non-compliant.
@@ -64,6 +67,8 @@ class FailureGroup:
     messages: int = 0
     dkim_failed: int = 0
     disagreements: int = 0
+    treewalk: int = 0  # messages whose receiver found domains by DNS tree walk
+    treewalk_checked: bool = False  # and we walked the tree too
     # Failed messages by (DKIM outcome, SPF outcome, forwarding reason given).
     evidence: dict[tuple[str, str, bool], int] = field(default_factory=dict)
     failed_days: list[date | None] = field(default_factory=list)
@@ -84,6 +89,8 @@ class FailureGroup:
             "cause": self.cause,
             "fix": self.fix,
             "receiver_disagrees": self.disagreements,
+            "receiver_used_treewalk": self.treewalk,
+            "treewalk_checked": self.treewalk_checked,
             "dkim_results": ranked(self.dkim_seen),
             "spf_results": ranked(self.spf_seen),
         }
@@ -159,6 +166,7 @@ class SourceFailures:
             "bucket": self.bucket,
             "fix": self.fix,
             "receiver_disagrees": sum(g.disagreements for g in self.groups),
+            "receiver_used_treewalk": sum(g.treewalk for g in self.groups),
             "dkim_results": ranked(self.dkim_seen),
             "spf_results": ranked(self.spf_seen),
             "by_header_from": [g.as_dict() for g in self.groups if g.dkim_failed],
@@ -223,6 +231,8 @@ def analyze_sources(
         return {}
 
     groups = _count_groups(connection, scope, sources)
+    if not options.offline and any(group.treewalk for group in groups.values()):
+        _walk_the_tree(connection, scope, groups, options)
     _add_domains(connection, scope, sources)
     _add_results(connection, scope, groups)
     genuine = _passing_selectors(connection, scope)
@@ -257,6 +267,7 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
             messages_where(theirs_pass | (records.c.spf == "pass")),
             func.min(failed_begin),
             func.max(failed_begin),
+            messages_where(reports.c.discovery_method == TREEWALK),
         )
         .where(in_scope(scope))
         .group_by(
@@ -270,7 +281,20 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
 
     groups: dict[tuple[str, str], FailureGroup] = {}
     for row in connection.execute(query):
-        ip, hfrom, dkim, spf, fwd, messages, failed, disagree, dmarc, first, last = row
+        (
+            ip,
+            hfrom,
+            dkim,
+            spf,
+            fwd,
+            messages,
+            failed,
+            disagree,
+            dmarc,
+            first,
+            last,
+            tw,
+        ) = row
         if ip not in sources:  # stored by an ingest since the sources were named
             sources[ip] = SourceFailures(ip, unidentified(ip))
         source = sources[ip]
@@ -281,6 +305,7 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
         group.messages += int(messages)
         group.dkim_failed += int(failed)
         group.disagreements += int(disagree)
+        group.treewalk += int(tw)
         source.messages += int(messages)
         source.dkim_failed += int(failed)
         source.dmarc_pass += int(dmarc)
@@ -289,6 +314,63 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
             group.evidence[key] = group.evidence.get(key, 0) + int(failed)
             group.failed_days += [_day(first), _day(last)]
     return groups
+
+
+def _walk_the_tree(connection, scope, groups, options: IdentifyOptions) -> None:
+    """Where the receiver found organizational domains by the DNS tree walk,
+    judge alignment the same way: recompute the outcomes of those failed
+    messages with organizational domains from DNS."""
+    walk = TreeWalk(options.nameservers, options.dns_timeout)
+    org_domain = walk.organizational_domain
+    header_from = func.coalesce(func.lower(records.c.header_from), "")
+    forwarding = exists().where(
+        override_reasons.c.record_pk == records.c.id,
+        override_reasons.c.type.in_(causes.FORWARDING_REASONS),
+    )
+    query = select(
+        records.c.id,
+        records.c.source_ip,
+        header_from,
+        records.c.dkim_outcome,
+        records.c.spf_outcome,
+        case((forwarding, literal(1)), else_=literal(0)),
+        records.c.count,
+        reports.c.adkim,
+        reports.c.aspf,
+    ).where(in_scope(scope), dkim_failed(), reports.c.discovery_method == TREEWALK)
+
+    for row in connection.execute(query).all():
+        record_pk, ip, hfrom, dkim, spf, fwd, count, adkim, aspf = row
+        group = groups.get((ip, hfrom))
+        if group is None or not count:
+            continue
+        signatures, spf_checks = _results_of(connection, record_pk)
+        old = (dkim or NO_SIGNATURE, spf or NO_SIGNATURE, bool(fwd))
+        new = (
+            dkim_outcome(signatures, hfrom, adkim, org_domain),
+            spf_outcome(spf_checks, hfrom, aspf, org_domain),
+            bool(fwd),
+        )
+        group.treewalk_checked = True
+        if new != old:
+            group.evidence[old] -= count
+            group.evidence[new] = group.evidence.get(new, 0) + count
+            if not group.evidence[old]:
+                del group.evidence[old]
+
+
+def _results_of(connection, record_pk: int):
+    dkim = connection.execute(
+        select(
+            dkim_results.c.domain, dkim_results.c.selector, dkim_results.c.result
+        ).where(dkim_results.c.record_pk == record_pk)
+    ).all()
+    spf = connection.execute(
+        select(spf_results.c.domain, spf_results.c.scope, spf_results.c.result).where(
+            spf_results.c.record_pk == record_pk
+        )
+    ).all()
+    return [DkimResult(*row) for row in dkim], [SpfResult(*row) for row in spf]
 
 
 def _passing_selectors(connection, scope) -> set[tuple[str, str]]:

@@ -146,16 +146,23 @@ class ReverseDns:
         return resolver
 
     def _new_resolver(self) -> dns.resolver.Resolver:
-        try:
-            resolver = dns.resolver.Resolver(configure=not self._nameservers)
-        except dns.resolver.NoResolverConfiguration as error:
-            raise ResolverError(
-                "no DNS resolver configured; use --nameserver or --offline"
-            ) from error
-        if self._nameservers:
-            resolver.nameservers = self._nameservers
-        # Each server gets its share of the time, so a dead first server
-        # leaves time to ask the next.
-        resolver.lifetime = self._timeout
-        resolver.timeout = self._timeout / max(1, len(resolver.nameservers))
-        return resolver
+        return make_resolver(self._nameservers, self._timeout)
+
+
+def make_resolver(
+    nameservers: list[dns.nameserver.Do53Nameserver], timeout: float
+) -> dns.resolver.Resolver:
+    """A resolver for the given servers, or the system's when none."""
+    try:
+        resolver = dns.resolver.Resolver(configure=not nameservers)
+    except dns.resolver.NoResolverConfiguration as error:
+        raise ResolverError(
+            "no DNS resolver configured; use --nameserver or --offline"
+        ) from error
+    if nameservers:
+        resolver.nameservers = nameservers
+    # Each server gets its share of the time, so a dead first server leaves
+    # time to ask the next.
+    resolver.lifetime = timeout
+    resolver.timeout = timeout / max(1, len(resolver.nameservers))
+    return resolver
