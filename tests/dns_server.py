@@ -5,6 +5,7 @@ wire format (dnspython builds the messages), answers from a dict.
         s.address  # "127.0.0.1:PORT"
 """
 
+import contextlib
 import socketserver
 import threading
 import time
@@ -33,10 +34,9 @@ class DnsServer:
             def handle(self):
                 data, sock = self.request
                 answer = server.answer(data)
-                try:
+                # The server may have stopped while this answer was delayed.
+                with contextlib.suppress(OSError):
                     sock.sendto(answer, self.client_address)
-                except OSError:
-                    pass  # the server was stopped while this answer was delayed
 
         self._server = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
