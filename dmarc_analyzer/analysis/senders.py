@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select
 
-from dmarc_analyzer.analysis.failures import OFFLINE, SourceFailures, analyze_sources
+from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources
+from dmarc_analyzer.analysis.findings import SourceFailures
 from dmarc_analyzer.analysis.identification import IdentifyOptions, in_scope
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.storage.reports import messages_where

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from matplotlib.figure import Figure
 
-from dmarc_analyzer.analysis.failures import VendorFailures
+from dmarc_analyzer.analysis.findings import VendorFailures
 from dmarc_analyzer.analysis.overview import DailyVolume
 
 PASS_COLOUR = "#0072B2"  # blue

@@ -7,7 +7,7 @@ so an IP address or a domain is always shown whole.
 from rich.markup import escape
 from rich.table import Table
 
-from dmarc_analyzer.analysis.failures import VendorFailures
+from dmarc_analyzer.analysis.findings import VendorFailures
 from dmarc_analyzer.analysis.senders import Sender
 from dmarc_analyzer.storage.reports import StoredReport
 

@@ -3,7 +3,7 @@
 import csv
 import io
 
-from dmarc_analyzer.analysis.failures import VendorFailures, ranked
+from dmarc_analyzer.analysis.findings import VendorFailures, ranked
 
 FAILURE_COLUMNS = [
     "vendor",
