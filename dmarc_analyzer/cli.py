@@ -418,6 +418,11 @@ def _identify_options(
 def _scope(domain: str | None, since: date | None, until: date | None):
     if since and until and until < since:
         raise typer.BadParameter("--until is before --since")
+    if domain is not None:
+        try:
+            domain.encode("utf-8")
+        except UnicodeEncodeError:
+            raise typer.BadParameter("not valid UTF-8", param_hint="--domain") from None
     return api.Scope.from_dates(domain, since, until)
 
 

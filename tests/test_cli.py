@@ -228,3 +228,24 @@ def test_edges_of_dates_paths_and_markup_are_one_line_errors_or_work(db, tmp_pat
     assert into_a_file.returncode == 1
     assert into_a_file.stderr.startswith("error: cannot write to")
     assert "Traceback" not in far.stderr + into_a_file.stderr
+
+
+def test_more_edges_are_one_line_errors(db, tmp_path):
+    import os
+
+    run("ingest", SAMPLES, db=db)
+    fifo = tmp_path / "senders.toml"
+    os.mkfifo(fifo)
+
+    early = run(
+        "senders", "--offline", "--since", "0001-01-01", "--until", "0001-01-02", db=db
+    )
+    piped = run("failures", "--offline", "--senders-file", fifo, db=db)
+    no_folder = run("ingest", SAMPLES, db=str(tmp_path / "typo" / "x.sqlite"))
+
+    assert early.returncode == 0
+    assert piped.returncode == 1 and "not a regular file" in piped.stderr
+    assert no_folder.returncode == 1 and "no folder" in no_folder.stderr
+    assert not (tmp_path / "typo").exists()
+    for result in (early, piped, no_folder):
+        assert "Traceback" not in result.stderr

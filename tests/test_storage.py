@@ -378,3 +378,26 @@ def test_values_of_any_length_are_stored_on_every_backend(database, inbox):
 
     assert (first.reports_added, again.duplicates) == (1, 1)
     assert api.stored_reports(database)[0].report_id == long_id
+
+
+def test_first_runs_at_the_same_time_make_the_schema_once(backend, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dmarc_analyzer.storage.database import Database
+    from tests.conftest import postgres_database
+
+    def open_and_close(url: str) -> str | None:
+        database = Database(url)
+        revision = database.current_revision()
+        database.close()
+        return revision
+
+    if backend == "sqlite":
+        urls = [f"sqlite:///{tmp_path / 'fresh.sqlite'}"] * 4
+        with ThreadPoolExecutor(4) as pool:
+            revisions = list(pool.map(open_and_close, urls))
+    else:
+        with postgres_database() as url, ThreadPoolExecutor(4) as pool:
+            revisions = list(pool.map(open_and_close, [url] * 4))
+
+    assert len(set(revisions)) == 1 and revisions[0] is not None

@@ -11,7 +11,7 @@ from datetime import date
 
 from sqlalchemy import Connection, case, exists, func, literal, or_, select
 
-from dmarc_analyzer.alignment import ALIGNED_PASS, dkim_outcome, spf_outcome
+from dmarc_analyzer.alignment import ALIGNED_PASS, aligned, dkim_outcome, spf_outcome
 from dmarc_analyzer.analysis import causes
 from dmarc_analyzer.analysis.findings import (
     FailureGroup,
@@ -278,9 +278,14 @@ def _add_results(connection, scope, groups) -> None:
                 continue
             if table is dkim_results:
                 group.signatures.append((result, name, extra, int(messages)))
-                # A pass among failed messages is a signature the receiver did
-                # not find aligned with From.
-                word = "pass (unaligned)" if result == "pass" else result or "no result"
+                word = result or "no result"
+                if result == "pass":
+                    # A pass among failed messages is a signature the receiver
+                    # did not count as aligned; say whether we agree.
+                    ours = aligned(name, hfrom, "r")
+                    word = (
+                        "pass (receiver: not aligned)" if ours else "pass (unaligned)"
+                    )
                 label = f"{word} d={name or '(none)'} s={extra or '(none)'}"
                 _count(group.dkim_seen, label, int(messages))
             else:

@@ -99,11 +99,11 @@ def _seen_before(connection: Connection, scope: Scope) -> set[str] | None:
     period has no reports at all, so nothing can be called new."""
     if not (scope.since and scope.until):
         return None
-    previous = Scope(
-        domain=scope.domain,
-        since=scope.since - (scope.until - scope.since),
-        until=scope.since,
-    )
+    try:
+        since = scope.since - (scope.until - scope.since)
+    except OverflowError:  # the period before starts before year 1
+        return None
+    previous = Scope(domain=scope.domain, since=since, until=scope.since)
     query = select(records.c.source_ip).where(in_scope(previous)).distinct()
     seen = set(connection.execute(query).scalars())
     return seen or None

@@ -132,6 +132,9 @@ def load_inventory(path: Path | str) -> Inventory:
 
 
 def read_inventory_text(path: Path) -> str:
+    if not path.is_file():
+        what = "no such file" if not path.exists() else "not a regular file"
+        raise InventoryError(f"cannot read senders file {path}: {what}")
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -179,6 +182,6 @@ def _strings(entry: dict, key: str) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InventoryError(
-            f"sender {entry['name']!r}: {key} must be a list of strings"
+            f"senders file: sender {entry['name']!r}: {key} must be a list of strings"
         )
     return tuple(value)

@@ -92,9 +92,9 @@ class ReverseDns:
         self._resolver()  # fail now, not in every thread, on a bad configuration
 
     def lookup_many(self, ips: Iterable[str]) -> dict[str, PtrResult]:
-        """Look the IPs up, many at a time. When a whole first round gets no
-        answer at all, the servers are taken to be down and the rest is not
-        asked (those IPs are left out of the result)."""
+        """Look the IPs up, many at a time. When a whole round gets no answer
+        at all, the servers are taken to be down and the rest is not asked
+        (those IPs are left out of the result)."""
         unique = sorted(set(ips))
         found: dict[str, PtrResult] = {}
         workers = max(1, min(self._workers, len(unique)))
@@ -103,7 +103,7 @@ class ReverseDns:
                 batch = unique[start : start + workers]
                 results = list(pool.map(self.lookup, batch))
                 found.update(zip(batch, results, strict=True))
-                if start == 0 and not any(r.status in ANSWERED for r in results):
+                if not any(r.status in ANSWERED for r in results):
                     break
         return found
 

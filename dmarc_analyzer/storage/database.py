@@ -14,11 +14,16 @@ from dmarc_analyzer.errors import DatabaseError
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "sqlite:///dmarc-analyzer.sqlite"
+MIGRATION_LOCK = 0x646D6172  # "dmar": any constant this program alone uses
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def database_url(text: str) -> str:
     """Accept a SQLAlchemy URL, or a plain path meaning a SQLite file."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise DatabaseError("the database path is not valid UTF-8") from error
     if "://" in text:
         return text
     return f"sqlite:///{Path(text).expanduser()}"
@@ -48,6 +53,12 @@ class Database:
 
         try:
             with self.transaction() as connection:
+                if connection.dialect.name == "postgresql":
+                    # Two first runs at once: the second waits, then finds
+                    # the schema made.
+                    connection.exec_driver_sql(
+                        f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
+                    )
                 command.upgrade(_alembic_config(connection), revision)
         except CommandError as error:
             raise DatabaseError(
@@ -127,12 +138,10 @@ def _prepare_sqlite_file(database: str | None, create: bool) -> None:
         return
     path = Path(database).expanduser()
     if create:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise DatabaseError(
-                f"cannot create a database at {path}: {error}"
-            ) from error
+        # A new file, yes; a new folder, no: a typo in it should not quietly
+        # start an empty database somewhere else.
+        if not path.parent.is_dir():
+            raise DatabaseError(f"no folder {path.parent} for the database {path.name}")
     elif not path.is_file():
         raise DatabaseError(
             f"no database at {path} (ingest reports first, or check --db)"
