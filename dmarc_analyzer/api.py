@@ -23,6 +23,7 @@ from dmarc_analyzer.identify.inventory import (
 )
 from dmarc_analyzer.identify.reverse_dns import ResolverError, parse_nameserver
 from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary, ingest_paths
+from dmarc_analyzer.reporting.exports import FAILURE_COLUMNS
 from dmarc_analyzer.reporting.summary import Summary, build_summary, write_summary
 from dmarc_analyzer.storage.database import DEFAULT_DATABASE, Database
 from dmarc_analyzer.storage.dns_cache import forget_lookups
@@ -53,26 +54,12 @@ SENDER_FRAME_COLUMNS = [
     "cause",
     "new",
 ]
+# The CSV export's columns, with the vendor's whole volume and the groups
+# per From domain, which a DataFrame can hold.
 FAILURE_FRAME_COLUMNS = [
-    "vendor",
-    "vendor_type",
+    *FAILURE_COLUMNS[:2],
     "vendor_messages",
-    "source_ip",
-    "evidence",
-    "ptr",
-    "country",
-    "asn",
-    "as_name",
-    "domains",
-    "messages",
-    "dkim_failed",
-    "failed_share",
-    "cause",
-    "bucket",
-    "fix",
-    "receiver_disagrees",
-    "dkim_results",
-    "spf_results",
+    *FAILURE_COLUMNS[2:],
     "by_header_from",
 ]
 

@@ -31,18 +31,12 @@ from dmarc_analyzer.identify.treewalk import TreeWalk
 from dmarc_analyzer.model import DkimResult, SpfResult
 from dmarc_analyzer.storage.reports import messages_where
 from dmarc_analyzer.storage.schema import (
-    DkimResultRow,
-    OverrideReasonRow,
-    RecordRow,
-    ReportRow,
-    SpfResultRow,
+    dkim_results,
+    override_reasons,
+    records,
+    reports,
+    spf_results,
 )
-
-reports = ReportRow.__table__
-records = RecordRow.__table__
-dkim_results = DkimResultRow.__table__
-spf_results = SpfResultRow.__table__
-override_reasons = OverrideReasonRow.__table__
 
 NO_SIGNATURE = "none"
 TREEWALK = "treewalk"

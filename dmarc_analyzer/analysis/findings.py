@@ -2,6 +2,7 @@
 per vendor, with the cause that covers most failed messages at each level."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -78,11 +79,7 @@ class SourceFailures:
 
     @property
     def cause(self) -> str:
-        totals: dict[str, int] = defaultdict(int)
-        for group in self.groups:
-            if group.dkim_failed:
-                totals[group.cause] += group.dkim_failed
-        return main_cause(totals)
+        return main_cause(failed_by_cause(self.groups))
 
     @property
     def fix(self) -> str:
@@ -152,12 +149,8 @@ class VendorFailures:
 
     @property
     def cause(self) -> str:
-        totals: dict[str, int] = defaultdict(int)
-        for source in self.sources:
-            for group in source.groups:
-                if group.dkim_failed:
-                    totals[group.cause] += group.dkim_failed
-        return main_cause(totals)
+        groups = (group for source in self.sources for group in source.groups)
+        return main_cause(failed_by_cause(groups))
 
     def as_dict(self) -> dict:
         return {
@@ -170,6 +163,15 @@ class VendorFailures:
             "bucket": causes.bucket_of(self.cause),
             "sources": [source.as_dict() for source in self.sources],
         }
+
+
+def failed_by_cause(groups: Iterable[FailureGroup]) -> dict[str, int]:
+    """Messages failing DKIM per cause, over some From domain groups."""
+    totals: dict[str, int] = defaultdict(int)
+    for group in groups:
+        if group.dkim_failed:
+            totals[group.cause] += group.dkim_failed
+    return totals
 
 
 def main_cause(cause_messages: dict[str, int]) -> str:

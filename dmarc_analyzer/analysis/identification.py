@@ -14,17 +14,9 @@ from dmarc_analyzer.identify.network import Network, network_of
 from dmarc_analyzer.identify.reverse_dns import ANSWERED, ReverseDns
 from dmarc_analyzer.storage.dns_cache import cached_lookups, save_lookups
 from dmarc_analyzer.storage.reports import report_filters
-from dmarc_analyzer.storage.schema import (
-    DkimResultRow,
-    RecordRow,
-    ReportRow,
-    SpfResultRow,
-)
+from dmarc_analyzer.storage.schema import dkim_results, records, reports, spf_results
 
 log = logging.getLogger(__name__)
-
-reports = ReportRow.__table__
-records = RecordRow.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +84,8 @@ def _passing_signals(connection: Connection, scope: Scope) -> dict[str, SourceFa
         facts[ip] = SourceFacts(ip)
 
     for kind, table in (
-        ("dkim", DkimResultRow.__table__),
-        ("spf", SpfResultRow.__table__),
+        ("dkim", dkim_results),
+        ("spf", spf_results),
     ):
         domain = func.lower(table.c.domain)
         query = (

@@ -3,14 +3,17 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, and_, func, or_, select, true
+from sqlalchemy import Connection, and_, func, select, true
 
 from dmarc_analyzer.analysis.scope import Scope
-from dmarc_analyzer.storage.reports import messages_where, report_filters
-from dmarc_analyzer.storage.schema import RecordRow, ReportRow
-
-reports = ReportRow.__table__
-records = RecordRow.__table__
+from dmarc_analyzer.storage.reports import (
+    DKIM_PASS,
+    DMARC_PASS,
+    SPF_PASS,
+    messages_where,
+    report_filters,
+)
+from dmarc_analyzer.storage.schema import records, reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +44,6 @@ class Overview:
         return passed / self.messages if self.messages else None
 
 
-DKIM_PASS = records.c.dkim == "pass"
-SPF_PASS = records.c.spf == "pass"
-
-
 def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
     """Totals over every report whose date range begins in `scope`."""
     in_scope = and_(
@@ -59,7 +58,7 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
             func.max(reports.c.begin),
             func.count(func.distinct(reports.c.id)),
             func.coalesce(func.sum(records.c.count), 0),
-            messages_where(or_(DKIM_PASS, SPF_PASS)),
+            messages_where(DMARC_PASS),
             messages_where(DKIM_PASS),
             messages_where(SPF_PASS),
         )
@@ -89,7 +88,7 @@ def _daily_volume(connection: Connection, in_scope) -> list[DailyVolume]:
     """Messages per UTC day of the report's begin time."""
     day = func.date(reports.c.begin)
     query = (
-        select(day, func.sum(records.c.count), messages_where(or_(DKIM_PASS, SPF_PASS)))
+        select(day, func.sum(records.c.count), messages_where(DMARC_PASS))
         .select_from(reports.join(records, records.c.report_pk == reports.c.id))
         .where(in_scope)
         .group_by(day)

@@ -10,11 +10,13 @@ from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources
 from dmarc_analyzer.analysis.findings import SourceFailures
 from dmarc_analyzer.analysis.identification import IdentifyOptions, in_scope
 from dmarc_analyzer.analysis.scope import Scope
-from dmarc_analyzer.storage.reports import messages_where
-from dmarc_analyzer.storage.schema import RecordRow, ReportRow
-
-reports = ReportRow.__table__
-records = RecordRow.__table__
+from dmarc_analyzer.storage.reports import (
+    DKIM_PASS,
+    DMARC_PASS,
+    SPF_PASS,
+    messages_where,
+)
+from dmarc_analyzer.storage.schema import records, reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +66,14 @@ def senders(
     analyzed = analyze_sources(connection, scope, options)
     earlier = _seen_before(connection, scope)
 
-    dkim_pass = records.c.dkim == "pass"
-    spf_pass = records.c.spf == "pass"
     query = (
         select(
             records.c.source_ip,
             func.min(reports.c.begin),
             func.max(reports.c.end),
-            messages_where(dkim_pass),
-            messages_where(spf_pass),
-            messages_where(dkim_pass | spf_pass),
+            messages_where(DKIM_PASS),
+            messages_where(SPF_PASS),
+            messages_where(DMARC_PASS),
         )
         .where(in_scope(scope))
         .group_by(records.c.source_ip)

@@ -6,14 +6,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, delete, select
 
 from dmarc_analyzer.identify.reverse_dns import ANSWERED, PtrResult
-from dmarc_analyzer.storage.schema import ReverseDnsRow
+from dmarc_analyzer.storage.schema import reverse_dns as cache
 from dmarc_analyzer.storage.upsert import upsert
 
 ANSWER_TTL = timedelta(days=30)
 FAILURE_TTL = timedelta(days=1)
 CHUNK = 500
-
-cache = ReverseDnsRow.__table__
 
 
 def cached_lookups(

@@ -11,15 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from dmarc_analyzer.alignment import dkim_outcome, spf_outcome
 from dmarc_analyzer.model import PublishedPolicy, Record, Report
 from dmarc_analyzer.storage.schema import (
-    DkimResultRow,
-    OverrideReasonRow,
-    RecordRow,
-    ReportRow,
-    SpfResultRow,
+    dkim_results,
+    override_reasons,
+    records,
+    reports,
+    spf_results,
 )
-
-reports = ReportRow.__table__
-records = RecordRow.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +66,18 @@ def store_reports(
 
 
 def _store_one(connection: Connection, report: Report, source_file: str) -> bool:
-    if _is_stored(connection, report):
+    key = natural_key(report)
+    if _is_stored(connection, key):
         return False
 
     # A savepoint, so that a concurrent ingest winning the race on the unique
     # key turns this report into a duplicate without undoing the whole file.
     try:
         with connection.begin_nested():
-            report_pk = _insert_report(connection, report, source_file)
+            report_pk = _insert_report(connection, report, key, source_file)
             _insert_records(connection, report_pk, report)
     except IntegrityError:
-        if _is_stored(connection, report):
+        if _is_stored(connection, key):
             return False
         raise
     return True
@@ -99,15 +97,17 @@ def natural_key(report: Report) -> str:
     return hashlib.sha256(joined).hexdigest()
 
 
-def _is_stored(connection: Connection, report: Report) -> bool:
-    query = select(reports.c.id).where(reports.c.natural_key == natural_key(report))
+def _is_stored(connection: Connection, key: str) -> bool:
+    query = select(reports.c.id).where(reports.c.natural_key == key)
     return connection.execute(query).first() is not None
 
 
-def _insert_report(connection: Connection, report: Report, source_file: str) -> int:
+def _insert_report(
+    connection: Connection, report: Report, key: str, source_file: str
+) -> int:
     policy = report.policy
     values = {
-        "natural_key": natural_key(report),
+        "natural_key": key,
         "org_name": report.org_name,
         "org_email": report.org_email,
         "extra_contact_info": report.extra_contact_info,
@@ -151,9 +151,9 @@ def _insert_records(connection: Connection, report_pk: int, report: Report) -> N
         spf += [{"record_pk": record_pk, **asdict(r)} for r in record.spf_results]
 
     for table, rows_of_table in (
-        (OverrideReasonRow.__table__, reasons),
-        (DkimResultRow.__table__, dkim),
-        (SpfResultRow.__table__, spf),
+        (override_reasons, reasons),
+        (dkim_results, dkim),
+        (spf_results, spf),
     ):
         if rows_of_table:
             connection.execute(insert(table), rows_of_table)
@@ -185,8 +185,6 @@ def list_stored_reports(
     until: datetime | None = None,
 ) -> list[StoredReport]:
     """Every stored report matching the filters, oldest first, with totals."""
-    dkim_pass = records.c.dkim == "pass"
-    spf_pass = records.c.spf == "pass"
     query = (
         select(
             reports.c.org_name,
@@ -196,9 +194,9 @@ def list_stored_reports(
             reports.c.end,
             func.count(records.c.id),
             func.coalesce(func.sum(records.c.count), 0),
-            messages_where(dkim_pass),
-            messages_where(spf_pass),
-            messages_where(dkim_pass | spf_pass),
+            messages_where(DKIM_PASS),
+            messages_where(SPF_PASS),
+            messages_where(DMARC_PASS),
             reports.c.source_file,
         )
         .select_from(reports.outerjoin(records, records.c.report_pk == reports.c.id))
@@ -229,6 +227,12 @@ def list_stored_reports(
 def any_report(connection: Connection, **filters) -> bool:
     query = select(reports.c.id).where(and_(true(), *report_filters(**filters)))
     return connection.execute(query.limit(1)).first() is not None
+
+
+# The receiver's verdicts (policy_evaluated), as SQL conditions on a record.
+DKIM_PASS = records.c.dkim == "pass"
+SPF_PASS = records.c.spf == "pass"
+DMARC_PASS = DKIM_PASS | SPF_PASS
 
 
 def messages_where(condition):

@@ -149,3 +149,13 @@ class SettingRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# The tables as Core objects, for the queries that aggregate in SQL.
+reports = ReportRow.__table__
+records = RecordRow.__table__
+override_reasons = OverrideReasonRow.__table__
+dkim_results = DkimResultRow.__table__
+spf_results = SpfResultRow.__table__
+reverse_dns = ReverseDnsRow.__table__
+settings = SettingRow.__table__

@@ -2,10 +2,8 @@
 
 from sqlalchemy import Connection, delete, select
 
-from dmarc_analyzer.storage.schema import SettingRow
+from dmarc_analyzer.storage.schema import settings
 from dmarc_analyzer.storage.upsert import upsert
-
-settings = SettingRow.__table__
 
 SENDERS_FILE = "senders_file"
 
