@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO_DB := demo.sqlite
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean messages
 
 install: $(INSTALLED)
 
@@ -23,7 +23,9 @@ demo: $(INSTALLED)
 	@# The samples use documentation IP ranges: reverse DNS would tell nothing.
 	$(BIN)/dmarc-analyzer --db $(DEMO_DB) senders --offline
 	$(BIN)/dmarc-analyzer --db $(DEMO_DB) failures --offline
-	$(BIN)/dmarc-analyzer --db $(DEMO_DB) summary --offline --out reports/
+	@# The samples are the week of 2026-11-23; by default a summary is of last week.
+	$(BIN)/dmarc-analyzer --db $(DEMO_DB) summary --offline --out reports/ \
+		--since 2026-11-23 --until 2026-11-29 --format all
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -31,7 +33,16 @@ lint: $(INSTALLED)
 
 test: $(INSTALLED) lint
 	scripts/ensure-postgres.sh
+	scripts/install-system-packages.sh
 	$(BIN)/pytest
 
+# After changing a text of the summary: refresh the template of the
+# catalogues and merge it into every language's .po file.
+messages: $(INSTALLED)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --omit-header \
+		--sort-output -o dmarc_analyzer/locales/dmarc_analyzer.pot .
+	$(BIN)/pybabel update -i dmarc_analyzer/locales/dmarc_analyzer.pot \
+		-d dmarc_analyzer/locales -D dmarc_analyzer --no-location --omit-header
+
 clean:
-	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB)-* reports/*.md reports/*.png
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB)-* reports/*.md reports/*.png reports/*.html reports/*.pdf

@@ -8,13 +8,20 @@ api.failures_frame(db, api.Scope.from_dates(since=date(2024, 3, 1)))
 
 import os
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from dmarc_analyzer.analysis.failures import VendorFailures, dkim_failures
 from dmarc_analyzer.analysis.identification import IdentifyOptions
+from dmarc_analyzer.analysis.management import (
+    ManagementSummary,
+    build_management_summary,
+)
+from dmarc_analyzer.analysis.period import Period, chosen_days, last_full
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.senders import Sender
 from dmarc_analyzer.analysis.senders import senders as list_senders
+from dmarc_analyzer.i18n import Language, available_languages, language
 from dmarc_analyzer.identify.inventory import (
     Inventory,
     load_inventory,
@@ -24,12 +31,14 @@ from dmarc_analyzer.identify.inventory import (
 from dmarc_analyzer.identify.reverse_dns import ResolverError, parse_nameserver
 from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary, ingest_paths
 from dmarc_analyzer.reporting.exports import FAILURE_COLUMNS
-from dmarc_analyzer.reporting.summary import Summary, build_summary, write_summary
+from dmarc_analyzer.reporting.summary import FORMATS as SUMMARY_FORMATS
+from dmarc_analyzer.reporting.summary import summary_dict, write_summary
 from dmarc_analyzer.storage.database import DEFAULT_DATABASE, Database
 from dmarc_analyzer.storage.dns_cache import forget_lookups
 from dmarc_analyzer.storage.reports import (
     StoredReport,
     any_report,
+    begin_span,
     list_stored_reports,
 )
 from dmarc_analyzer.storage.settings import SENDERS_FILE, get_setting, set_setting
@@ -65,20 +74,28 @@ FAILURE_FRAME_COLUMNS = [
 
 __all__ = [
     "DATABASE_ENV",
+    "SUMMARY_FORMATS",
     "Database",
     "IdentifyOptions",
     "Inventory",
+    "Language",
+    "ManagementSummary",
+    "Period",
     "ResolverError",
     "Scope",
-    "Summary",
+    "available_languages",
+    "chosen_period",
     "clear_dns_cache",
     "failures",
     "failures_frame",
     "has_reports",
     "ingest",
+    "language",
+    "last_full_period",
     "load_inventory",
     "open_database",
     "parse_nameserver",
+    "report_span",
     "reports_frame",
     "senders",
     "senders_frame",
@@ -86,6 +103,7 @@ __all__ = [
     "stored_inventory",
     "stored_reports",
     "summarize",
+    "summary_dict",
     "write_summary",
 ]
 
@@ -176,11 +194,37 @@ def clear_dns_cache(database: Database) -> int:
         return forget_lookups(connection)
 
 
+def last_full_period(kind: str = "week", today: date | None = None) -> Period:
+    """The last whole week (Monday to Sunday), month or quarter before today."""
+    return last_full(kind, today or datetime.now(UTC).date())
+
+
+def chosen_period(since: date | None, until: date | None, kind: str = "week") -> Period:
+    """--since/--until as a period; one of them alone takes the length of
+    `kind`, or runs to yesterday."""
+    return chosen_days(since, until, kind, datetime.now(UTC).date())
+
+
+def report_span(database: Database, domain: str | None = None):
+    """(first, last) UTC day on which a stored report begins, or None."""
+    with database.connect() as connection:
+        return begin_span(connection, domain)
+
+
 def summarize(
-    database: Database, scope: Scope = Scope(), options: IdentifyOptions | None = None
-) -> Summary:
+    database: Database,
+    period: Period | None = None,
+    domain: str | None = None,
+    options: IdentifyOptions | None = None,
+) -> ManagementSummary:
+    """The management summary of `period` (the last full week by default)
+    for `domain` (or all), with the period before it for comparison. Write it
+    with `write_summary(summary, Path("reports"), ("html", "pdf", "md"), "ja")`."""
+    chosen = period or last_full_period()
     with database.transaction() as connection:
-        return build_summary(connection, scope, _with_defaults(database, options))
+        return build_management_summary(
+            connection, chosen, domain, _with_defaults(database, options)
+        )
 
 
 def failures_frame(database: Database, scope: Scope = Scope()):

@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -258,55 +259,113 @@ def failures(
         stdout.print("No reports are stored for this period and domain.")
 
 
+class PeriodKind(StrEnum):
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+
+
+class Format(StrEnum):
+    html = "html"
+    pdf = "pdf"
+    md = "md"
+    all = "all"
+
+
 @app.command()
 def summary(
-    out: Annotated[
-        Path, typer.Option(help="Folder for the summary and charts.")
-    ] = Path("reports"),
-    domain: DomainOption = None,
+    out: Annotated[Path, typer.Option(help="Folder for the summary files.")] = Path(
+        "reports"
+    ),
+    period: Annotated[
+        PeriodKind,
+        typer.Option(
+            help="The last full week (Monday to Sunday), month or quarter; "
+            "with --until alone, the length of the period ending then."
+        ),
+    ] = PeriodKind.week,
     since: SinceOption = None,
     until: UntilOption = None,
+    output_format: Annotated[
+        list[Format] | None,
+        typer.Option(
+            "--format",
+            help="html (self-contained), pdf, md (with PNG charts beside it) "
+            "or all; repeatable.  [default: html]",
+            show_default=False,
+        ),
+    ] = None,
+    lang: Annotated[
+        str,
+        typer.Option(
+            "--lang",
+            help="Language of the summary: "
+            + ", ".join(api.available_languages())
+            + ".",
+        ),
+    ] = "en",
+    domain: DomainOption = None,
     as_json: JsonOption = False,
     offline: OfflineOption = False,
     nameserver: NameserverOption = None,
     senders_file: SendersFileOption = None,
 ) -> None:
-    """Write a Markdown summary for management, with PNG charts.
+    """Write the management summary: headline figures against the period
+    before, what to do, charts and tables, one page per domain.
 
-    Example: `dmarc-analyzer summary --out reports/ --since 2024-03-01`
+    Examples:
+
+    ```
+    dmarc-analyzer summary                                  # last full week, HTML
+    dmarc-analyzer summary --period month --format all      # HTML, PDF, Markdown
+    dmarc-analyzer summary --since 2026-11-23 --until 2026-11-29 --lang ja
+    ```
     """
+    chosen = _period(period.value, since, until)
+    formats = _formats(output_format)
+    language = api.language(lang)  # an unknown language fails before any work
     database = _open_existing()
     options = _identify_options(database, offline, nameserver, senders_file)
-    result = api.summarize(database, _scope(domain, since, until), options)
-    written = api.write_summary(result, out)
+    result = api.summarize(database, chosen, domain, options)
+    written = api.write_summary(result, out, formats, language.code)
 
+    if result.empty:
+        _say_where_the_reports_are(database, domain, chosen)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "period": result.period_label,
-                    "domains": result.overview.domains,
-                    "reports": result.overview.reports,
-                    "messages": result.overview.messages,
-                    "dmarc_pass": result.overview.dmarc_pass,
-                    "dkim_aligned_pass": result.overview.dkim_aligned_pass,
-                    "spf_aligned_pass": result.overview.spf_aligned_pass,
-                    "failing_vendors": [
-                        {
-                            "vendor": vendor.vendor,
-                            "dkim_failed": vendor.dkim_failed,
-                            "cause": vendor.cause,
-                        }
-                        for vendor in result.failing_vendors
-                    ],
-                    "files": [str(path) for path in written],
-                },
-                indent=2,
-            )
-        )
+        report = api.summary_dict(result, language)
+        report["files"] = [str(path) for path in written]
+        print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         for path in written:
             stdout.print(f"wrote {path}", highlight=False)
+
+
+def _period(kind: str, since: date | None, until: date | None) -> api.Period:
+    if since and until and until < since:
+        raise typer.BadParameter("--until is before --since")
+    if since or until:
+        return api.chosen_period(since, until, kind)
+    return api.last_full_period(kind)
+
+
+def _formats(chosen: list["Format"] | None) -> tuple[str, ...]:
+    names = {item.value for item in chosen or [Format.html]}
+    if "all" in names:
+        return api.SUMMARY_FORMATS
+    return tuple(name for name in api.SUMMARY_FORMATS if name in names)
+
+
+def _say_where_the_reports_are(database, domain: str | None, period) -> None:
+    span = api.report_span(database, domain)
+    if span is None:
+        stderr.print("note: no reports are stored yet", highlight=False)
+        return
+    first, last = span
+    stderr.print(
+        f"note: no reports start between {period.first} and {period.last}; the "
+        f"stored ones start from {first} to {last} (choose with --since/--until)",
+        highlight=False,
+    )
 
 
 @app.command()

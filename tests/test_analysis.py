@@ -3,12 +3,11 @@
 The numbers are worked out by hand from the records written below.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from dmarc_analyzer import api
-from dmarc_analyzer.reporting.summary import render_markdown
 from tests.conftest import record_xml, report_xml
 
 SPF_OWN_PASS = "<spf><domain>example.com</domain><result>pass</result></spf>"
@@ -53,6 +52,7 @@ NOVEMBER = "".join(
 DECEMBER = record_xml("203.0.113.9", 5, dkim="fail", spf="fail", auth=SPF_OWN_FAIL)
 
 UNTIL_DECEMBER = api.Scope(until=datetime(2023, 12, 1, tzinfo=UTC))
+NOVEMBER_2023 = api.Period(date(2023, 11, 1), date(2023, 11, 30))
 
 
 @pytest.fixture
@@ -118,41 +118,42 @@ def test_failures_frame_has_a_row_per_source(stored):
 
 
 def test_summary_figures(stored):
-    summary = api.summarize(stored, UNTIL_DECEMBER)
-    figures = summary.overview
+    summary = api.summarize(stored, NOVEMBER_2023)
+    figures, headline = summary.overall.overview, summary.overall.headline
 
-    assert figures.messages == 235
-    assert figures.dmarc_pass == 185  # 100 + 60 (DKIM) + 25 (SPF)
-    assert figures.dkim_aligned_pass == 160
+    assert headline.messages == 235
+    assert headline.dmarc_pass == 185  # 100 + 60 (DKIM) + 25 (SPF)
+    assert headline.dkim_aligned_pass == 160
     assert [(d.day.isoformat(), d.messages) for d in figures.daily] == [
         ("2023-11-14", 235)
     ]
-    assert [v.dkim_failed for v in summary.failing_vendors] == [40, 25, 10]
+    assert [v.dkim_failed for v in summary.overall.failing_vendors] == [40, 25, 10]
 
 
 def test_summary_markdown_and_charts(stored, tmp_path):
-    written = api.write_summary(api.summarize(stored, UNTIL_DECEMBER), tmp_path / "out")
+    summary = api.summarize(stored, NOVEMBER_2023)
+    written = api.write_summary(summary, tmp_path / "out", ("md",))
 
     page = written[0].read_text()
-    assert [path.suffix for path in written] == [".md", ".png", ".png"]
+    assert [path.suffix for path in written] == [".md"] + [".png"] * 4
     assert all(path.stat().st_size > 1000 for path in written[1:])
     assert "| Messages reported | 235 |" in page
-    assert "| DMARC pass | 78.7% |" in page
+    assert "| DMARC pass rate | 78.7% |" in page
     assert (
-        "| Intuit Mailchimp | 40 | 40.0% | 1 | vendor\\_unaligned\\_signature |" in page
+        "| Intuit Mailchimp | 40 | 40.0% | 1 | Vendor signs with its own domain |"
+        in (page)
     )
     # Reporter-controlled text cannot open a tag or a table cell.
     assert "<b>" not in page and "Evil \\<b\\>Corp\\</b\\> \\| x" in page
 
 
 def test_empty_period_says_so(stored, tmp_path):
-    scope = api.Scope(since=datetime(2030, 1, 1, tzinfo=UTC))
-    summary = api.summarize(stored, scope)
+    summary = api.summarize(stored, api.Period(date(2030, 1, 1), date(2030, 1, 7)))
 
-    assert summary.overview.messages == 0
-    assert "No aggregate reports" in render_markdown(summary)
-    (page,) = api.write_summary(summary, tmp_path)
-    assert page.name == "dmarc-summary-from-2030-01-01.md"
+    assert summary.empty and summary.overall.headline.messages == 0
+    (page,) = api.write_summary(summary, tmp_path, ("md",))
+    assert page.name == "dmarc-summary-2030-01-01_2030-01-07.md"
+    assert "No aggregate reports were received" in page.read_text()
 
 
 def test_dollar_signs_in_names_are_shown_not_typeset(database, tmp_path):
@@ -165,7 +166,8 @@ def test_dollar_signs_in_names_are_shown_not_typeset(database, tmp_path):
     )
     api.ingest(database, [tmp_path / "r.xml"])
 
-    written = api.write_summary(api.summarize(database), tmp_path / "out")
+    summary = api.summarize(database, api.Period(date(2023, 11, 1), date(2023, 11, 30)))
+    written = api.write_summary(summary, tmp_path / "out", ("md",))
 
-    assert len(written) == 3
+    assert len(written) == 5
     assert "evil\\$\\\\frac" in written[0].read_text()

@@ -117,11 +117,14 @@ def test_failures_json_and_csv(db):
 def test_summary_writes_markdown_and_charts(db, tmp_path):
     run("ingest", SAMPLES, db=db)
 
-    result = run("summary", "--out", tmp_path / "out", "--json", db=db)
+    result = run(
+        "summary", "--out", tmp_path / "out", "--json", "--format", "md",
+        "--since", "2026-11-23", "--until", "2026-11-29", db=db,
+    )  # fmt: skip
 
     written = json.loads(result.stdout)["files"]
     assert result.returncode == 0
-    assert [name.rsplit(".", 1)[1] for name in written] == ["md", "png", "png"]
+    assert [name.rsplit(".", 1)[1] for name in written] == ["md"] + ["png"] * 4
     assert "2026-11-23_2026-11-29" in written[0]
 
 

@@ -20,6 +20,7 @@ from datetime import date
 
 from dmarc_analyzer import alignment
 from dmarc_analyzer.analysis.vendors import Vendor
+from dmarc_analyzer.i18n import N_, NO_TEXT, Text, text
 
 COMPLIANT = "compliant"
 VENDOR_UNALIGNED_SIGNATURE = "vendor_unaligned_signature"
@@ -114,97 +115,141 @@ class FixContext:
     last_day: date | None = None
 
 
-def fix_for(cause: str, context: FixContext) -> str:
+def fix_for(cause: str, context: FixContext) -> Text:
     """What to do about `cause`, in words an administrator can act on."""
     writer = _FIXES.get(cause)
-    return writer(context) if writer else "Passes DKIM with an aligned signature."
-
-
-def _vendor_unaligned(context: FixContext) -> str:
-    vendor, domain = context.vendor.name, _domain(context)
     return (
-        f"{vendor} signs with d={context.signing_domain or '?'}, not with "
-        f"{domain}. If you send through {vendor}, set up custom DKIM there "
-        f"(publish the selector records they give you in your DNS) so that it "
-        f"signs as {domain}; if you do not, someone else's {vendor} account "
-        "sends as your domain."
+        writer(context)
+        if writer
+        else text(N_("Passes DKIM with an aligned signature."))
     )
 
 
-def _strict(context: FixContext) -> str:
-    domain = _domain(context)
-    return (
-        f"Signed with d={context.signing_domain or '?'}, in the same organization "
-        f"as {domain} but not equal, while adkim=s: sign with d={domain}, or "
-        "publish adkim=r."
+def _vendor_unaligned(context: FixContext) -> Text:
+    return text(
+        N_(
+            "{vendor} signs with d={signing_domain}, not with {domain}. If you "
+            "send through {vendor}, set up custom DKIM there (publish the selector "
+            "records they give you in your DNS) so that it signs as {domain}; if "
+            "you do not, someone else's {vendor} account sends as your domain."
+        ),
+        vendor=context.vendor.name,
+        signing_domain=context.signing_domain or "?",
+        domain=_domain(context),
     )
 
 
-def _no_signature(context: FixContext) -> str:
-    domain = _domain(context)
+def _strict(context: FixContext) -> Text:
+    return text(
+        N_(
+            "Signed with d={signing_domain}, in the same organization as {domain} "
+            "but not equal, while adkim=s: sign with d={domain}, or publish "
+            "adkim=r."
+        ),
+        signing_domain=context.signing_domain or "?",
+        domain=_domain(context),
+    )
+
+
+def _no_signature(context: FixContext) -> Text:
+    domain, vendor = _domain(context), context.vendor.name
+    if context.vendor.own and context.spf_aligned:
+        return text(
+            N_(
+                "Your own server sends {domain} mail without a DKIM signature: "
+                "check that the signer runs and that this host's mail passes "
+                "through it (for example an OpenDKIM milter whose socket the MTA "
+                "cannot reach or create)."
+            ),
+            domain=domain,
+        )
     if context.vendor.own:
-        text = (
-            f"Your own server sends {domain} mail without a DKIM signature: check "
-            "that the signer runs and that this host's mail passes through it "
-            "(for example an OpenDKIM milter whose socket the MTA cannot reach "
-            "or create)."
+        return text(
+            N_(
+                "Your own server sends {domain} mail without a DKIM signature: "
+                "check that the signer runs and that this host's mail passes "
+                "through it (for example an OpenDKIM milter whose socket the MTA "
+                "cannot reach or create). It fails SPF too: add it to your SPF "
+                "record."
+            ),
+            domain=domain,
         )
-        if not context.spf_aligned:
-            text += " It fails SPF too: add it to your SPF record."
-        return text
-    vendor = context.vendor.name
     if context.vendor.type == "Listed":  # the user's own list says it is theirs
-        return f"Enable DKIM signing for {domain} at {vendor}."
-    return (
-        f"If you send through {vendor}, enable DKIM signing for {domain} there; if "
-        f"you do not, someone else's {vendor} account sends as your domain."
-    )
-
-
-def _broken(context: FixContext) -> str:
-    return (
-        f"The signature with d={context.signing_domain or '?'} fails: check that "
-        f"the key at {_key(context)} matches the signing key (rotated key, wrong "
-        "selector), and whether a gateway adds footers or disclaimers after "
-        "signing."
-    )
-
-
-def _forwarded(context: FixContext) -> str:
-    return (
-        "Forwarded or sent through a mailing list, which changed the message on "
-        "the way: not a fault of your setup, and no DNS change fixes it. ARC "
-        "signing at the forwarder lets receivers trust such mail."
-    )
-
-
-def _temperror(context: FixContext) -> str:
-    return (
-        "The receiver could not query DNS at check time (temperror) "
-        f"{_when(context)}: check that your DNS servers answered then."
-    )
-
-
-def _permerror(context: FixContext) -> str:
-    if context.selector_passes_elsewhere:
-        return (
-            f"The key at {_key(context)} was reported unusable (permerror) "
-            f"{_when(context)}, yet it passes in other reports: a passing fault, "
-            "or a CNAME to a vendor's key that did not resolve; check the record "
-            "if it recurs."
+        return text(
+            N_("Enable DKIM signing for {domain} at {vendor}."),
+            domain=domain,
+            vendor=vendor,
         )
-    return (
-        f"The DKIM key record {_key(context)} is malformed (permerror): correct "
-        "its syntax (v=DKIM1; k=rsa; p=<base64 key>)."
+    return text(
+        N_(
+            "If you send through {vendor}, enable DKIM signing for {domain} there; "
+            "if you do not, someone else's {vendor} account sends as your domain."
+        ),
+        domain=domain,
+        vendor=vendor,
     )
 
 
-def _spoofing(context: FixContext) -> str:
-    return (
-        "Nothing vouches for this source (not your servers, no passing domain of "
-        "a known vendor) and it fails SPF and DKIM: likely someone sending as "
-        "your domain. The answer is enforcement: once your own senders pass, "
-        "move to p=quarantine, then p=reject."
+def _broken(context: FixContext) -> Text:
+    return text(
+        N_(
+            "The signature with d={signing_domain} fails: check that the key at "
+            "{key} matches the signing key (rotated key, wrong selector), and "
+            "whether a gateway adds footers or disclaimers after signing."
+        ),
+        signing_domain=context.signing_domain or "?",
+        key=_key(context),
+    )
+
+
+def _forwarded(context: FixContext) -> Text:
+    return text(
+        N_(
+            "Forwarded or sent through a mailing list, which changed the message "
+            "on the way: not a fault of your setup, and no DNS change fixes it. "
+            "ARC signing at the forwarder lets receivers trust such mail."
+        )
+    )
+
+
+def _temperror(context: FixContext) -> Text:
+    return text(
+        N_(
+            "The receiver could not query DNS at check time (temperror) {when}: "
+            "check that your DNS servers answered then."
+        ),
+        when=_when(context),
+    )
+
+
+def _permerror(context: FixContext) -> Text:
+    if context.selector_passes_elsewhere:
+        return text(
+            N_(
+                "The key at {key} was reported unusable (permerror) {when}, yet "
+                "it passes in other reports: a passing fault, or a CNAME to a "
+                "vendor's key that did not resolve; check the record if it recurs."
+            ),
+            key=_key(context),
+            when=_when(context),
+        )
+    return text(
+        N_(
+            "The DKIM key record {key} is malformed (permerror): correct its "
+            "syntax (v=DKIM1; k=rsa; p=<base64 key>)."
+        ),
+        key=_key(context),
+    )
+
+
+def _spoofing(context: FixContext) -> Text:
+    return text(
+        N_(
+            "Nothing vouches for this source (not your servers, no passing domain "
+            "of a known vendor) and it fails SPF and DKIM: likely someone sending "
+            "as your domain. The answer is enforcement: once your own senders "
+            "pass, move to p=quarantine, then p=reject."
+        )
     )
 
 
@@ -220,19 +265,21 @@ _FIXES = {
 }
 
 
-def _domain(context: FixContext) -> str:
-    return context.header_from or "your domain"
+def _domain(context: FixContext) -> str | Text:
+    return context.header_from or text(N_("your domain"))
 
 
 def _key(context: FixContext) -> str:
     return (
         f"{context.selector or '<selector>'}._domainkey."
-        f"{context.signing_domain or _domain(context)}"
+        f"{context.signing_domain or context.header_from or 'your-domain'}"
     )
 
 
-def _when(context: FixContext) -> str:
+def _when(context: FixContext) -> Text:
     first, last = context.first_day, context.last_day
     if not first:
-        return ""
-    return f"on {first}" if first == last or not last else f"from {first} to {last}"
+        return NO_TEXT
+    if first == last or not last:
+        return text(N_("on {day}"), day=first)
+    return text(N_("from {first} to {last}"), first=first, last=last)

@@ -7,6 +7,7 @@ runs in SQL over (source, From domain, our DKIM and SPF outcomes); Python
 names the senders and picks the causes on those aggregated rows.
 """
 
+from collections.abc import Iterable
 from datetime import date
 
 from sqlalchemy import Connection, case, exists, func, literal, or_, select
@@ -27,6 +28,7 @@ from dmarc_analyzer.analysis.identification import (
 )
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.vendors import Vendor
+from dmarc_analyzer.i18n import NO_TEXT
 from dmarc_analyzer.identify.treewalk import TreeWalk
 from dmarc_analyzer.model import DkimResult, SpfResult
 from dmarc_analyzer.storage.reports import messages_where
@@ -54,7 +56,7 @@ def dkim_failures(
     options: IdentifyOptions = OFFLINE,
 ) -> list[VendorFailures]:
     """Vendors with DKIM failures in `scope`, most failed messages first."""
-    return _group_by_vendor(analyze_sources(connection, scope, options).values())
+    return by_vendor(analyze_sources(connection, scope, options).values())
 
 
 def analyze_sources(
@@ -305,7 +307,7 @@ def _add_results(connection, scope, groups) -> None:
 
 def _diagnose(group: FailureGroup, vendor: Vendor, genuine: set) -> None:
     if not group.dkim_failed:
-        group.cause, group.fix = causes.COMPLIANT, ""
+        group.cause, group.fix = causes.COMPLIANT, NO_TEXT
         return
 
     genuine_signature = any(
@@ -356,18 +358,19 @@ def _count(counts: dict[str, int], label: str, messages: int) -> None:
     counts[label] = counts.get(label, 0) + messages
 
 
-def _group_by_vendor(sources) -> list[VendorFailures]:
-    by_vendor: dict[str, VendorFailures] = {}
+def by_vendor(sources: Iterable[SourceFailures]) -> list[VendorFailures]:
+    """The vendors with DKIM failures, most failed messages first."""
+    vendors: dict[str, VendorFailures] = {}
     for source in sources:
         name = source.vendor.name
-        group = by_vendor.setdefault(
+        group = vendors.setdefault(
             name, VendorFailures(name, source.vendor.type, 0, [])
         )
         group.messages += source.messages
         if source.dkim_failed:
             group.sources.append(source)
 
-    failing = [group for group in by_vendor.values() if group.sources]
+    failing = [group for group in vendors.values() if group.sources]
     for group in failing:
         group.sources.sort(key=lambda s: (-s.dkim_failed, s.source_ip))
     return sorted(failing, key=lambda g: (-g.dkim_failed, g.vendor))

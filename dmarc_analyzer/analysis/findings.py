@@ -9,6 +9,7 @@ from datetime import date
 from dmarc_analyzer.analysis import causes
 from dmarc_analyzer.analysis.identification import Identity
 from dmarc_analyzer.analysis.vendors import Vendor
+from dmarc_analyzer.i18n import NO_TEXT, Text
 
 # A source whose DMARC failures stay under this share of its messages counts
 # as compliant: a few temperrors do not make a sender non-compliant.
@@ -40,7 +41,7 @@ class FailureGroup:
         default_factory=list
     )  # (result, d=, selector, messages) of the failed messages
     cause: str = causes.COMPLIANT
-    fix: str = ""
+    fix: Text = NO_TEXT
 
     def as_dict(self) -> dict:
         return {
@@ -48,7 +49,7 @@ class FailureGroup:
             "messages": self.messages,
             "dkim_failed": self.dkim_failed,
             "cause": self.cause,
-            "fix": self.fix,
+            "fix": str(self.fix),
             "receiver_disagrees": self.disagreements,
             "receiver_used_treewalk": self.treewalk,
             "treewalk_checked": self.treewalk_checked,
@@ -82,10 +83,9 @@ class SourceFailures:
         return main_cause(failed_by_cause(self.groups))
 
     @property
-    def fix(self) -> str:
+    def fix(self) -> Text:
         """The fix of the largest From domain group with the source's cause."""
-        matching = [g for g in self.groups if g.dkim_failed and g.cause == self.cause]
-        return max(matching, key=lambda g: g.dkim_failed).fix if matching else ""
+        return fix_of(self.groups, self.cause)
 
     @property
     def bucket(self) -> str:
@@ -121,7 +121,7 @@ class SourceFailures:
             "failed_share": round(self.failed_share, 4),
             "cause": self.cause if self.dkim_failed else None,
             "bucket": self.bucket,
-            "fix": self.fix,
+            "fix": str(self.fix),
             "receiver_disagrees": sum(g.disagreements for g in self.groups),
             "receiver_used_treewalk": sum(g.treewalk for g in self.groups),
             "dkim_results": ranked(self.dkim_seen),
@@ -172,6 +172,12 @@ def failed_by_cause(groups: Iterable[FailureGroup]) -> dict[str, int]:
         if group.dkim_failed:
             totals[group.cause] += group.dkim_failed
     return totals
+
+
+def fix_of(groups: Iterable[FailureGroup], cause: str) -> Text:
+    """The fix of the group with the most failed messages of `cause`."""
+    matching = [g for g in groups if g.dkim_failed and g.cause == cause]
+    return max(matching, key=lambda g: g.dkim_failed).fix if matching else NO_TEXT
 
 
 def main_cause(cause_messages: dict[str, int]) -> str:

@@ -44,12 +44,26 @@ class Overview:
         return passed / self.messages if self.messages else None
 
 
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The DMARC policy a domain published, as its latest report saw it."""
+
+    domain: str
+    p: str | None
+    sp: str | None
+    pct: int | None
+
+    @property
+    def label(self) -> str:
+        shown = f"p={self.p or '?'}"
+        if self.pct is not None and self.pct != 100:
+            shown += f" pct={self.pct}"
+        return shown
+
+
 def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
     """Totals over every report whose date range begins in `scope`."""
-    in_scope = and_(
-        true(),
-        *report_filters(domain=scope.domain, since=scope.since, until=scope.until),
-    )
+    in_scope = _reports_in(scope)
     joined = reports.outerjoin(records, records.c.report_pk == reports.c.id)
 
     totals = connection.execute(
@@ -81,6 +95,75 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
         dkim_aligned_pass=int(totals[5]),
         spf_aligned_pass=int(totals[6]),
         daily=_daily_volume(connection, in_scope),
+    )
+
+
+def pass_totals(connection: Connection, scope: Scope) -> tuple[int, int]:
+    """(messages, DMARC passes) in `scope`: the few numbers of a trend point."""
+    query = (
+        select(func.coalesce(func.sum(records.c.count), 0), messages_where(DMARC_PASS))
+        .select_from(reports.join(records, records.c.report_pk == reports.c.id))
+        .where(_reports_in(scope))
+    )
+    messages, passed = connection.execute(query).one()
+    return int(messages), int(passed)
+
+
+def policies(connection: Connection, scope: Scope) -> list[Policy]:
+    """Per domain, the policy published in its latest report in `scope`."""
+    latest = (
+        select(
+            reports.c.domain,
+            reports.c.p,
+            reports.c.sp,
+            reports.c.pct,
+            func.row_number()
+            .over(
+                partition_by=reports.c.domain,
+                order_by=(reports.c.begin.desc(), reports.c.id.desc()),
+            )
+            .label("newest_first"),
+        )
+        .where(_reports_in(scope))
+        .subquery()
+    )
+    query = (
+        select(latest.c.domain, latest.c.p, latest.c.sp, latest.c.pct)
+        .where(latest.c.newest_first == 1)
+        .order_by(latest.c.domain)
+    )
+    return [Policy(*row) for row in connection.execute(query)]
+
+
+def daily_by_source(
+    connection: Connection, scope: Scope
+) -> list[tuple[date, str, int]]:
+    """(UTC day of the report's begin, source IP, messages) in `scope`."""
+    day = func.date(reports.c.begin)
+    query = (
+        select(day, records.c.source_ip, func.sum(records.c.count))
+        .select_from(reports.join(records, records.c.report_pk == reports.c.id))
+        .where(_reports_in(scope))
+        .group_by(day, records.c.source_ip)
+        .order_by(day)
+    )
+    return [(_as_date(d), ip, int(n)) for d, ip, n in connection.execute(query)]
+
+
+def messages_by_domain(connection: Connection, scope: Scope) -> dict[str, int]:
+    query = (
+        select(reports.c.domain, func.coalesce(func.sum(records.c.count), 0))
+        .select_from(reports.outerjoin(records, records.c.report_pk == reports.c.id))
+        .where(_reports_in(scope))
+        .group_by(reports.c.domain)
+    )
+    return {domain: int(messages) for domain, messages in connection.execute(query)}
+
+
+def _reports_in(scope: Scope):
+    return and_(
+        true(),
+        *report_filters(domain=scope.domain, since=scope.since, until=scope.until),
     )
 
 

@@ -60,10 +60,15 @@ class Sender:
 
 
 def senders(
-    connection: Connection, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+    connection: Connection,
+    scope: Scope = Scope(),
+    options: IdentifyOptions = OFFLINE,
+    analyzed: dict[str, SourceFailures] | None = None,
 ) -> list[Sender]:
-    """Every source in `scope`, most messages first."""
-    analyzed = analyze_sources(connection, scope, options)
+    """Every source in `scope`, most messages first. `analyzed` spares a
+    second analysis when the caller has the sources of `scope` already."""
+    if analyzed is None:
+        analyzed = analyze_sources(connection, scope, options)
     earlier = _seen_before(connection, scope)
 
     query = (

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from dmarc_analyzer.alignment import base_domain, normalise
+from dmarc_analyzer.i18n import N_, Text, text
 from dmarc_analyzer.identify.inventory import Inventory
 from dmarc_analyzer.identify.network import Network
 from dmarc_analyzer.identify.reverse_dns import OK, PtrResult
@@ -44,6 +45,11 @@ class Vendor:
     authorized: bool = False
     own: bool = False  # the domain owner's own infrastructure
     forwarder: bool = False  # listed as a forwarder in the senders file
+    # The name in the reader's language, for the names made up here.
+    label: Text | None = None
+
+    def display_name(self) -> Text:
+        return self.label or text("{name}", name=self.name)
 
 
 @dataclass(slots=True)
@@ -86,7 +92,7 @@ def identify_vendor(
         or _from_service_map(facts, ranked)
         or _from_own_domains(ranked, own_domains)
         or _from_unlisted_domains(facts, ranked)
-        or Vendor(UNKNOWN, None, _nothing_passed(facts))
+        or Vendor(UNKNOWN, None, _nothing_passed(facts), label=text(N_("unknown")))
     )
 
 
@@ -147,6 +153,7 @@ def _from_own_domains(
                 f"{signal.kind} {signal.domain} passed",
                 authorized=True,
                 own=True,
+                label=text(N_("own domain ({domain})"), domain=base),
             )
     return None
 

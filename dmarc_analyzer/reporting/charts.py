@@ -1,108 +1,240 @@
-"""Charts as matplotlib Figures; the caller saves them.
+"""Charts of a management summary as PNG images, in the reader's language.
 
-Colours are from the Okabe-Ito palette, readable with colour-blindness and
-told apart by lightness in grey print too.
+Colours are from the Okabe-Ito palette, readable with colour-blindness;
+hatching and order tell the series apart in grey print too. Every chart is
+weighted by messages, not by sources or records.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
+from io import BytesIO
+from pathlib import Path
 
-from matplotlib.figure import Figure
-
+from dmarc_analyzer.analysis import causes
 from dmarc_analyzer.analysis.findings import VendorFailures
-from dmarc_analyzer.analysis.overview import DailyVolume
+from dmarc_analyzer.analysis.management import (
+    ManagementSummary,
+    TrendPoint,
+    display_name,
+)
+from dmarc_analyzer.errors import DmarcAnalyzerError
+from dmarc_analyzer.i18n import ENGLISH, Language
+from dmarc_analyzer.reporting.labels import BUCKET_LABELS, BUCKETS, CAUSE_LABELS
 
-PASS_COLOUR = "#0072B2"  # blue
-FAIL_COLOUR = "#E69F00"  # orange
+BUCKET_STYLES = {  # colour, hatch
+    causes.BUCKET_COMPLIANT: ("#0072B2", None),  # blue
+    causes.BUCKET_NON_COMPLIANT: ("#E69F00", "//"),  # orange
+    causes.BUCKET_FORWARDED: ("#56B4E9", ".."),  # sky blue
+    causes.BUCKET_THREAT: ("#D55E00", "xx"),  # vermilion
+}
+PASS_COLOUR = "#0072B2"
+FAIL_COLOUR = "#E69F00"
+CJK_FAMILY = "Noto Sans CJK JP"
+LATIN_FAMILY = "DejaVu Sans"  # matplotlib's own, always there
+TOP_VENDORS = 10
+DPI = 150
 
 
-def daily_volume_chart(daily: list[DailyVolume]) -> Figure:
-    """Messages over time, stacked: passing DMARC below, failing above. Per
-    day for up to three months, else per week, else per month, so that the
-    bars stay visible; gaps without reports stay gaps."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+def render_charts(summary: ManagementSummary, language: Language) -> dict[str, bytes]:
+    """The summary's charts as PNG bytes, by name; none for an empty period."""
+    if summary.empty:
+        return {}
+    with chart_fonts(language):
+        figures = {
+            "daily-volume": daily_volume_chart(summary.daily_by_bucket, language),
+            "pass-rate-trend": pass_rate_trend_chart(summary.trend, language),
+            "failing-vendors": failing_vendors_chart(
+                summary.overall.failing_vendors, language
+            ),
+            "causes": causes_chart(summary.overall.cause_messages, language),
+        }
+        return {name: _png(figure) for name, figure in figures.items()}
 
-    unit, width = _time_unit(daily)
-    periods = _added_up(daily, unit)
-    starts = list(periods)
-    passed = [periods[start][1] for start in starts]
-    failed = [periods[start][0] - periods[start][1] for start in starts]
 
-    figure = Figure(figsize=(8, 4), layout="constrained")
+@contextmanager
+def chart_fonts(language: Language) -> Iterator[None]:
+    """Fonts that draw the language's script, never empty boxes; a font that
+    draws Japanese also catches CJK names in reports in any language."""
+    import matplotlib
+
+    cjk = _cjk_font()
+    if cjk is None and language.code != ENGLISH:
+        raise DmarcAnalyzerError(
+            f"no font that draws {language.code!r} text is installed: install "
+            "Debian's fonts-noto-cjk (scripts/install-system-packages.sh does)"
+        )
+    families = [LATIN_FAMILY, cjk] if language.code == ENGLISH else [cjk, LATIN_FAMILY]
+    with matplotlib.rc_context({"font.family": [f for f in families if f]}):
+        yield
+
+
+def _cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    def known() -> bool:
+        return any(font.name == CJK_FAMILY for font in font_manager.fontManager.ttflist)
+
+    if not known():
+        # Installed after matplotlib cached its font list: add it by hand.
+        for path in font_manager.findSystemFonts():
+            if Path(path).name.startswith("NotoSansCJK"):
+                font_manager.fontManager.addfont(path)
+    return CJK_FAMILY if known() else None
+
+
+def daily_volume_chart(daily: dict[date, dict[str, int]], language: Language):
+    """Messages per day, stacked by the bucket of their source."""
+    from matplotlib.figure import Figure
+
+    days = _every_day(daily)
+    figure = Figure(figsize=(8, 3.8), layout="constrained")
     axes = figure.add_subplot()
-    axes.bar(starts, passed, width=width, color=PASS_COLOUR, label="DMARC pass")
-    axes.bar(
-        starts,
-        failed,
-        width=width,
-        bottom=passed,
-        color=FAIL_COLOUR,
-        label="DMARC fail",
-        # Hatching tells the two apart in grey print; thin bars show no hatch.
-        hatch="//" if unit == "day" else None,
-        edgecolor="white" if unit == "day" else FAIL_COLOUR,
-    )
+    bottoms = [0] * len(days)
+    for bucket in BUCKETS:
+        heights = [daily.get(day, {}).get(bucket, 0) for day in days]
+        if not any(heights):
+            continue
+        colour, hatch = BUCKET_STYLES[bucket]
+        axes.bar(
+            range(len(days)),
+            heights,
+            bottom=bottoms,
+            color=colour,
+            hatch=hatch,
+            edgecolor="white",
+            linewidth=0.5,
+            label=language.gettext(BUCKET_LABELS[bucket]),
+        )
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
 
-    locator = AutoDateLocator()
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    axes.set_title(f"Messages per {unit} (UTC)")
-    axes.set_ylabel("Messages")
-    axes.legend(loc="upper left")
-    axes.yaxis.set_major_formatter("{x:,.0f}")
+    _day_ticks(axes, days, language)
+    axes.set_title(language.gettext("Messages per day, by kind of sender (UTC)"))
+    axes.set_ylabel(language.gettext("Messages"))
+    axes.yaxis.set_major_formatter(_numbers(language))
+    axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
     return figure
 
 
-def _time_unit(daily: list[DailyVolume]) -> tuple[str, float]:
-    """The bar's unit and width in days, from the span of the data."""
-    span = (daily[-1].day - daily[0].day).days if daily else 0
-    if span <= 92:
-        return "day", 0.8
-    if span <= 2 * 365:
-        return "week", 6
-    return "month", 25
+def pass_rate_trend_chart(trend: list[TrendPoint], language: Language):
+    """DMARC pass rate per period, the current one last; gaps stay gaps."""
+    from matplotlib.figure import Figure
 
-
-def _added_up(daily: list[DailyVolume], unit: str) -> dict[date, tuple[int, int]]:
-    """(messages, DMARC passes) per period start."""
-    periods: dict[date, tuple[int, int]] = {}
-    for entry in daily:
-        if unit == "week":
-            start = entry.day - timedelta(days=entry.day.weekday())
-        elif unit == "month":
-            start = entry.day.replace(day=1)
-        else:
-            start = entry.day
-        messages, passed = periods.get(start, (0, 0))
-        periods[start] = (messages + entry.messages, passed + entry.dmarc_pass)
-    return periods
-
-
-def failing_vendors_chart(vendors: list[VendorFailures], top: int = 10) -> Figure:
-    """Horizontal bars: messages failing DKIM per vendor, largest on top."""
-    shown = vendors[:top][::-1]
-    figure = Figure(figsize=(8, 1.2 + 0.45 * max(len(shown), 1)), layout="constrained")
+    figure = Figure(figsize=(8, 3.2), layout="constrained")
     axes = figure.add_subplot()
+    rates = [point.dmarc_pass_rate for point in trend]
+    positions = range(len(trend))
+    axes.plot(
+        positions,
+        [rate * 100 if rate is not None else float("nan") for rate in rates],
+        marker="o",
+        color=PASS_COLOUR,
+    )
+    axes.set_xticks(
+        list(positions),
+        [language.date(point.period.first) for point in trend],
+        rotation=30,
+        ha="right",
+        fontsize="small",
+    )
+    axes.set_ylim(0, 105)
+    axes.yaxis.set_major_formatter(lambda value, _: f"{value:.0f}%")
+    axes.set_title(language.gettext("DMARC pass rate, period by period"))
+    axes.set_xlabel(language.gettext("Period starting"))
+    axes.grid(axis="y", alpha=0.3)
+    if not any(rate is not None for rate in rates):
+        _no_data(axes, language.gettext("No reports in these periods"))
+    return figure
 
-    axes.barh(
-        [_plain(vendor.vendor) for vendor in shown],
+
+def failing_vendors_chart(vendors: list[VendorFailures], language: Language):
+    """Horizontal bars: messages failing DKIM per vendor, largest on top."""
+    from matplotlib.figure import Figure
+
+    shown = vendors[:TOP_VENDORS][::-1]
+    figure = Figure(figsize=(8, 1.3 + 0.42 * max(len(shown), 1)), layout="constrained")
+    axes = figure.add_subplot()
+    bars = axes.barh(
+        [_plain(display_name(vendor).render(language)) for vendor in shown],
         [vendor.dkim_failed for vendor in shown],
         color=FAIL_COLOUR,
     )
-
-    axes.set_title("Messages failing DKIM, by sending vendor")
-    axes.set_xlabel("Messages")
-    axes.xaxis.set_major_formatter("{x:,.0f}")
+    _label_bars(axes, bars, [vendor.dkim_failed for vendor in shown], language)
+    axes.set_title(language.gettext("Messages failing DKIM, by sending vendor"))
+    axes.set_xlabel(language.gettext("Messages"))
+    axes.xaxis.set_major_formatter(_numbers(language))
     if not shown:
-        axes.text(
-            0.5,
-            0.5,
-            "No DKIM failures in this period",
-            ha="center",
-            transform=axes.transAxes,
-        )
-        axes.set_yticks([])
-        axes.set_xticks([])
+        _no_data(axes, language.gettext("No DKIM failures in this period"))
     return figure
+
+
+def causes_chart(cause_messages: dict[str, int], language: Language):
+    """Horizontal bars: messages failing DKIM per cause."""
+    from matplotlib.figure import Figure
+
+    shown = list(cause_messages.items())[::-1]
+    figure = Figure(figsize=(8, 1.3 + 0.42 * max(len(shown), 1)), layout="constrained")
+    axes = figure.add_subplot()
+    bars = axes.barh(
+        [language.gettext(CAUSE_LABELS[cause]) for cause, _ in shown],
+        [messages for _, messages in shown],
+        color=[
+            BUCKET_STYLES[causes.bucket_of(cause)][0]
+            if cause != causes.COMPLIANT
+            else PASS_COLOUR
+            for cause, _ in shown
+        ],
+    )
+    _label_bars(axes, bars, [messages for _, messages in shown], language)
+    axes.set_title(language.gettext("Why messages failed DKIM"))
+    axes.set_xlabel(language.gettext("Messages"))
+    axes.xaxis.set_major_formatter(_numbers(language))
+    if not shown:
+        _no_data(axes, language.gettext("No DKIM failures in this period"))
+    return figure
+
+
+def _every_day(daily: dict[date, dict[str, int]]) -> list[date]:
+    """Every day from the first to the last with data: gaps stay visible."""
+    if not daily:
+        return []
+    first, last = min(daily), max(daily)
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _day_ticks(axes, days: list[date], language: Language) -> None:
+    step = max(1, len(days) // 12)
+    ticks = list(range(0, len(days), step))
+    axes.set_xticks(
+        ticks,
+        [language.short_date(days[i]) for i in ticks],
+        rotation=30 if len(ticks) > 7 else 0,
+        fontsize="small",
+    )
+
+
+def _label_bars(axes, bars, values: list[int], language: Language) -> None:
+    """Each bar's number at its end: a bar of 4 next to one of 4,000 is
+    invisible otherwise."""
+    axes.bar_label(bars, labels=[language.number(v) for v in values], padding=3)
+    axes.margins(x=0.12)
+
+
+def _numbers(language: Language):
+    return lambda value, _: language.number(int(value))
+
+
+def _no_data(axes, message: str) -> None:
+    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes)
+    axes.set_yticks([])
+    axes.set_xticks([])
+
+
+def _png(figure) -> bytes:
+    buffer = BytesIO()
+    # Fixed metadata: the same data gives the same bytes.
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
 
 
 def _plain(label: str) -> str:

@@ -104,7 +104,7 @@ def fixes(vendors: list[VendorFailures], limit: int = 15) -> list[str]:
         for source in vendor.sources:
             for group in source.groups:
                 if group.dkim_failed:
-                    key = (vendor.vendor, group.cause, group.fix)
+                    key = (vendor.vendor, group.cause, str(group.fix))
                     at_stake[key] = at_stake.get(key, 0) + group.dkim_failed
     ranked = sorted(at_stake.items(), key=lambda item: (-item[1], item[0]))
     lines = [

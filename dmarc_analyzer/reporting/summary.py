@@ -1,191 +1,390 @@
-"""The management summary: a Markdown page and its PNG charts."""
+"""The management summary as files: self-contained HTML, PDF and Markdown.
 
+The page is laid out once per format by a Jinja template; every word goes
+through the language's catalogue and every number and date through its
+formats. Reporter-controlled text (organization names, domains, selectors)
+is escaped by the templates, never trusted as markup.
+"""
+
+import base64
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection
-
-from dmarc_analyzer.analysis.failures import OFFLINE, VendorFailures, dkim_failures
-from dmarc_analyzer.analysis.identification import IdentifyOptions
-from dmarc_analyzer.analysis.overview import Overview, overview
-from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.analysis.causes import bucket_of
+from dmarc_analyzer.analysis.findings import VendorFailures
+from dmarc_analyzer.analysis.management import (
+    Action,
+    Headline,
+    ManagementSummary,
+    Section,
+    TrendPoint,
+    display_name,
+)
+from dmarc_analyzer.analysis.overview import Policy
 from dmarc_analyzer.errors import DmarcAnalyzerError
-from dmarc_analyzer.reporting.console import share
+from dmarc_analyzer.i18n import ENGLISH, N_, Language, Text, language
+from dmarc_analyzer.reporting.labels import BUCKET_LABELS, CAUSE_LABELS, POLICY_LABELS
 
-TOP_VENDORS = 10
-LISTED_DOMAINS = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    scope: Scope
-    overview: Overview
-    failing_vendors: list[VendorFailures]
-
-    @property
-    def first_day(self) -> date | None:
-        moment = self.scope.since or self.overview.first_begin
-        return moment.date() if moment else None
-
-    @property
-    def last_day(self) -> date | None:
-        if self.scope.until:
-            return (self.scope.until - timedelta(seconds=1)).date()
-        return self.overview.last_begin.date() if self.overview.last_begin else None
-
-    @property
-    def period_label(self) -> str:
-        """First to last day of report starts, from the scope or else the data."""
-        first, last = self.first_day, self.last_day
-        if first and last:
-            return f"{first} to {last}"
-        if first:
-            return f"from {first}"
-        return f"until {last}" if last else "no data"
-
-    @property
-    def title(self) -> str:
-        if self.scope.domain:
-            return self.scope.domain
-        domains = self.overview.domains
-        if len(domains) <= 3:
-            return ", ".join(domains) or "no domains"
-        return f"{len(domains)} domains"
+FORMATS = ("html", "pdf", "md")
+TEMPLATES = Path(__file__).parent / "templates"
+LISTED_ROWS = 10
+LISTED_NAMES = 20
+CHART_TITLES = {
+    "daily-volume": N_("Messages per day, by kind of sender"),
+    "pass-rate-trend": N_("DMARC pass rate, period by period"),
+    "failing-vendors": N_("Messages failing DKIM, by sending vendor"),
+    "causes": N_("Why messages failed DKIM"),
+}
 
 
-def build_summary(
-    connection: Connection, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
-) -> Summary:
-    failing = dkim_failures(connection, scope, options)
-    return Summary(scope, overview(connection, scope), failing)
+def write_summary(
+    summary: ManagementSummary,
+    out_dir: Path,
+    formats: tuple[str, ...] = ("html",),
+    language_code: str = ENGLISH,
+) -> list[Path]:
+    """Write the summary in each of `formats` under `out_dir`; return the
+    paths written, pages first, then the Markdown's chart images."""
+    chosen = language(language_code)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise DmarcAnalyzerError(f"unknown format {sorted(unknown)[0]!r}")
+    from dmarc_analyzer.reporting.charts import render_charts
 
-
-def write_summary(summary: Summary, out_dir: Path) -> list[Path]:
-    """Write the Markdown page and, when there is data, its charts under
-    `out_dir`; return the paths written, the page first."""
+    charts = render_charts(summary, chosen)
     try:
-        return _write(summary, out_dir)
+        return _write(summary, out_dir, formats, chosen, charts)
     except OSError as error:
         reason = error.strerror or str(error)
         raise DmarcAnalyzerError(f"cannot write to {out_dir}: {reason}") from error
 
 
-def _write(summary: Summary, out_dir: Path) -> list[Path]:
+def _write(summary, out_dir: Path, formats, chosen: Language, charts) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = _file_stem(summary)
-    page = out_dir / f"{stem}.md"
-    if not summary.overview.messages:
-        page.write_text(render_markdown(summary), encoding="utf-8")
-        return [page]
-
-    volume_png = out_dir / f"{stem}-daily-volume.png"
-    vendors_png = out_dir / f"{stem}-failing-vendors.png"
-    _save_charts(summary, volume_png, vendors_png)
-    page.write_text(
-        render_markdown(summary, volume_png.name, vendors_png.name), encoding="utf-8"
-    )
-    return [page, volume_png, vendors_png]
-
-
-def _save_charts(summary: Summary, volume_png: Path, vendors_png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from dmarc_analyzer.reporting.charts import (
-        daily_volume_chart,
-        failing_vendors_chart,
-    )
-
-    charts = [
-        (daily_volume_chart(summary.overview.daily), volume_png),
-        (failing_vendors_chart(summary.failing_vendors, TOP_VENDORS), vendors_png),
-    ]
-    for figure, path in charts:
-        figure.savefig(path, dpi=120, bbox_inches="tight")
+    stem = file_stem(summary, chosen)
+    pages, images = [], []
+    if "html" in formats or "pdf" in formats:
+        html = render_html(summary, chosen, charts)
+        if "html" in formats:
+            pages.append(out_dir / f"{stem}.html")
+            pages[-1].write_text(html, encoding="utf-8")
+        if "pdf" in formats:
+            pages.append(out_dir / f"{stem}.pdf")
+            pages[-1].write_bytes(html_to_pdf(html))
+    if "md" in formats:
+        chart_files = {name: f"{stem}-{name}.png" for name in charts}
+        for name, png in charts.items():
+            images.append(out_dir / chart_files[name])
+            images[-1].write_bytes(png)
+        pages.append(out_dir / f"{stem}.md")
+        pages[-1].write_text(
+            render_markdown(summary, chosen, chart_files), encoding="utf-8"
+        )
+    return pages + images
 
 
-def _file_stem(summary: Summary) -> str:
+def file_stem(summary: ManagementSummary, chosen: Language) -> str:
+    """dmarc-summary[-domain]-FIRST_LAST[-language], safe on every system."""
     parts = ["dmarc-summary"]
-    if summary.scope.domain:
-        parts.append(summary.scope.domain)
-    parts.append(summary.period_label.replace(" to ", "_"))
-    # Only characters that are safe in a file name on every system.
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts))
+    if summary.overall.domain:
+        parts.append(summary.overall.domain)
+    parts.append(f"{summary.period.first}_{summary.period.last}")
+    if chosen.code != ENGLISH:
+        parts.append(chosen.code)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts)).strip(".-")
+    return stem[:200]
+
+
+def render_html(
+    summary: ManagementSummary, chosen: Language, charts: dict[str, bytes]
+) -> str:
+    sources = {
+        name: "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        for name, png in charts.items()
+    }
+    return _render("summary.html.j2", summary, chosen, sources)
 
 
 def render_markdown(
-    summary: Summary, volume_png: str | None = None, vendors_png: str | None = None
+    summary: ManagementSummary, chosen: Language, chart_files: dict[str, str]
 ) -> str:
-    figures = summary.overview
-    lines = [
-        f"# DMARC summary: {_md(summary.title)}",
-        "",
-        f"Period: {summary.period_label} (UTC, by the day each report starts).",
-        "",
-    ]
-    if not figures.messages:
-        lines += ["No aggregate reports were received for this period.", ""]
-        return "\n".join(lines)
-
-    lines += [
-        "| Figure | Value |",
-        "| --- | ---: |",
-        f"| Messages reported | {figures.messages:,} |",
-        f"| DMARC pass | {_percent(figures.rate(figures.dmarc_pass))} |",
-        f"| DKIM aligned pass | {_percent(figures.rate(figures.dkim_aligned_pass))} |",
-        f"| SPF aligned pass | {_percent(figures.rate(figures.spf_aligned_pass))} |",
-        f"| Messages failing DKIM | {figures.messages - figures.dkim_aligned_pass:,} |",
-        f"| Reports | {figures.reports:,} from {len(figures.reporters):,} reporters |",
-        "",
-        "Domains: " + _listed(figures.domains) + ".",
-        "",
-        "Reporters: " + _listed(figures.reporters) + ".",
-        "",
-        "## Senders failing DKIM",
-        "",
-        *_vendor_table(summary.failing_vendors[:TOP_VENDORS]),
-        "",
-        "## Charts",
-        "",
-        f"![Messages per day]({volume_png})",
-        "",
-        f"![Messages failing DKIM by vendor]({vendors_png})",
-        "",
-    ]
-    return "\n".join(lines)
+    return _render("summary.md.j2", summary, chosen, chart_files)
 
 
-def _vendor_table(vendors: list[VendorFailures]) -> list[str]:
-    if not vendors:
-        return ["Every message passed DKIM with an aligned signature."]
-    rows = [
-        "| Vendor | Messages failing DKIM | Share of its mail | Source IPs | Cause |",
-        "| --- | ---: | ---: | ---: | --- |",
-    ]
-    for vendor in vendors:
-        rows.append(
-            f"| {_md(vendor.vendor)} | {vendor.dkim_failed:,} | "
-            f"{_percent(vendor.failed_share)} | {len(vendor.sources):,} | "
-            f"{_md(vendor.cause)} |"
-        )
-    return rows
+def html_to_pdf(html: str) -> bytes:
+    """The HTML page printed to PDF; it may load nothing but its own data: URLs."""
+    try:
+        import weasyprint
+        from weasyprint.urls import URLFetcher
+    except OSError as error:  # WeasyPrint needs Pango from the system
+        raise DmarcAnalyzerError(
+            f"cannot write PDF: {error} (install Pango, e.g. Debian's libpango-1.0-0)"
+        ) from error
+    fetcher = URLFetcher(allowed_protocols={"data"})
+    return weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
 
 
-def _listed(names: list[str]) -> str:
-    shown = ", ".join(_md(name) for name in names[:LISTED_DOMAINS])
-    hidden = len(names) - LISTED_DOMAINS
-    return f"{shown} and {hidden:,} more" if hidden > 0 else shown
+def _render(template: str, summary, chosen: Language, charts: dict[str, str]) -> str:
+    environment = _environment(template.endswith(".html.j2"))
+    environment.install_gettext_callables(
+        chosen.gettext, chosen.ngettext, newstyle=True
+    )
+    page = environment.get_template(template)
+    return page.render(
+        summary=summary,
+        view=SummaryView(summary, chosen),
+        lang=chosen,
+        charts=charts,
+        chart_titles={name: chosen.gettext(CHART_TITLES[name]) for name in charts},
+    )
 
 
-def _percent(rate: float | None) -> str:
-    return "n/a" if rate is None else share(rate)
+def _environment(html: bool):
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=html,
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["md"] = markdown_escape
+    return environment
 
 
-def _md(text: str) -> str:
-    """Reporter-controlled text as one inert table cell."""
-    cleaned = " ".join(str(text).split())
+def markdown_escape(value: object) -> str:
+    """Reporter-controlled text as one inert line of a Markdown table cell."""
+    cleaned = " ".join(str(value).split())
     for special in ("\\", "|", "*", "_", "`", "[", "]", "<", ">", "#", "&", "~", "$"):
         cleaned = cleaned.replace(special, "\\" + special)
     return cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class FigureView:
+    label: str
+    value: str
+    change: str | None
+
+
+class SummaryView:
+    """What the templates show, already in the reader's language."""
+
+    def __init__(self, summary: ManagementSummary, chosen: Language):
+        self.summary = summary
+        self.lang = chosen
+
+    @property
+    def title(self) -> str:
+        section = self.summary.overall
+        if section.domain:
+            return section.domain
+        domains = section.overview.domains
+        if 0 < len(domains) <= 3:
+            return ", ".join(domains)
+        return self.lang.ngettext("{n} domain", "{n} domains", len(domains)).format(
+            n=self.lang.number(len(domains))
+        )
+
+    @property
+    def period(self) -> str:
+        return self.lang.date_range(self.summary.period.first, self.summary.period.last)
+
+    @property
+    def previous_period(self) -> str | None:
+        before = self.summary.previous_period
+        return self.lang.date_range(before.first, before.last) if before else None
+
+    def text(self, value: Text) -> str:
+        return value.render(self.lang)
+
+    def names(self, names: list[str]) -> tuple[list[str], int]:
+        """The first names of a list, and how many more there are."""
+        return names[:LISTED_NAMES], max(0, len(names) - LISTED_NAMES)
+
+    def figures(self, section: Section) -> list[FigureView]:
+        now, before, lang = section.headline, section.previous, self.lang
+        return [
+            FigureView(
+                lang.gettext("Messages reported"),
+                lang.number(now.messages),
+                self._count_change(now.messages, before and before.messages),
+            ),
+            FigureView(
+                lang.gettext("DMARC pass rate"),
+                lang.percent(now.dmarc_pass_rate),
+                self._rate_change(
+                    now.dmarc_pass_rate, before and before.dmarc_pass_rate
+                ),
+            ),
+            FigureView(
+                lang.gettext("DKIM aligned pass rate"),
+                lang.percent(now.dkim_aligned_rate),
+                self._rate_change(
+                    now.dkim_aligned_rate, before and before.dkim_aligned_rate
+                ),
+            ),
+            FigureView(
+                lang.gettext("Failing DKIM from your senders and vendors"),
+                lang.number(now.failing_known),
+                self._count_change(now.failing_known, before and before.failing_known),
+            ),
+            FigureView(
+                lang.gettext("Likely spoofing (failing DKIM and SPF)"),
+                lang.number(now.spoofing),
+                self._count_change(now.spoofing, before and before.spoofing),
+            ),
+            FigureView(
+                lang.gettext("Policy in force"),
+                self.policy(section.policies),
+                self._policy_change(section),
+            ),
+        ]
+
+    def policy(self, policies: list[Policy]) -> str:
+        if not policies:
+            return self.lang.gettext("n/a")
+        if len(policies) == 1:
+            return self._policy_name(policies[0])
+        counts: dict[str, int] = {}
+        for policy in policies:  # short names: the domains' pages have the rest
+            name = policy.p or "?"
+            counts[name] = counts.get(name, 0) + 1
+        return ", ".join(
+            self.lang.ngettext(
+                "{policy} ({count} domain)", "{policy} ({count} domains)", n
+            ).format(policy=name, count=self.lang.number(n))
+            for name, n in sorted(counts.items())
+        )
+
+    def _policy_name(self, policy: Policy) -> str:
+        name = self.lang.gettext(POLICY_LABELS.get(policy.p or "", policy.p or "?"))
+        if policy.pct is not None and policy.pct != 100:
+            name += f" (pct={policy.pct})"
+        return name
+
+    def _policy_change(self, section: Section) -> str | None:
+        if section.previous is None:
+            return None
+        before = self.policy(section.previous_policies)
+        if before == self.policy(section.policies):
+            return self.lang.gettext("unchanged")
+        return self.lang.gettext("was {policy}").format(policy=before)
+
+    def _count_change(self, now: int, before: int | None) -> str | None:
+        if before is None:
+            return None
+        change = self.lang.signed(now - before)
+        if before:
+            change += f" ({self.lang.signed_percent((now - before) / before)})"
+        return change
+
+    def _rate_change(self, now: float | None, before: float | None) -> str | None:
+        if now is None or before is None:
+            return None
+        return self.lang.points(now - before)
+
+    def actions(self, section: Section) -> tuple[list[Action], int]:
+        shown = section.actions[:LISTED_ROWS]
+        return shown, len(section.actions) - len(shown)
+
+    def vendor(self, vendor: VendorFailures) -> str:
+        return display_name(vendor).render(self.lang)
+
+    def cause(self, code: str) -> str:
+        return self.lang.gettext(CAUSE_LABELS.get(code, code))
+
+    def bucket(self, code: str) -> str:
+        return self.lang.gettext(BUCKET_LABELS.get(code, code))
+
+    def cause_bucket(self, code: str) -> str:
+        return self.bucket(bucket_of(code))
+
+
+def summary_dict(summary: ManagementSummary, chosen: Language) -> dict:
+    """The summary's figures for scripts: codes and numbers, with the
+    action texts in the chosen language."""
+    return {
+        "period": _period_dict(summary.period),
+        "previous_period": _period_dict(summary.previous_period),
+        "language": chosen.code,
+        **_section_dict(summary.overall, chosen),
+        "domains": [_section_dict(section, chosen) for section in summary.domains],
+        "more_domains": summary.more_domains,
+        "trend": [_trend_dict(point) for point in summary.trend],
+    }
+
+
+def _section_dict(section: Section, chosen: Language) -> dict:
+    return {
+        "domain": section.domain,
+        "domains_covered": section.overview.domains,
+        "reporters": section.overview.reporters,
+        "reports": section.overview.reports,
+        "headline": _headline_dict(section.headline),
+        "previous": _headline_dict(section.previous) if section.previous else None,
+        "policies": [_policy_dict(policy) for policy in section.policies],
+        "dkim_failed_by_cause": section.cause_messages,
+        "actions": [
+            {
+                "code": action.code,
+                "domain": action.domain,
+                "vendor": action.vendor,
+                "messages": action.messages,
+                "title": action.title.render(chosen),
+                "detail": action.detail.render(chosen),
+            }
+            for action in section.actions
+        ],
+        "failing_vendors": [
+            {
+                "vendor": vendor.vendor,
+                "dkim_failed": vendor.dkim_failed,
+                "messages": vendor.messages,
+                "cause": vendor.cause,
+            }
+            for vendor in section.failing_vendors
+        ],
+        "new_senders": [s.source.source_ip for s in section.new_senders],
+        "senders": len(section.senders),
+    }
+
+
+def _headline_dict(headline: Headline) -> dict:
+    return {
+        "messages": headline.messages,
+        "dmarc_pass": headline.dmarc_pass,
+        "dkim_aligned_pass": headline.dkim_aligned_pass,
+        "dmarc_pass_rate": _rounded(headline.dmarc_pass_rate),
+        "dkim_aligned_pass_rate": _rounded(headline.dkim_aligned_rate),
+        "dkim_failed_known_senders": headline.failing_known,
+        "dkim_failed_spoofing": headline.spoofing,
+        "dkim_failed_forwarded": headline.forwarded,
+    }
+
+
+def _policy_dict(policy: Policy) -> dict:
+    return {"domain": policy.domain, "p": policy.p, "sp": policy.sp, "pct": policy.pct}
+
+
+def _trend_dict(point: TrendPoint) -> dict:
+    return {
+        **_period_dict(point.period),
+        "messages": point.messages,
+        "dmarc_pass": point.dmarc_pass,
+        "dmarc_pass_rate": _rounded(point.dmarc_pass_rate),
+    }
+
+
+def _period_dict(period) -> dict | None:
+    if period is None:
+        return None
+    return {"first": period.first.isoformat(), "last": period.last.isoformat()}
+
+
+def _rounded(rate: float | None) -> float | None:
+    return None if rate is None else round(rate, 4)

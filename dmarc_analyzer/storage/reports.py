@@ -229,6 +229,15 @@ def any_report(connection: Connection, **filters) -> bool:
     return connection.execute(query.limit(1)).first() is not None
 
 
+def begin_span(connection: Connection, domain: str | None = None):
+    """(first, last) UTC day on which a stored report begins, or None."""
+    query = select(func.min(reports.c.begin), func.max(reports.c.begin))
+    if domain is not None:
+        query = query.where(and_(true(), *report_filters(domain=domain)))
+    first, last = connection.execute(query).one()
+    return (first.date(), last.date()) if first else None
+
+
 # The receiver's verdicts (policy_evaluated), as SQL conditions on a record.
 DKIM_PASS = records.c.dkim == "pass"
 SPF_PASS = records.c.spf == "pass"

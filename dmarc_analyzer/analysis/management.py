@@ -1,0 +1,400 @@
+"""What management hears about a period: headline figures against the
+period before, a ranked list of actions with the messages at stake, the
+senders worth naming, and whether the DMARC policy can be tightened.
+
+Every figure here is a sum over the same sources and causes that the
+`senders` and `failures` commands show, so the three never disagree.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import date
+
+from sqlalchemy import Connection
+
+from dmarc_analyzer.analysis import causes
+from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources, by_vendor
+from dmarc_analyzer.analysis.findings import (
+    VendorFailures,
+    failed_by_cause,
+    fix_of,
+)
+from dmarc_analyzer.analysis.identification import IdentifyOptions
+from dmarc_analyzer.analysis.overview import (
+    Overview,
+    Policy,
+    daily_by_source,
+    messages_by_domain,
+    overview,
+    pass_totals,
+    policies,
+)
+from dmarc_analyzer.analysis.period import Period
+from dmarc_analyzer.analysis.senders import Sender, senders
+from dmarc_analyzer.i18n import N_, Rate, Text, text
+
+# A policy can be tightened when at most this share of the mail from your own
+# senders and vendors fails DMARC: that much would be quarantined or lost.
+SAFE_TO_ENFORCE_BELOW = 0.01
+TREND_PERIODS = 8
+DOMAIN_SECTIONS = 20  # the largest domains get a page of their own
+_NOT_YOURS_TO_FIX = {causes.SPOOFING, causes.FORWARDED, causes.COMPLIANT}
+_STRICTER = {"none": "quarantine", "quarantine": "reject"}
+_LEGITIMATE = {causes.BUCKET_COMPLIANT, causes.BUCKET_NON_COMPLIANT}
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The figures at the top of a summary."""
+
+    messages: int
+    dmarc_pass: int
+    dkim_aligned_pass: int
+    failing_known: int  # failed DKIM, from a source something vouches for
+    spoofing: int  # failed DKIM, likely spoofing
+    forwarded: int  # failed DKIM on the way through a forwarder
+
+    def rate(self, passed: int) -> float | None:
+        return passed / self.messages if self.messages else None
+
+    @property
+    def dmarc_pass_rate(self) -> float | None:
+        return self.rate(self.dmarc_pass)
+
+    @property
+    def dkim_aligned_rate(self) -> float | None:
+        return self.rate(self.dkim_aligned_pass)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One thing to do, with the messages it concerns."""
+
+    code: str  # a cause, "policy_ready" or "policy_not_ready"
+    title: Text
+    detail: Text
+    messages: int
+    domain: str | None = None
+    vendor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """Everything said about one domain, or about all of them."""
+
+    domain: str | None
+    overview: Overview
+    headline: Headline
+    previous: Headline | None  # None when the period before has no reports
+    policies: list[Policy]
+    previous_policies: list[Policy]
+    senders: list[Sender]
+    failing_vendors: list[VendorFailures]
+    cause_messages: dict[str, int]
+    actions: list[Action]
+
+    @property
+    def new_senders(self) -> list[Sender]:
+        return [sender for sender in self.senders if sender.new]
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    period: Period
+    messages: int
+    dmarc_pass: int
+
+    @property
+    def dmarc_pass_rate(self) -> float | None:
+        return self.dmarc_pass / self.messages if self.messages else None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementSummary:
+    period: Period
+    previous_period: Period | None
+    overall: Section
+    domains: list[Section]  # one per domain when several are covered
+    more_domains: int  # domains covered but without a section of their own
+    trend: list[TrendPoint]
+    daily_by_bucket: dict[date, dict[str, int]]
+
+    @property
+    def empty(self) -> bool:
+        return not self.overall.headline.messages
+
+
+def build_management_summary(
+    connection: Connection,
+    period: Period,
+    domain: str | None = None,
+    options: IdentifyOptions = OFFLINE,
+) -> ManagementSummary:
+    """The summary of `period` for `domain` (or every domain)."""
+    previous = period.previous()
+    overall = _section(connection, period, previous, domain, options)
+
+    covered = overall.overview.domains
+    domains: list[Section] = []
+    if domain is None and len(covered) > 1:
+        largest = _largest_domains(connection, period)[:DOMAIN_SECTIONS]
+        domains = [
+            _section(connection, period, previous, name, options) for name in largest
+        ]
+        overall = _with_policy_actions(overall, domains)
+
+    return ManagementSummary(
+        period=period,
+        previous_period=previous,
+        overall=overall,
+        domains=domains,
+        more_domains=max(0, len(covered) - len(domains)) if domains else 0,
+        trend=_trend(connection, period, domain),
+        daily_by_bucket=_daily_by_bucket(connection, period, domain, overall.senders),
+    )
+
+
+def _section(
+    connection: Connection,
+    period: Period,
+    previous: Period | None,
+    domain: str | None,
+    options: IdentifyOptions,
+) -> Section:
+    scope = period.scope(domain)
+    sources = analyze_sources(connection, scope, options)
+    found = senders(connection, scope, options, analyzed=sources)
+    vendors = by_vendor(sources.values())
+    cause_messages = _cause_messages(vendors)
+    stats = overview(connection, scope)
+
+    headline = _headline(stats.messages, stats, cause_messages)
+    before, before_policies = _previous(connection, previous, domain, options)
+    in_force = policies(connection, scope)
+    actions = _vendor_actions(vendors) + _spoofing_action(found, cause_messages)
+    if domain is not None or len(stats.domains) == 1:
+        actions += _policy_actions(in_force, found)
+    return Section(
+        domain=domain,
+        overview=stats,
+        headline=headline,
+        previous=before,
+        policies=in_force,
+        previous_policies=before_policies,
+        senders=found,
+        failing_vendors=vendors,
+        cause_messages=cause_messages,
+        actions=_ranked(actions),
+    )
+
+
+def _previous(
+    connection: Connection,
+    previous: Period | None,
+    domain: str | None,
+    options: IdentifyOptions,
+) -> tuple[Headline | None, list[Policy]]:
+    if previous is None:
+        return None, []
+    scope = previous.scope(domain)
+    stats = overview(connection, scope)
+    if not stats.reports:
+        return None, []
+    # Offline: the period before needs causes, not fresh reverse DNS.
+    cached_only = IdentifyOptions(offline=True, inventory=options.inventory)
+    vendors = by_vendor(analyze_sources(connection, scope, cached_only).values())
+    headline = _headline(stats.messages, stats, _cause_messages(vendors))
+    return headline, policies(connection, scope)
+
+
+def _headline(
+    messages: int, stats: Overview, cause_messages: dict[str, int]
+) -> Headline:
+    return Headline(
+        messages=messages,
+        dmarc_pass=stats.dmarc_pass,
+        dkim_aligned_pass=stats.dkim_aligned_pass,
+        failing_known=sum(
+            n for cause, n in cause_messages.items() if cause not in _NOT_YOURS_TO_FIX
+        ),
+        spoofing=cause_messages.get(causes.SPOOFING, 0),
+        forwarded=cause_messages.get(causes.FORWARDED, 0),
+    )
+
+
+def _cause_messages(vendors: list[VendorFailures]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for vendor in vendors:
+        for source in vendor.sources:
+            for cause, messages in failed_by_cause(source.groups).items():
+                totals[cause] += messages
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
+
+
+_ACTION_TITLES = {
+    causes.VENDOR_UNALIGNED_SIGNATURE: N_("{vendor} does not sign with your domain"),
+    causes.STRICT_ALIGNMENT: N_("{vendor} signs with a domain that adkim=s rejects"),
+    causes.NO_SIGNATURE: N_("{vendor} sends mail without a DKIM signature"),
+    causes.SIGNATURE_BROKEN: N_("DKIM signatures from {vendor} fail"),
+    causes.DNS_PERMERROR: N_("A DKIM key record used by {vendor} is unusable"),
+    causes.DNS_TEMPERROR: N_("Receivers could not look up DKIM for {vendor}"),
+}
+
+
+def _vendor_actions(vendors: list[VendorFailures]) -> list[Action]:
+    """One action per vendor and cause that is yours to fix."""
+    actions = []
+    for vendor in vendors:
+        groups = [group for source in vendor.sources for group in source.groups]
+        for cause, messages in failed_by_cause(groups).items():
+            if cause in _NOT_YOURS_TO_FIX:
+                continue
+            actions.append(
+                Action(
+                    code=cause,
+                    title=text(_ACTION_TITLES[cause], vendor=display_name(vendor)),
+                    detail=fix_of(groups, cause),
+                    messages=messages,
+                    vendor=vendor.vendor,
+                )
+            )
+    return actions
+
+
+def display_name(vendor: VendorFailures) -> Text:
+    """The vendor's name in the reader's language (names made up here)."""
+    return vendor.sources[0].vendor.display_name()
+
+
+def _spoofing_action(
+    found: list[Sender], cause_messages: dict[str, int]
+) -> list[Action]:
+    messages = cause_messages.get(causes.SPOOFING, 0)
+    if not messages:
+        return []
+    sources = sum(1 for s in found if s.source.cause == causes.SPOOFING)
+    return [
+        Action(
+            code=causes.SPOOFING,
+            title=text(N_("Likely spoofing from {sources} sources"), sources=sources),
+            detail=text(
+                N_(
+                    "Sources that nothing vouches for sent {messages} messages as "
+                    "your domain that failed DKIM and SPF. A stricter DMARC policy "
+                    "is what stops them (see the policy step)."
+                ),
+                messages=messages,
+            ),
+            messages=messages,
+        )
+    ]
+
+
+def _policy_actions(in_force: list[Policy], found: list[Sender]) -> list[Action]:
+    """Whether each domain can move to a stricter policy, judged on what its
+    own senders and vendors sent in the period."""
+    legitimate = [s for s in found if s.bucket in _LEGITIMATE]
+    own_messages = sum(s.source.messages for s in legitimate)
+    own_failing = sum(s.source.messages - s.dmarc_pass for s in legitimate)
+    strangers = sum(
+        s.source.messages - s.dmarc_pass
+        for s in found
+        if s.bucket == causes.BUCKET_THREAT
+    )
+    return [
+        _policy_action(policy, own_messages, own_failing, strangers)
+        for policy in in_force
+        if policy.p in _STRICTER and own_messages
+    ]
+
+
+def _policy_action(
+    policy: Policy, own_messages: int, own_failing: int, strangers: int
+) -> Action:
+    values = {
+        "domain": policy.domain,
+        "current": policy.p,
+        "next": _STRICTER[policy.p or ""],
+        "failing": own_failing,
+        "own": own_messages,
+        "share": Rate(own_failing / own_messages),
+        "strangers": strangers,
+    }
+    if own_failing <= SAFE_TO_ENFORCE_BELOW * own_messages:
+        return Action(
+            code="policy_ready",
+            title=text(
+                N_("{domain}: safe to move from p={current} to p={next}"), **values
+            ),
+            detail=text(
+                N_(
+                    "Of {own} messages from your own senders and vendors, {failing} "
+                    "({share}) failed DMARC. p={next} would have acted on {strangers} "
+                    "failing messages from sources nothing vouches for. Publish "
+                    "p={next}, perhaps with pct=25 at first, and watch the next "
+                    "reports."
+                ),
+                **values,
+            ),
+            messages=strangers,
+            domain=policy.domain,
+        )
+    return Action(
+        code="policy_not_ready",
+        title=text(
+            N_("{domain}: not yet safe to move from p={current} to p={next}"),
+            **values,
+        ),
+        detail=text(
+            N_(
+                "{failing} of {own} messages ({share}) from your own senders and "
+                "vendors failed DMARC: p={next} would act on them too. Fix the "
+                "other actions first."
+            ),
+            **values,
+        ),
+        messages=own_failing,
+        domain=policy.domain,
+    )
+
+
+def _with_policy_actions(overall: Section, domains: list[Section]) -> Section:
+    """The overall section ranks every domain's policy step with the rest."""
+    policy_steps = [a for d in domains for a in d.actions if a.domain is not None]
+    return replace(overall, actions=_ranked(overall.actions + policy_steps))
+
+
+def _ranked(actions: list[Action]) -> list[Action]:
+    """Most messages at stake first; a policy step that has to wait for the
+    fixes comes after them."""
+    return sorted(
+        actions,
+        key=lambda a: (a.code == "policy_not_ready", -a.messages, a.code, str(a.title)),
+    )
+
+
+def _largest_domains(connection: Connection, period: Period) -> list[str]:
+    volumes = messages_by_domain(connection, period.scope())
+    return sorted(volumes, key=lambda name: (-volumes[name], name))
+
+
+def _trend(connection: Connection, period: Period, domain: str | None):
+    return [
+        TrendPoint(earlier, *pass_totals(connection, earlier.scope(domain)))
+        for earlier in period.trail(TREND_PERIODS)
+    ]
+
+
+def _daily_by_bucket(
+    connection: Connection,
+    period: Period,
+    domain: str | None,
+    found: list[Sender],
+) -> dict[date, dict[str, int]]:
+    bucket_of = {sender.source.source_ip: sender.bucket for sender in found}
+    days: dict[date, dict[str, int]] = {}
+    for day, source_ip, messages in daily_by_source(connection, period.scope(domain)):
+        buckets = days.setdefault(day, defaultdict(int))
+        # A source stored while this ran has no bucket yet: count it unknown.
+        buckets[bucket_of.get(source_ip, causes.BUCKET_THREAT)] += messages
+    return {day: dict(counts) for day, counts in days.items()}
