@@ -42,7 +42,7 @@ messages: $(INSTALLED)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --omit-header \
 		--sort-output -o dmarc_analyzer/locales/dmarc_analyzer.pot .
 	$(BIN)/pybabel update -i dmarc_analyzer/locales/dmarc_analyzer.pot \
-		-d dmarc_analyzer/locales -D dmarc_analyzer --no-location --omit-header
+		-d dmarc_analyzer/locales -D dmarc_analyzer --width 88 --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB)-* reports/*.md reports/*.png reports/*.html reports/*.pdf

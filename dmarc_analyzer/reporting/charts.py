@@ -112,7 +112,10 @@ def daily_volume_chart(daily: dict[date, dict[str, int]], language: Language):
     axes.set_title(language.gettext("Messages per day, by kind of sender (UTC)"))
     axes.set_ylabel(language.gettext("Messages"))
     axes.yaxis.set_major_formatter(_numbers(language))
-    axes.legend(loc="upper left", fontsize="small", framealpha=0.9)
+    # Below the bars, where it hides none of them.
+    axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=4, fontsize="small"
+    )
     return figure
 
 
