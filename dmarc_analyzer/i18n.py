@@ -114,6 +114,12 @@ class Language:
 
         return format_skeleton("MMMd", day, locale=self.code)
 
+    def month(self, day: date) -> str:
+        """Month and year, for chart axes."""
+        from babel.dates import format_skeleton
+
+        return format_skeleton("yMMM", day, locale=self.code)
+
     def date_range(self, first: date, last: date) -> str:
         if first == last:
             return self.date(first)

@@ -19,7 +19,7 @@ from dmarc_analyzer.analysis.management import (
     display_name,
 )
 from dmarc_analyzer.errors import DmarcAnalyzerError
-from dmarc_analyzer.i18n import ENGLISH, Language
+from dmarc_analyzer.i18n import ENGLISH, N_, Language
 from dmarc_analyzer.reporting.labels import BUCKET_LABELS, BUCKETS, CAUSE_LABELS
 
 BUCKET_STYLES = {  # colour, hatch
@@ -84,32 +84,36 @@ def _cjk_font() -> str | None:
 
 
 def daily_volume_chart(daily: dict[date, dict[str, int]], language: Language):
-    """Messages per day, stacked by the bucket of their source."""
+    """Messages over time, stacked by the bucket of their source: per day for
+    up to three months, else per week, else per month, so that bars stay
+    visible and a long span stays quick to draw; gaps stay gaps."""
     from matplotlib.figure import Figure
 
-    days = _every_day(daily)
+    unit = _time_unit(daily)
+    periods = _added_up(daily, unit)
+    starts = _every_start(periods, unit)
     figure = Figure(figsize=(8, 3.8), layout="constrained")
     axes = figure.add_subplot()
-    bottoms = [0] * len(days)
+    bottoms = [0] * len(starts)
     for bucket in BUCKETS:
-        heights = [daily.get(day, {}).get(bucket, 0) for day in days]
+        heights = [periods.get(start, {}).get(bucket, 0) for start in starts]
         if not any(heights):
             continue
         colour, hatch = BUCKET_STYLES[bucket]
         axes.bar(
-            range(len(days)),
+            range(len(starts)),
             heights,
             bottom=bottoms,
             color=colour,
-            hatch=hatch,
-            edgecolor="white",
+            hatch=hatch if len(starts) <= 60 else None,  # thin bars show no hatch
+            edgecolor="white" if len(starts) <= 60 else colour,
             linewidth=0.5,
             label=language.gettext(BUCKET_LABELS[bucket]),
         )
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
 
-    _day_ticks(axes, days, language)
-    axes.set_title(language.gettext("Messages per day, by kind of sender (UTC)"))
+    _period_ticks(axes, starts, unit, language)
+    axes.set_title(language.gettext(_VOLUME_TITLES[unit]))
     axes.set_ylabel(language.gettext("Messages"))
     axes.yaxis.set_major_formatter(_numbers(language))
     # Below the bars, where it hides none of them.
@@ -117,6 +121,63 @@ def daily_volume_chart(daily: dict[date, dict[str, int]], language: Language):
         loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=4, fontsize="small"
     )
     return figure
+
+
+_VOLUME_TITLES = {
+    "day": N_("Messages per day, by kind of sender (UTC)"),
+    "week": N_("Messages per week, by kind of sender (UTC)"),
+    "month": N_("Messages per month, by kind of sender (UTC)"),
+}
+
+
+def _time_unit(daily: dict[date, dict[str, int]]) -> str:
+    span = (max(daily) - min(daily)).days if daily else 0
+    if span <= 92:
+        return "day"
+    return "week" if span <= 2 * 365 else "month"
+
+
+def _start_of(day: date, unit: str) -> date:
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1) if unit == "month" else day
+
+
+def _added_up(
+    daily: dict[date, dict[str, int]], unit: str
+) -> dict[date, dict[str, int]]:
+    periods: dict[date, dict[str, int]] = {}
+    for day, buckets in daily.items():
+        total = periods.setdefault(_start_of(day, unit), {})
+        for bucket, messages in buckets.items():
+            total[bucket] = total.get(bucket, 0) + messages
+    return periods
+
+
+def _every_start(periods: dict[date, dict[str, int]], unit: str) -> list[date]:
+    """Every period start from the first to the last with data."""
+    if not periods:
+        return []
+    starts, current, last = [], min(periods), max(periods)
+    while current <= last:
+        starts.append(current)
+        if unit == "month":
+            current = (current + timedelta(days=32)).replace(day=1)
+        else:
+            current += timedelta(days=7 if unit == "week" else 1)
+    return starts
+
+
+def _period_ticks(axes, starts: list[date], unit: str, language: Language) -> None:
+    step = max(1, len(starts) // 12)
+    ticks = list(range(0, len(starts), step))
+    shown = language.month if unit == "month" else language.short_date
+    axes.set_xticks(
+        ticks,
+        [shown(starts[i]) for i in ticks],
+        rotation=30 if len(ticks) > 7 else 0,
+        fontsize="small",
+    )
 
 
 def pass_rate_trend_chart(trend: list[TrendPoint], language: Language):
@@ -195,25 +256,6 @@ def causes_chart(cause_messages: dict[str, int], language: Language):
     if not shown:
         _no_data(axes, language.gettext("No DKIM failures in this period"))
     return figure
-
-
-def _every_day(daily: dict[date, dict[str, int]]) -> list[date]:
-    """Every day from the first to the last with data: gaps stay visible."""
-    if not daily:
-        return []
-    first, last = min(daily), max(daily)
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def _day_ticks(axes, days: list[date], language: Language) -> None:
-    step = max(1, len(days) // 12)
-    ticks = list(range(0, len(days), step))
-    axes.set_xticks(
-        ticks,
-        [language.short_date(days[i]) for i in ticks],
-        rotation=30 if len(ticks) > 7 else 0,
-        fontsize="small",
-    )
 
 
 def _label_bars(axes, bars, values: list[int], language: Language) -> None:
