@@ -8,7 +8,7 @@ environment problem (some files refused, database unreachable), 2 usage.
 import json
 import logging
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -323,7 +323,16 @@ def summary(
     """
     chosen = _period(period.value, since, until)
     formats = _formats(output_format)
-    language = api.language(lang)  # an unknown language fails before any work
+    if lang not in api.available_languages():
+        known = ", ".join(api.available_languages())
+        raise typer.BadParameter(f"no translation for {lang!r}; available: {known}")
+    language = api.language(lang)
+    if chosen.last >= datetime.now(UTC).date():
+        stderr.print(
+            f"note: the period ends on {chosen.last}, not over yet: its last days "
+            "have no reports yet",
+            highlight=False,
+        )
     database = _open_existing()
     options = _identify_options(database, offline, nameserver, senders_file)
     result = api.summarize(database, chosen, domain, options)
@@ -357,14 +366,20 @@ def _formats(chosen: list["Format"] | None) -> tuple[str, ...]:
 
 def _say_where_the_reports_are(database, domain: str | None, period) -> None:
     span = api.report_span(database, domain)
+    if span is None and domain:
+        stderr.print(
+            f"note: no reports are stored for {domain}", highlight=False, markup=False
+        )
+        return
     if span is None:
-        stderr.print("note: no reports are stored yet", highlight=False)
+        stderr.print("note: no reports are stored yet", highlight=False, markup=False)
         return
     first, last = span
     stderr.print(
         f"note: no reports start between {period.first} and {period.last}; the "
         f"stored ones start from {first} to {last} (choose with --since/--until)",
         highlight=False,
+        markup=False,
     )
 
 

@@ -84,6 +84,11 @@ class Language:
 
         if rate is None:
             return self.gettext("n/a")
+        # Never round a real failure away: 0.04 % is "<0.1%", 99.96 % ">99.9%".
+        if 0 < rate < 0.001:
+            return "<" + format_percent(0.001, "#,##0.0%", locale=self.code)
+        if 0.999 < rate < 1:
+            return ">" + format_percent(0.999, "#,##0.0%", locale=self.code)
         return format_percent(rate, "#,##0.0%", locale=self.code)
 
     def points(self, change: float) -> str:

@@ -23,6 +23,7 @@ WEEK_2 = 1795392000  # 2026-11-23
 DAY = 86400
 SECOND_WEEK = Period(date(2026, 11, 23), date(2026, 11, 29))
 SAMPLE_WEEK = ["--since", "2026-11-23", "--until", "2026-11-29"]
+SAMPLE_REPORTS = [r for entry in MANIFEST for r in entry["reports"]]
 
 OWN = (
     "<dkim><domain>example.com</domain><selector>s</selector>"
@@ -144,6 +145,7 @@ def test_actions_are_ranked_and_the_policy_step_waits_for_the_fixes(database, tm
         ("policy_not_ready", 50),
     ]
     assert str(actions[0].title) == "Intuit Mailchimp does not sign with your domain"
+    assert str(actions[1].title) == "Likely spoofing (sources: 1)"
     assert "p=none to p=quarantine" in str(actions[2].title)
     assert "50 of 250 messages (20.0%)" in str(actions[2].detail)
 
@@ -228,18 +230,33 @@ def test_several_domains_get_a_page_each(tmp_path):
     assert html.count('<section class="domain"') == len(domains)
 
 
+def test_a_period_partly_covered_says_so(database, tmp_path):
+    store(database, tmp_path, (WEEK_1, own(10), "none"), (WEEK_2, own(10), "none"))
+
+    summary = api.summarize(database, Period(date(2026, 11, 1), date(2026, 11, 30)))
+
+    page = render_markdown(summary, language("en"), {})
+    assert "Reports start on 2 of the 30 days of this period." in page
+
+
 def test_an_empty_period_is_a_short_summary_not_an_error(tmp_path):
     db = str(tmp_path / "samples.sqlite")
     run("ingest", SAMPLES, db=db)
 
-    result = run("summary", "--since", "2030-01-01", "--until", "2030-01-07",
+    # The week after the samples' week: the feed may have stopped.
+    result = run("summary", "--since", "2026-11-30", "--until", "2026-12-06",
                  "--out", tmp_path, "--format", "all", db=db)  # fmt: skip
+    nowhere = run("summary", "--domain", "nosuch.example", "--out", tmp_path, db=db)
 
     assert result.returncode == 0
     assert "stored ones start from 2026-11-23 to 2026-11-29" in result.stderr
-    html = (tmp_path / "dmarc-summary-2030-01-01_2030-01-07.html").read_text()
+    html = (tmp_path / "dmarc-summary-2026-11-30_2026-12-06.html").read_text()
     assert "No aggregate reports were received for this period." in html
-    assert (tmp_path / "dmarc-summary-2030-01-01_2030-01-07.pdf").stat().st_size > 0
+    assert f"The period before had {sum(r['messages'] for r in SAMPLE_REPORTS):,} " \
+        f"messages in {len(SAMPLE_REPORTS)} reports" in html  # fmt: skip
+    assert (tmp_path / "dmarc-summary-2026-11-30_2026-12-06.pdf").stat().st_size > 0
+    assert nowhere.returncode == 0
+    assert "no reports are stored for nosuch.example" in nowhere.stderr
 
 
 # -- escaping ------------------------------------------------------------------
@@ -321,8 +338,9 @@ def test_every_text_has_a_japanese_translation_with_the_same_placeholders():
 def test_an_unknown_language_is_a_usage_error(tmp_path):
     result = run("summary", "--lang", "xx", "--out", tmp_path, db=str(tmp_path / "a"))
 
-    assert result.returncode == 1
-    assert result.stderr.startswith("error: no translation for 'xx'; available: en, ja")
+    assert result.returncode == 2
+    assert "no translation for 'xx'; available: en, ja" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def _catalogue_ids() -> list[str]:

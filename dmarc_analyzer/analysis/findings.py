@@ -152,6 +152,15 @@ class VendorFailures:
         groups = (group for source in self.sources for group in source.groups)
         return main_cause(failed_by_cause(groups))
 
+    @property
+    def bucket(self) -> str:
+        """Like a source's: compliant while its DMARC failures stay under 5 %
+        of all its messages (its sources without DKIM failures pass DMARC)."""
+        failing = sum(s.messages - s.dmarc_pass for s in self.sources)
+        if not self.messages or failing < COMPLIANT_BELOW * self.messages:
+            return causes.BUCKET_COMPLIANT
+        return causes.bucket_of(self.cause)
+
     def as_dict(self) -> dict:
         return {
             "vendor": self.vendor,
@@ -160,7 +169,7 @@ class VendorFailures:
             "dkim_failed": self.dkim_failed,
             "failed_share": round(self.failed_share, 4),
             "cause": self.cause,
-            "bucket": causes.bucket_of(self.cause),
+            "bucket": self.bucket,
             "sources": [source.as_dict() for source in self.sources],
         }
 

@@ -86,6 +86,7 @@ class Section:
     overview: Overview
     headline: Headline
     previous: Headline | None  # None when the period before has no reports
+    previous_reports: int
     policies: list[Policy]
     previous_policies: list[Policy]
     senders: list[Sender]
@@ -169,7 +170,9 @@ def _section(
     stats = overview(connection, scope)
 
     headline = _headline(stats.messages, stats, cause_messages)
-    before, before_policies = _previous(connection, previous, domain, options)
+    before, before_policies, before_reports = _previous(
+        connection, previous, domain, options
+    )
     in_force = policies(connection, scope)
     actions = _vendor_actions(vendors) + _spoofing_action(found, cause_messages)
     if domain is not None or len(stats.domains) == 1:
@@ -179,6 +182,7 @@ def _section(
         overview=stats,
         headline=headline,
         previous=before,
+        previous_reports=before_reports,
         policies=in_force,
         previous_policies=before_policies,
         senders=found,
@@ -193,18 +197,18 @@ def _previous(
     previous: Period | None,
     domain: str | None,
     options: IdentifyOptions,
-) -> tuple[Headline | None, list[Policy]]:
+) -> tuple[Headline | None, list[Policy], int]:
     if previous is None:
-        return None, []
+        return None, [], 0
     scope = previous.scope(domain)
     stats = overview(connection, scope)
     if not stats.reports:
-        return None, []
+        return None, [], 0
     # Offline: the period before needs causes, not fresh reverse DNS.
     cached_only = IdentifyOptions(offline=True, inventory=options.inventory)
     vendors = by_vendor(analyze_sources(connection, scope, cached_only).values())
     headline = _headline(stats.messages, stats, _cause_messages(vendors))
-    return headline, policies(connection, scope)
+    return headline, policies(connection, scope), stats.reports
 
 
 def _headline(
@@ -276,7 +280,7 @@ def _spoofing_action(
     return [
         Action(
             code=causes.SPOOFING,
-            title=text(N_("Likely spoofing from {sources} sources"), sources=sources),
+            title=text(N_("Likely spoofing (sources: {sources})"), sources=sources),
             detail=text(
                 N_(
                     "Sources that nothing vouches for sent {messages} messages as "
@@ -331,8 +335,7 @@ def _policy_action(
                     "Of {own} messages from your own senders and vendors, {failing} "
                     "({share}) failed DMARC. p={next} would have acted on {strangers} "
                     "failing messages from sources nothing vouches for. Publish "
-                    "p={next}, perhaps with pct=25 at first, and watch the next "
-                    "reports."
+                    "p={next} and watch the next reports."
                 ),
                 **values,
             ),

@@ -153,7 +153,7 @@ def _from_own_domains(
                 f"{signal.kind} {signal.domain} passed",
                 authorized=True,
                 own=True,
-                label=text(N_("Your own servers ({domain})"), domain=base),
+                label=text(N_("your own mail system ({domain})"), domain=base),
             )
     return None
 

@@ -221,7 +221,8 @@ def failing_vendors_chart(vendors: list[VendorFailures], language: Language):
     bars = axes.barh(
         [_plain(display_name(vendor).render(language)) for vendor in shown],
         [vendor.dkim_failed for vendor in shown],
-        color=FAIL_COLOUR,
+        # The colour of the vendor's main cause, as in the causes chart.
+        color=[BUCKET_STYLES[causes.bucket_of(vendor.cause)][0] for vendor in shown],
     )
     _label_bars(axes, bars, [vendor.dkim_failed for vendor in shown], language)
     axes.set_title(language.gettext("Messages failing DKIM, by sending vendor"))

@@ -184,7 +184,9 @@ class SummaryView:
         if section.domain:
             return section.domain
         domains = section.overview.domains
-        if 0 < len(domains) <= 3:
+        if not domains:
+            return self.lang.gettext("all domains")
+        if len(domains) <= 3:
             return ", ".join(domains)
         return self.lang.ngettext("{n} domain", "{n} domains", len(domains)).format(
             n=self.lang.number(len(domains))
@@ -201,6 +203,38 @@ class SummaryView:
 
     def text(self, value: Text) -> str:
         return value.render(self.lang)
+
+    def sentence(self, value: Text) -> str:
+        """A text that starts a line: "your own mail system" gets its capital."""
+        shown = value.render(self.lang)
+        return shown[:1].upper() + shown[1:]
+
+    @property
+    def coverage(self) -> str | None:
+        """Says so when reports cover only some days of the period."""
+        days_with_reports = len(self.summary.overall.overview.daily)
+        if self.summary.empty or days_with_reports >= self.summary.period.days:
+            return None
+        return self.lang.gettext(
+            "Reports start on {days} of the {period_days} days of this period."
+        ).format(
+            days=self.lang.number(days_with_reports),
+            period_days=self.lang.number(self.summary.period.days),
+        )
+
+    @property
+    def silence(self) -> str | None:
+        """An empty period after one with reports: the feed may be broken."""
+        before = self.summary.overall.previous
+        if not self.summary.empty or before is None:
+            return None
+        return self.lang.gettext(
+            "The period before had {messages} messages in {reports} reports: check "
+            "that the mailbox of your rua= address still receives reports."
+        ).format(
+            messages=self.lang.number(before.messages),
+            reports=self.lang.number(self.summary.overall.previous_reports),
+        )
 
     def names(self, names: list[str]) -> tuple[list[str], int]:
         """The first names of a list, and how many more there are."""
@@ -250,6 +284,8 @@ class SummaryView:
             return self.lang.gettext("n/a")
         if len(policies) == 1:
             return self._policy_name(policies[0])
+        if len(policies) <= 3:
+            return ", ".join(f"{p.domain}: {p.p or '?'}" for p in policies)
         counts: dict[str, int] = {}
         for policy in policies:  # short names: the domains' pages have the rest
             name = policy.p or "?"
@@ -335,7 +371,7 @@ def _section_dict(section: Section, chosen: Language) -> dict:
                 "domain": action.domain,
                 "vendor": action.vendor,
                 "messages": action.messages,
-                "title": action.title.render(chosen),
+                "title": SummaryView(None, chosen).sentence(action.title),
                 "detail": action.detail.render(chosen),
             }
             for action in section.actions
