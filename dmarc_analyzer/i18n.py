@@ -48,6 +48,19 @@ class Text:
 
 
 NO_TEXT = Text("")
+LONGEST_NAME = 100
+# Direction overrides and isolates from a report would turn the rest of a
+# line around; zero-width characters would hide text.
+_INVISIBLE = dict.fromkeys(
+    [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200B, 0x200E, 0x200F, 0xFEFF]
+)
+
+
+def clip(name: object, longest: int = LONGEST_NAME) -> str:
+    """A reporter-controlled name made fit to show: without invisible
+    direction controls, and cut short when it is longer than any real one."""
+    shown = str(name).translate(_INVISIBLE)
+    return shown if len(shown) <= longest else shown[: longest - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +157,7 @@ class Language:
             return self.number(value)
         if isinstance(value, date):
             return self.date(value)
-        return str(value)
+        return clip(value)
 
 
 def available_languages() -> list[str]:

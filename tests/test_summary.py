@@ -371,3 +371,39 @@ def _po_path(code: str):
 
 def _placeholders(text: str) -> set[str]:
     return set(re.findall(r"\{[a-z_]+\}|%\([a-z_]+\)s", text))
+
+
+def test_hostile_names_are_cut_and_the_policy_escaped(database, tmp_path):
+    long_domain = "x" * 3000 + ".com"
+    signed = (
+        f"<dkim><domain>{long_domain}</domain><selector>s</selector>"
+        "<result>pass</result></dkim>"
+    )
+    store(
+        database,
+        tmp_path,
+        (WEEK_1, own(5), "[l](http://evil.example) | x"),
+        (WEEK_2, own(5) + record_xml("192.0.2.30", 4, auth=signed), "none"),
+    )
+    summary = api.summarize(database, SECOND_WEEK)
+
+    markdown = render_markdown(summary, language("en"), {})
+    html = render_html(summary, language("en"), {})
+
+    assert long_domain not in html and "x" * 98 + "…" in html
+    assert "was \\[l\\](http://evil.example) \\| x |" in markdown
+
+
+def test_file_names_keep_the_period_and_never_collide(database, tmp_path):
+    from dmarc_analyzer.reporting.summary import file_stem
+
+    names = {
+        file_stem(api.summarize(database, period, domain), language(code))
+        for period in (SECOND_WEEK, SECOND_WEEK.previous())
+        for domain in ("a" * 63 + ".example", "bücher.example", "bächer.example")
+        for code in ("en", "ja")
+    }
+
+    assert len(names) == 12
+    assert all("2026-11" in name and len(name) < 120 for name in names)
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", name) for name in names)

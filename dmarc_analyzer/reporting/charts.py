@@ -19,7 +19,7 @@ from dmarc_analyzer.analysis.management import (
     display_name,
 )
 from dmarc_analyzer.errors import DmarcAnalyzerError
-from dmarc_analyzer.i18n import ENGLISH, N_, Language
+from dmarc_analyzer.i18n import ENGLISH, N_, Language, clip
 from dmarc_analyzer.reporting.labels import BUCKET_LABELS, BUCKETS, CAUSE_LABELS
 
 BUCKET_STYLES = {  # colour, hatch
@@ -219,7 +219,7 @@ def failing_vendors_chart(vendors: list[VendorFailures], language: Language):
     figure = Figure(figsize=(8, 1.3 + 0.42 * max(len(shown), 1)), layout="constrained")
     axes = figure.add_subplot()
     bars = axes.barh(
-        [_plain(display_name(vendor).render(language)) for vendor in shown],
+        [_plain(clip(display_name(vendor).render(language), 60)) for vendor in shown],
         [vendor.dkim_failed for vendor in shown],
         # The colour of the vendor's main cause, as in the causes chart.
         color=[BUCKET_STYLES[causes.bucket_of(vendor.cause)][0] for vendor in shown],

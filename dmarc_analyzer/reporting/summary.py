@@ -23,7 +23,7 @@ from dmarc_analyzer.analysis.management import (
 )
 from dmarc_analyzer.analysis.overview import Policy
 from dmarc_analyzer.errors import DmarcAnalyzerError
-from dmarc_analyzer.i18n import ENGLISH, N_, Language, Text, language
+from dmarc_analyzer.i18n import ENGLISH, N_, Language, Text, clip, language
 from dmarc_analyzer.reporting.labels import BUCKET_LABELS, CAUSE_LABELS, POLICY_LABELS
 
 FORMATS = ("html", "pdf", "md")
@@ -67,33 +67,57 @@ def _write(summary, out_dir: Path, formats, chosen: Language, charts) -> list[Pa
     if "html" in formats or "pdf" in formats:
         html = render_html(summary, chosen, charts)
         if "html" in formats:
-            pages.append(out_dir / f"{stem}.html")
-            pages[-1].write_text(html, encoding="utf-8")
+            pages.append(_replace(out_dir / f"{stem}.html", html.encode("utf-8")))
         if "pdf" in formats:
-            pages.append(out_dir / f"{stem}.pdf")
-            pages[-1].write_bytes(html_to_pdf(html))
+            pages.append(_replace(out_dir / f"{stem}.pdf", html_to_pdf(html)))
     if "md" in formats:
         chart_files = {name: f"{stem}-{name}.png" for name in charts}
         for name, png in charts.items():
-            images.append(out_dir / chart_files[name])
-            images[-1].write_bytes(png)
-        pages.append(out_dir / f"{stem}.md")
-        pages[-1].write_text(
-            render_markdown(summary, chosen, chart_files), encoding="utf-8"
-        )
+            images.append(_replace(out_dir / chart_files[name], png))
+        markdown = render_markdown(summary, chosen, chart_files)
+        pages.append(_replace(out_dir / f"{stem}.md", markdown.encode("utf-8")))
     return pages + images
+
+
+def _replace(path: Path, content: bytes) -> Path:
+    """Write next to `path`, then rename: a full disk or a crash leaves the
+    previous file whole, never half of a new one."""
+    import os
+    import tempfile
+
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def file_stem(summary: ManagementSummary, chosen: Language) -> str:
     """dmarc-summary[-domain]-FIRST_LAST[-language], safe on every system."""
     parts = ["dmarc-summary"]
     if summary.overall.domain:
-        parts.append(summary.overall.domain)
+        parts.append(_domain_in_file_name(summary.overall.domain))
     parts.append(f"{summary.period.first}_{summary.period.last}")
     if chosen.code != ENGLISH:
         parts.append(chosen.code)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts)).strip(".-")
-    return stem[:200]
+    return "-".join(parts)
+
+
+def _domain_in_file_name(domain: str) -> str:
+    """The domain in characters safe on every system; one that had to be
+    changed or cut gets a hash of itself, so that two never share a name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", domain).strip(".-")[:60]
+    if safe == domain:
+        return safe
+    import hashlib
+
+    digest = hashlib.sha256(domain.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{safe}-{digest[:10]}"
 
 
 def render_html(
@@ -153,6 +177,7 @@ def _environment(html: bool):
         keep_trailing_newline=True,
     )
     environment.filters["md"] = markdown_escape
+    environment.filters["clip"] = clip
     return environment
 
 
@@ -182,12 +207,12 @@ class SummaryView:
     def title(self) -> str:
         section = self.summary.overall
         if section.domain:
-            return section.domain
+            return clip(section.domain)
         domains = section.overview.domains
         if not domains:
             return self.lang.gettext("all domains")
         if len(domains) <= 3:
-            return ", ".join(domains)
+            return ", ".join(clip(domain) for domain in domains)
         return self.lang.ngettext("{n} domain", "{n} domains", len(domains)).format(
             n=self.lang.number(len(domains))
         )
@@ -285,10 +310,10 @@ class SummaryView:
         if len(policies) == 1:
             return self._policy_name(policies[0])
         if len(policies) <= 3:
-            return ", ".join(f"{p.domain}: {p.p or '?'}" for p in policies)
+            return ", ".join(f"{clip(p.domain)}: {clip(p.p or '?')}" for p in policies)
         counts: dict[str, int] = {}
         for policy in policies:  # short names: the domains' pages have the rest
-            name = policy.p or "?"
+            name = clip(policy.p or "?")
             counts[name] = counts.get(name, 0) + 1
         return ", ".join(
             self.lang.ngettext(
@@ -298,7 +323,8 @@ class SummaryView:
         )
 
     def _policy_name(self, policy: Policy) -> str:
-        name = self.lang.gettext(POLICY_LABELS.get(policy.p or "", policy.p or "?"))
+        known = POLICY_LABELS.get(policy.p or "")
+        name = self.lang.gettext(known) if known else clip(policy.p or "?")
         if policy.pct is not None and policy.pct != 100:
             name += f" (pct={policy.pct})"
         return name
