@@ -1,0 +1,66 @@
+"""Bulk writes of many rows: COPY on PostgreSQL, executemany elsewhere
+(SQLite), both inside the caller's transaction.
+
+Records are written with ids chosen here, so that their DKIM and SPF
+results can point at them without asking the database for each id back.
+"""
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, Table, func, select, text
+
+
+def write_rows(
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]
+) -> None:
+    """Insert `rows` (tuples in the order of `columns`) into `table`."""
+    if not rows:
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    if connection.dialect.name == "postgresql":
+        _copy(connection, f"COPY {quote(table.name)} ({names}) FROM STDIN", rows)
+    else:
+        marks = ", ".join("?" * len(columns))
+        statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
+        connection.exec_driver_sql(statement, rows)
+
+
+def _copy(connection: Connection, statement: str, rows: list[tuple]) -> None:
+    # The driver's own connection, inside SQLAlchemy's transaction.
+    driver_connection = connection.connection.driver_connection
+    with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+class IdAllocator:
+    """Hands out ids for new rows of `table`.
+
+    On PostgreSQL they come from the column's sequence, so concurrent
+    writers never collide. On SQLite the writing transaction holds the
+    database's write lock (BEGIN IMMEDIATE), so the ids after the largest
+    one are ours until it ends.
+    """
+
+    def __init__(self, connection: Connection, table: Table):
+        self._connection = connection
+        self._table = table
+        self._next: int | None = None
+
+    def take(self, count: int) -> list[int]:
+        if self._connection.dialect.name == "postgresql":
+            return self._from_sequence(count)
+        if self._next is None:
+            largest = select(func.coalesce(func.max(self._table.c.id), 0))
+            self._next = self._connection.execute(largest).scalar_one() + 1
+        first, self._next = self._next, self._next + count
+        return list(range(first, first + count))
+
+    def _from_sequence(self, count: int) -> list[int]:
+        query = text(
+            "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+            "FROM generate_series(1, :count) ORDER BY 1"
+        )
+        parameters = {"table": self._table.name, "count": count}
+        return list(self._connection.execute(query, parameters).scalars())
