@@ -5,6 +5,8 @@ warnings and errors go to stderr. Exit status: 0 success, 1 a data or
 environment problem (some files refused, database unreachable), 2 usage.
 """
 
+from __future__ import annotations  # api.Database in annotations stays unloaded
+
 import json
 import logging
 import sys
@@ -15,9 +17,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dmarc_analyzer import api
+from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.errors import DmarcAnalyzerError
-from dmarc_analyzer.reporting import console
+from dmarc_analyzer.lazy import lazy_import
+
+# Loaded by the first command that uses them: `--help` needs neither.
+api = lazy_import("dmarc_analyzer.api")
+console = lazy_import("dmarc_analyzer.reporting.console")
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -100,7 +106,7 @@ def options(
         str | None,
         typer.Option(
             "--db",
-            envvar=api.DATABASE_ENV,
+            envvar=DATABASE_ENV,
             help="SQLAlchemy URL or SQLite file path "
             "[default: sqlite:///dmarc-analyzer.sqlite]",
             show_default=False,

@@ -9,11 +9,11 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from dmarc_analyzer.defaults import DEFAULT_DATABASE
 from dmarc_analyzer.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATABASE = "sqlite:///dmarc-analyzer.sqlite"
 MIGRATION_LOCK = 0x646D6172  # "dmar": any constant this program alone uses
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
