@@ -5,7 +5,9 @@ Records are written with ids chosen here, so that their DKIM and SPF
 results can point at them without asking the database for each id back.
 """
 
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Table, func, select, text
 
@@ -64,3 +66,65 @@ class IdAllocator:
         )
         parameters = {"table": self._table.name, "count": count}
         return list(self._connection.execute(query, parameters).scalars())
+
+
+def batch_writer(connection: Connection) -> "BackgroundWriter | InlineWriter":
+    """A server database works on its own core while we parse: write in the
+    background. SQLite works in our process, where a second thread only
+    competes for the interpreter (measured slower): write inline."""
+    if connection.dialect.name == "postgresql":
+        return BackgroundWriter()
+    return InlineWriter()
+
+
+class InlineWriter:
+    """The same interface as BackgroundWriter, writing at once."""
+
+    def __enter__(self) -> "InlineWriter":
+        return self
+
+    def submit(self, write: Callable[..., None], *arguments) -> None:
+        write(*arguments)
+
+    def __exit__(self, *_) -> None:
+        pass
+
+
+class BackgroundWriter:
+    """Runs writes one after another in a thread of its own, so that parsing
+    goes on while the database works: a driver waiting for the server lets
+    the parsing thread run. Only this thread uses the connection until the
+    block ends; the first error is raised there, and later writes skipped.
+    """
+
+    def __init__(self, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "BackgroundWriter":
+        self._thread.start()
+        return self
+
+    def submit(self, write: Callable[..., None], *arguments) -> None:
+        self._raise_any_error()
+        self._queue.put((write, arguments))
+
+    def __exit__(self, error_type, *_) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if error_type is None:
+            self._raise_any_error()
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if self._error is None:
+                write, arguments = job
+                try:
+                    write(*arguments)
+                except BaseException as error:  # handed to the caller's thread
+                    self._error = error
+
+    def _raise_any_error(self) -> None:
+        if self._error is not None:
+            raise self._error

@@ -4,6 +4,7 @@ Records are written in batches as they are parsed, so that a report of
 half a million records never sits in memory whole.
 """
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dmarc_analyzer.alignment import dkim_outcome, spf_outcome
 from dmarc_analyzer.model import PublishedPolicy, Record, Report
-from dmarc_analyzer.storage.bulk import IdAllocator, write_rows
+from dmarc_analyzer.storage.bulk import IdAllocator, batch_writer, write_rows
 from dmarc_analyzer.storage.schema import (
     dkim_results,
     override_reasons,
@@ -184,10 +185,13 @@ def _insert_records(
     ids = IdAllocator(connection, records)
     written = messages = 0
     remaining = iter(report_records)
-    while batch := tuple(islice(remaining, BATCH_RECORDS)):
-        _insert_batch(connection, report_pk, report.policy, batch, ids)
-        written += len(batch)
-        messages += sum(record.count for record in batch)
+    with batch_writer(connection) as writer:
+        while batch := tuple(islice(remaining, BATCH_RECORDS)):
+            writer.submit(
+                _insert_batch, connection, report_pk, report.policy, batch, ids
+            )
+            written += len(batch)
+            messages += sum(record.count for record in batch)
     return written, messages
 
 
@@ -215,6 +219,12 @@ def _insert_batch(
     write_rows(connection, spf_results, ("record_pk", "domain", "scope", "result"), spf)
 
 
+# The records of a report repeat a few combinations of results and From
+# domains: each combination is judged once.
+_dkim_outcome = functools.lru_cache(maxsize=8192)(dkim_outcome)
+_spf_outcome = functools.lru_cache(maxsize=8192)(spf_outcome)
+
+
 def _record_values(
     record_pk: int, report_pk: int, record: Record, policy: PublishedPolicy
 ) -> tuple:
@@ -230,8 +240,8 @@ def _record_values(
         record.header_from,
         record.envelope_from,
         record.envelope_to,
-        dkim_outcome(record.dkim_results, record.header_from, policy.adkim),
-        spf_outcome(record.spf_results, record.header_from, policy.aspf),
+        _dkim_outcome(record.dkim_results, record.header_from, policy.adkim),
+        _spf_outcome(record.spf_results, record.header_from, policy.aspf),
     )
 
 
