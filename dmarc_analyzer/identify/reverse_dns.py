@@ -99,18 +99,26 @@ class ReverseDns:
         self._resolver()  # fail now, not in every thread, on a bad configuration
 
     def lookup_many(self, ips: Iterable[str]) -> dict[str, PtrResult]:
-        """Look the IPs up, many at a time. When a whole round gets no answer
-        at all, the servers are taken to be down and the rest is not asked
-        (those IPs are left out of the result)."""
+        """Look the IPs up, many at a time. When a whole first round, or as
+        many lookups in a row later, get no answer at all, the servers are
+        taken to be down and the rest is not asked (those IPs are left out
+        of the result)."""
         unique = sorted(set(ips))
-        found: dict[str, PtrResult] = {}
         workers = max(1, min(self._workers, len(unique)))
+        first, rest = unique[:workers], unique[workers:]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for start in range(0, len(unique), workers):
-                batch = unique[start : start + workers]
-                results = list(pool.map(self.lookup, batch))
-                found.update(zip(batch, results, strict=True))
-                if not any(r.status in ANSWERED for r in results):
+            # The first round alone: dead servers cost one round of timeouts.
+            found = dict(zip(first, pool.map(self.lookup, first), strict=True))
+            if not any(result.status in ANSWERED for result in found.values()):
+                return found
+            # Then a lookup starts as soon as one ends: waiting for the
+            # slowest of each round would idle the other workers.
+            silent = 0
+            for ip, result in zip(rest, pool.map(self.lookup, rest), strict=True):
+                found[ip] = result
+                silent = 0 if result.status in ANSWERED else silent + 1
+                if silent >= workers:
+                    pool.shutdown(cancel_futures=True)
                     break
         return found
 

@@ -9,7 +9,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import Connection, Table, text
 
 
 def write_rows(
@@ -36,6 +36,15 @@ def _copy(connection: Connection, statement: str, rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
+def without_waiting_for_disk(connection: Connection) -> None:
+    """Let this transaction's commit return before PostgreSQL has flushed it
+    to disk, as SQLite's synchronous=NORMAL does (database.py): a crash can
+    lose the last files stored, which a re-run stores again, and never
+    leaves half a file. Ingest commits once per file, often a small one."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
 class IdAllocator:
     """Hands out ids for new rows of `table`.
 
@@ -54,8 +63,9 @@ class IdAllocator:
         if self._connection.dialect.name == "postgresql":
             return self._from_sequence(count)
         if self._next is None:
-            largest = select(func.coalesce(func.max(self._table.c.id), 0))
-            self._next = self._connection.execute(largest).scalar_one() + 1
+            # Plain SQL: once per report, and small reports are many.
+            largest = f"SELECT coalesce(max(id), 0) FROM {self._table.name}"
+            self._next = self._connection.exec_driver_sql(largest).scalar_one() + 1
         first, self._next = self._next, self._next + count
         return list(range(first, first + count))
 

@@ -183,13 +183,19 @@ def _insert_records(
 ) -> tuple[int, int]:
     """Write the records batch by batch; return how many, and their messages."""
     ids = IdAllocator(connection, records)
-    written = messages = 0
     remaining = iter(report_records)
+    batch = tuple(islice(remaining, BATCH_RECORDS))
+    written, messages = len(batch), sum(record.count for record in batch)
+    if len(batch) < BATCH_RECORDS:  # most reports: one batch, no thread
+        _insert_batch(connection, report_pk, report.policy, batch, ids)
+        return written, messages
+
     with batch_writer(connection) as writer:
-        while batch := tuple(islice(remaining, BATCH_RECORDS)):
+        while batch:
             writer.submit(
                 _insert_batch, connection, report_pk, report.policy, batch, ids
             )
+            batch = tuple(islice(remaining, BATCH_RECORDS))
             written += len(batch)
             messages += sum(record.count for record in batch)
     return written, messages
