@@ -163,8 +163,11 @@ def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]
 
 
 def _checked_root(element: etree._Element) -> etree._Element:
-    root = element.getroottree().getroot()
-    if root.getroottree().docinfo.internalDTD is not None:
+    document = element.getroottree()
+    root = document.getroot()
+    # Any DOCTYPE, internal subset or not: lxml was told to load and expand
+    # nothing, and a report has no use for one.
+    if document.docinfo.doctype or document.docinfo.internalDTD is not None:
         raise ReportRefused("unsafe XML refused: a DTD (entities are never expanded)")
     if _local_name(root.tag) != "feedback":
         raise DamagedXml(
