@@ -1,17 +1,22 @@
 """Reverse DNS of many distinct IPs against a slow DNS server on 127.0.0.1
-(tests/dns_server.py, each answer delayed): a sequential loop against our
-concurrent lookups with the cache in the database, run twice."""
+(tests/dns_server.py in a process of its own, each answer delayed): a
+sequential loop against our concurrent lookups with the cache in the
+database, run twice."""
 
-import ipaddress
 import statistics
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+
+from dns_server_process import addresses
 
 from dmarc_analyzer.identify.reverse_dns import ReverseDns
 from dmarc_analyzer.storage.database import Database
 from dmarc_analyzer.storage.dns_cache import cached_lookups, save_lookups
-from tests.dns_server import DnsServer
 
 
 @dataclass(frozen=True)
@@ -28,27 +33,39 @@ class DnsResult:
 
 
 def run(database_url: str, ips: int, sample: int, delay: float) -> DnsResult:
-    addresses = [str(ipaddress.IPv4Address("10.0.0.0") + n + 1) for n in range(ips)]
-    with DnsServer(_zone(addresses), delay=delay) as server:
-        resolver = ReverseDns([server.address], timeout=5)
-        per_ip = _sequential_per_ip(resolver, addresses[:sample])
+    wanted = addresses(ips)
+    with _server(ips, delay) as (address, queries):
+        resolver = ReverseDns([address], timeout=5)
+        per_ip = _sequential_per_ip(resolver, wanted[:sample])
         database = Database(database_url)
-        first = _cached_run(database, resolver, addresses)
-        queries_before = server.queries
-        second = _cached_run(database, resolver, addresses)
+        first = _cached_run(database, resolver, wanted)
+        queries_before = queries()
+        second = _cached_run(database, resolver, wanted)
         database.close()
-        return DnsResult(ips, per_ip, first, second, server.queries - queries_before)
+        return DnsResult(ips, per_ip, first, second, queries() - queries_before)
 
 
-def _zone(addresses: list[str]) -> dict:
-    """A PTR for every address, and the A record that confirms it."""
-    zone = {}
-    for number, address in enumerate(addresses):
-        name = f"host-{number}.bench.example."
-        reverse = ".".join(reversed(address.split("."))) + ".in-addr.arpa."
-        zone[reverse] = {"PTR": [name]}
-        zone[name] = {"A": [address]}
-    return zone
+@contextmanager
+def _server(ips: int, delay: float):
+    script = Path(__file__).with_name("dns_server_process.py")
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(ips), str(delay)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    address = server.stdout.readline().strip()
+
+    def queries() -> int:
+        server.stdin.write("\n")
+        server.stdin.flush()
+        return int(server.stdout.readline())
+
+    try:
+        yield address, queries
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
 
 
 def _sequential_per_ip(resolver: ReverseDns, sample: list[str]) -> float:
