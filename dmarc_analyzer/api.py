@@ -21,6 +21,7 @@ from dmarc_analyzer.analysis.period import Period, chosen_days, last_full
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.senders import Sender
 from dmarc_analyzer.analysis.senders import senders as list_senders
+from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.i18n import Language, available_languages, language
 from dmarc_analyzer.identify.inventory import (
     Inventory,
@@ -43,7 +44,6 @@ from dmarc_analyzer.storage.reports import (
 )
 from dmarc_analyzer.storage.settings import SENDERS_FILE, get_setting, set_setting
 
-DATABASE_ENV = "DMARC_ANALYZER_DB"
 SENDER_FRAME_COLUMNS = [
     "source_ip",
     "vendor",

@@ -5,6 +5,8 @@ warnings and errors go to stderr. Exit status: 0 success, 1 a data or
 environment problem (some files refused, database unreachable), 2 usage.
 """
 
+from __future__ import annotations  # api.Database in annotations stays unloaded
+
 import json
 import logging
 import sys
@@ -16,9 +18,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dmarc_analyzer import api
+from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.errors import DmarcAnalyzerError
-from dmarc_analyzer.reporting import console
+from dmarc_analyzer.lazy import lazy_import
+
+# Loaded by the first command that uses them: `--help` needs neither.
+api = lazy_import("dmarc_analyzer.api")
+console = lazy_import("dmarc_analyzer.reporting.console")
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -101,7 +107,7 @@ def options(
         str | None,
         typer.Option(
             "--db",
-            envvar=api.DATABASE_ENV,
+            envvar=DATABASE_ENV,
             help="SQLAlchemy URL or SQLite file path "
             "[default: sqlite:///dmarc-analyzer.sqlite]",
             show_default=False,
@@ -357,7 +363,7 @@ def _period(kind: str, since: date | None, until: date | None) -> api.Period:
     return api.last_full_period(kind)
 
 
-def _formats(chosen: list["Format"] | None) -> tuple[str, ...]:
+def _formats(chosen: list[Format] | None) -> tuple[str, ...]:
     names = {item.value for item in chosen or [Format.html]}
     if "all" in names:
         return api.SUMMARY_FORMATS

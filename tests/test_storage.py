@@ -309,6 +309,44 @@ def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_
     upgraded.close()
 
 
+def test_a_bad_record_after_many_stored_ones_leaves_nothing(
+    database, inbox, monkeypatch
+):
+    from dmarc_analyzer.storage import reports as storage
+
+    # Small batches: the first records are written before the bad one is read.
+    monkeypatch.setattr(storage, "BATCH_RECORDS", 3)
+    good = "".join(record_xml(f"192.0.2.{n}") for n in range(1, 11))
+    (inbox / "late.xml").write_bytes(report_xml(good + record_xml(count="many")))
+
+    summary = api.ingest(database, [inbox])
+
+    assert "record 11 has an invalid count" in summary.refused[0].reason
+    assert api.stored_reports(database) == []
+    assert count_rows(database, RecordRow) == 0
+
+
+def test_records_are_stored_in_batches_with_their_results(database, inbox, monkeypatch):
+    from dmarc_analyzer.storage import reports as storage
+
+    monkeypatch.setattr(storage, "BATCH_RECORDS", 4)
+    auth = (
+        "<dkim><domain>example.com</domain><result>pass</result></dkim>"
+        "<spf><domain>example.com</domain><result>pass</result></spf>"
+    )
+    many = "".join(record_xml(f"192.0.2.{n}", n, auth=auth) for n in range(1, 11))
+    (inbox / "many.xml").write_bytes(report_xml(many))
+
+    summary = api.ingest(database, [inbox])
+
+    assert (summary.records_added, summary.messages_added) == (10, 55)
+    (stored,) = api.stored_reports(database)
+    assert (stored.records, stored.messages, stored.dkim_aligned_pass) == (10, 55, 55)
+    assert (
+        count_rows(database, DkimResultRow) == count_rows(database, SpfResultRow) == 10
+    )
+
+
 def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypatch):
     import zipfile
 
@@ -316,10 +354,10 @@ def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypa
 
     real_insert = storage._insert_records
 
-    def failing_on_the_second(connection, report_pk, report):
+    def failing_on_the_second(connection, report_pk, report, report_records):
         if report.report_id == "second":
             raise RuntimeError("disk full")
-        real_insert(connection, report_pk, report)
+        return real_insert(connection, report_pk, report, report_records)
 
     monkeypatch.setattr(storage, "_insert_records", failing_on_the_second)
     with zipfile.ZipFile(inbox / "two.zip", "w") as archive:

@@ -128,7 +128,12 @@ def test_entities_and_dtds_are_refused_not_expanded():
         b'<?xml version="1.0"?><!DOCTYPE f [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
         b"<feedback>&x;</feedback>"
     )
-    for xml in (bomb, external):
+    # A DOCTYPE pointing elsewhere: never fetched, refused all the same.
+    remote_dtd = (
+        b'<?xml version="1.0"?><!DOCTYPE feedback SYSTEM "http://127.0.0.1:9/f.dtd">'
+        b"<feedback><version>1.0</version></feedback>"
+    )
+    for xml in (bomb, external, remote_dtd):
         with pytest.raises(ReportRefused, match="unsafe XML"):
             parse_aggregate_report(xml)
 

@@ -5,6 +5,8 @@ Timeouts, SERVFAIL and unreachable servers come back as such, never as
 "no name": a later run retries them sooner than it retries a real answer.
 """
 
+from __future__ import annotations  # dnspython's types in annotations
+
 import ipaddress
 import math
 import re
@@ -13,13 +15,16 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import dns.exception
-import dns.nameserver
-import dns.resolver
-import dns.reversename
+from typing import TYPE_CHECKING
 
 from dmarc_analyzer.errors import DmarcAnalyzerError
+
+# dnspython (with the HTTP stack it loads for DNS over HTTPS) takes a
+# quarter of a second to import: the functions that query import it, so
+# that commands which never ask DNS start fast.
+if TYPE_CHECKING:
+    import dns.nameserver
+    import dns.resolver
 
 OK = "ok"
 NO_NAME = "no_name"  # NXDOMAIN or no PTR record: an answer, cached long
@@ -44,6 +49,8 @@ class ResolverError(DmarcAnalyzerError):
 
 def parse_nameserver(text: str) -> dns.nameserver.Do53Nameserver:
     """HOST, HOST:PORT, or [IPv6]:PORT."""
+    import dns.nameserver
+
     host, port = text.strip(), 53
     if host.startswith("["):
         host, _, rest = host[1:].partition("]")
@@ -92,22 +99,33 @@ class ReverseDns:
         self._resolver()  # fail now, not in every thread, on a bad configuration
 
     def lookup_many(self, ips: Iterable[str]) -> dict[str, PtrResult]:
-        """Look the IPs up, many at a time. When a whole round gets no answer
-        at all, the servers are taken to be down and the rest is not asked
-        (those IPs are left out of the result)."""
+        """Look the IPs up, many at a time. When a whole first round, or as
+        many lookups in a row later, get no answer at all, the servers are
+        taken to be down and the rest is not asked (those IPs are left out
+        of the result)."""
         unique = sorted(set(ips))
-        found: dict[str, PtrResult] = {}
         workers = max(1, min(self._workers, len(unique)))
+        first, rest = unique[:workers], unique[workers:]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for start in range(0, len(unique), workers):
-                batch = unique[start : start + workers]
-                results = list(pool.map(self.lookup, batch))
-                found.update(zip(batch, results, strict=True))
-                if not any(r.status in ANSWERED for r in results):
+            # The first round alone: dead servers cost one round of timeouts.
+            found = dict(zip(first, pool.map(self.lookup, first), strict=True))
+            if not any(result.status in ANSWERED for result in found.values()):
+                return found
+            # Then a lookup starts as soon as one ends: waiting for the
+            # slowest of each round would idle the other workers.
+            silent = 0
+            for ip, result in zip(rest, pool.map(self.lookup, rest), strict=True):
+                found[ip] = result
+                silent = 0 if result.status in ANSWERED else silent + 1
+                if silent >= workers:
+                    pool.shutdown(cancel_futures=True)
                     break
         return found
 
     def lookup(self, ip: str) -> PtrResult:
+        import dns.exception
+        import dns.resolver
+
         resolver = self._resolver()
         now = datetime.now(UTC)
         try:
@@ -128,6 +146,9 @@ class ReverseDns:
         return PtrResult(ip, name, confirmed, OK, now)
 
     def _confirms(self, resolver, name: str, ip: str) -> bool | None:
+        import dns.exception
+        import dns.resolver
+
         record_type = "AAAA" if ipaddress.ip_address(ip).version == 6 else "A"
         try:
             answer = resolver.resolve(name, record_type)
@@ -153,6 +174,8 @@ def make_resolver(
     nameservers: list[dns.nameserver.Do53Nameserver], timeout: float
 ) -> dns.resolver.Resolver:
     """A resolver for the given servers, or the system's when none."""
+    import dns.resolver
+
     try:
         resolver = dns.resolver.Resolver(configure=not nameservers)
     except dns.resolver.NoResolverConfiguration as error:

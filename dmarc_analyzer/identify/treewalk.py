@@ -13,9 +13,6 @@ import functools
 import re
 from collections.abc import Iterable
 
-import dns.exception
-import dns.resolver
-
 from dmarc_analyzer.alignment import normalise
 from dmarc_analyzer.identify.reverse_dns import make_resolver, parse_nameserver
 
@@ -53,6 +50,8 @@ class TreeWalk:
         return found or normalise(domain)
 
     def _dmarc_record(self, name: str) -> str | None:
+        import dns.exception  # imported late: see reverse_dns.py
+
         try:
             answer = self._resolver.resolve(f"_dmarc.{name}", "TXT")
         except dns.exception.DNSException:

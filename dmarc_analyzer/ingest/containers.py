@@ -3,8 +3,14 @@ zip, or an e-mail message carrying any of those, nested to a small depth.
 
 What a payload is gets decided by its bytes, never by its name or declared
 MIME type: receivers name and label their attachments creatively.
+
+Payloads come out as streams: a report of half a million records is a few
+hundred MB of XML, which gzip and zip members give out chunk by chunk
+instead of all at once. E-mail messages are read whole; what they carry is
+compressed.
 """
 
+import contextlib
 import email
 import email.policy
 import io
@@ -14,8 +20,13 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import BinaryIO
 
 from dmarc_analyzer.errors import ReportRefused
+
+# Enough to tell every format apart (sniff looks no further).
+SNIFF_BYTES = 4096
+CHUNK_BYTES = 256 * 1024
 
 # Far beyond any real report (the largest seen are a few hundred MB of XML).
 MAX_EXPANDED_BYTES = 1024 * 1024 * 1024
@@ -52,29 +63,50 @@ class Payload:
     data: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class PayloadStream:
+    """One XML document as a stream, and where it was found. Read it before
+    asking for the next one: they may share the underlying file."""
+
+    where: str
+    stream: BinaryIO
+
+
 def extract_payloads(data: bytes, where: str = "") -> Iterator[Payload]:
     """Yield every XML document in `data`; raise `ReportRefused` if none is a
     candidate or a container is broken."""
-    yield from _extract(data, where, depth=0)
+    for payload in stream_payloads(io.BytesIO(data), where):
+        yield Payload(payload.where, payload.stream.read())
 
 
-def _extract(data: bytes, where: str, depth: int) -> Iterator[Payload]:
+def stream_payloads(source: BinaryIO, where: str = "") -> Iterator[PayloadStream]:
+    """Like `extract_payloads`, for a file: each XML document as a stream.
+    Errors in compressed data surface while the stream is read."""
+    yield from _extract(source, where, depth=0)
+
+
+def _extract(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream]:
     if depth > MAX_DEPTH:
         raise ReportRefused(f"{_at(where)}containers nested more than {MAX_DEPTH} deep")
 
-    kind = sniff(data)
+    head, stream = _peek(source)
+    kind = sniff(head)
     if kind == "xml":
-        yield Payload(where, data)
+        yield PayloadStream(where, stream)
     elif kind == "gzip":
-        yield from _extract(_gunzip(data, where), where, depth + 1)
+        yield from _extract(_GunzipStream(stream, where), where, depth + 1)
     elif kind == "zip":
-        yield from _unzip(data, where, depth)
-    elif kind == "email" and data.startswith(b"From "):
-        yield from _from_mbox(data, where, depth)
+        yield from _unzip(stream, where, depth)
     elif kind == "email":
-        yield from _from_email(data, where, depth)
+        data = _read_capped(stream, where)
+        if data.startswith(b"From "):
+            yield from _from_mbox(data, where, depth)
+        else:
+            yield from _from_email(data, where, depth)
     else:
-        raise ReportRefused(f"{_at(where)}{describe_unknown(data)}")
+        raise ReportRefused(
+            f"{_at(where)}{describe_unknown(_read_capped(stream, where))}"
+        )
 
 
 def sniff(data: bytes) -> str:
@@ -119,33 +151,115 @@ def _looks_like_email(head: bytes) -> bool:
     return bool(_HEADER_LINE.match(head)) and bool(_MESSAGE_HEADERS.search(head))
 
 
-def _gunzip(data: bytes, where: str) -> bytes:
-    # One decompressor, bounded output: a gzip bomb stops at the cap instead
-    # of filling memory. Bytes after the end of the stream are ignored.
-    # Members written one after another are one stream (RFC 1952); other
-    # bytes after the end are ignored.
-    expanded, rest = b"", data
-    while rest.startswith(b"\x1f\x8b"):
-        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+def _peek(source: BinaryIO) -> tuple[bytes, BinaryIO]:
+    """The first bytes of `source`, and a stream that still starts with them."""
+    head = b""
+    while len(head) < SNIFF_BYTES:
+        chunk = source.read(SNIFF_BYTES - len(head))
+        if not chunk:
+            break
+        head += chunk
+    if source.seekable():
+        source.seek(-len(head), io.SEEK_CUR)
+        return head, source
+    return head, io.BufferedReader(_Prefixed(head, source), CHUNK_BYTES)
+
+
+def _read_capped(stream: BinaryIO, where: str) -> bytes:
+    data = stream.read(MAX_EXPANDED_BYTES + 1)
+    if len(data) > MAX_EXPANDED_BYTES:
+        raise ReportRefused(f"{_at(where)}expands beyond {MAX_EXPANDED_BYTES:,} bytes")
+    return data
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read from a stream, then the rest of that stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size], self._head = self._head[:size], self._head[size:]
+            return size
+        chunk = self._rest.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+class _GunzipStream(io.RawIOBase):
+    """gzip data decompressed as it is read, with bounded output: a gzip bomb
+    stops at the cap instead of filling memory.
+
+    Members written one after another are one stream (RFC 1952); other bytes
+    after the end are ignored, as most readers do.
+    """
+
+    def __init__(self, compressed: BinaryIO, where: str):
+        self._compressed = compressed
+        self._where = where
+        self._decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        self._pending = b""  # compressed bytes not yet given to the decompressor
+        self._expanded = 0
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._done:
+            chunk = self._decompress(len(buffer))
+            if chunk:
+                buffer[: len(chunk)] = chunk
+                return len(chunk)
+        return 0
+
+    def _decompress(self, size: int) -> bytes:
+        if not self._pending:
+            self._pending = self._compressed.read(CHUNK_BYTES)
+            if not self._pending and not self._decompressor.eof:
+                raise ReportRefused(f"{_at(self._where)}truncated gzip data")
         try:
-            expanded += decompressor.decompress(
-                rest, MAX_EXPANDED_BYTES + 1 - len(expanded)
-            )
+            chunk = self._decompressor.decompress(self._pending, size)
         except zlib.error as error:
-            raise ReportRefused(f"{_at(where)}broken gzip data: {error}") from error
-        if len(expanded) > MAX_EXPANDED_BYTES:
             raise ReportRefused(
-                f"{_at(where)}gzip expands beyond {MAX_EXPANDED_BYTES:,} bytes"
+                f"{_at(self._where)}broken gzip data: {error}"
+            ) from error
+        self._pending = self._decompressor.unconsumed_tail
+        self._count(len(chunk))
+        if self._decompressor.eof:
+            self._next_member()
+        return chunk
+
+    def _count(self, size: int) -> None:
+        self._expanded += size
+        if self._expanded > MAX_EXPANDED_BYTES:
+            raise ReportRefused(
+                f"{_at(self._where)}gzip expands beyond {MAX_EXPANDED_BYTES:,} bytes"
             )
-        if not decompressor.eof:
-            raise ReportRefused(f"{_at(where)}truncated gzip data")
-        rest = decompressor.unused_data
-    return expanded
+
+    def _next_member(self) -> None:
+        rest = self._decompressor.unused_data + self._pending
+        if len(rest) < 2:
+            rest += self._compressed.read(2)
+        if rest.startswith(b"\x1f\x8b"):
+            self._decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            self._pending = rest
+        else:
+            self._done, self._pending = True, b""
 
 
-def _unzip(data: bytes, where: str, depth: int) -> Iterator[Payload]:
+def _unzip(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream]:
+    if not source.seekable():
+        # A zip inside gzip: zipfile needs to seek; the archive is still
+        # compressed, so holding it is cheap.
+        source = io.BytesIO(_read_capped(source, where))
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(source)
         members = [info for info in archive.infolist() if _is_report_member(info)]
     except (zipfile.BadZipFile, EOFError, ValueError) as error:
         raise ReportRefused(f"{_at(where)}broken zip archive: {error}") from error
@@ -160,9 +274,8 @@ def _unzip(data: bytes, where: str, depth: int) -> Iterator[Payload]:
 
     for info in members:
         member_where = f"{where}:{info.filename}" if where else info.filename
-        yield from _extract(
-            _read_member(archive, info, member_where), member_where, depth + 1
-        )
+        member = _open_member(archive, info, member_where)
+        yield from _extract(member, member_where, depth + 1)
 
 
 def _is_report_member(info: zipfile.ZipInfo) -> bool:
@@ -172,16 +285,48 @@ def _is_report_member(info: zipfile.ZipInfo) -> bool:
     return not (info.is_dir() or name.startswith("__MACOSX/") or base.startswith("._"))
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
+def _open_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str
+) -> BinaryIO:
     if info.flag_bits & 0x1:
         raise ReportRefused(f"{_at(where)}zip member is encrypted")
     if info.file_size > MAX_EXPANDED_BYTES:
         raise ReportRefused(
             f"{_at(where)}zip member expands beyond {MAX_EXPANDED_BYTES:,} bytes"
         )
+    with _zip_errors(where):
+        member = archive.open(info)
+    return io.BufferedReader(_ZipMemberStream(member, where), CHUNK_BYTES)
+
+
+class _ZipMemberStream(io.RawIOBase):
+    """A zip member as it is decompressed: its errors (a bad CRC shows only at
+    the end) become refusals, and its size is capped whatever the header
+    claimed."""
+
+    def __init__(self, member: BinaryIO, where: str):
+        self._member, self._where, self._expanded = member, where, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        with _zip_errors(self._where):
+            chunk = self._member.read(len(buffer))
+        self._expanded += len(chunk)
+        if self._expanded > MAX_EXPANDED_BYTES:
+            raise ReportRefused(
+                f"{_at(self._where)}zip member expands beyond "
+                f"{MAX_EXPANDED_BYTES:,} bytes"
+            )
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+@contextlib.contextmanager
+def _zip_errors(where: str) -> Iterator[None]:
     try:
-        with archive.open(info) as member:
-            content = member.read(MAX_EXPANDED_BYTES + 1)
+        yield
     except (
         zipfile.BadZipFile,
         EOFError,
@@ -193,14 +338,8 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) ->
     ) as error:
         raise ReportRefused(f"{_at(where)}unreadable zip member: {error}") from error
 
-    if len(content) > MAX_EXPANDED_BYTES:
-        raise ReportRefused(
-            f"{_at(where)}zip member expands beyond {MAX_EXPANDED_BYTES:,} bytes"
-        )
-    return content
 
-
-def _from_mbox(data: bytes, where: str, depth: int) -> Iterator[Payload]:
+def _from_mbox(data: bytes, where: str, depth: int) -> Iterator[PayloadStream]:
     """Every message of an mbox file, each of which must carry a report."""
     starts = [match.end() for match in _MBOX_SEPARATOR.finditer(data)]
     for number, (start, end) in enumerate(
@@ -210,7 +349,7 @@ def _from_mbox(data: bytes, where: str, depth: int) -> Iterator[Payload]:
         yield from _from_email(data[start:end], message_where, depth)
 
 
-def _from_email(data: bytes, where: str, depth: int) -> Iterator[Payload]:
+def _from_email(data: bytes, where: str, depth: int) -> Iterator[PayloadStream]:
     message = email.message_from_bytes(data, policy=email.policy.default)
     report_type = _other_report_type(message)
     if report_type:
@@ -228,7 +367,7 @@ def _from_email(data: bytes, where: str, depth: int) -> Iterator[Payload]:
         name = part.get_filename() or f"part {part_number}"
         part_where = f"{where}:{name}" if where else name
         found = True
-        yield from _extract(content, part_where, depth + 1)
+        yield from _extract(io.BytesIO(content), part_where, depth + 1)
 
     if not found:
         raise ReportRefused(f"{_at(where)}e-mail message carries no aggregate report")

@@ -1,23 +1,31 @@
 """Ingest files and folders of reports into the database.
 
-Each file is read, unpacked and parsed before the database is touched, then
-all of its reports are stored in one transaction. A file that fails at any
-step is refused with a one-line reason; the run goes on with the next file.
+Each file is unpacked and parsed as it is stored, its records in batches,
+all of its reports in one transaction: a file that fails at any step, even
+at its last record, leaves nothing behind. It is refused with a one-line
+reason, and the run goes on with the next file.
 """
 
+import contextlib
 import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from dmarc_analyzer.errors import DatabaseError, ReportRefused
-from dmarc_analyzer.ingest.containers import extract_payloads
-from dmarc_analyzer.ingest.xml_report import parse_aggregate_report
+from dmarc_analyzer.ingest.containers import PayloadStream, stream_payloads
+from dmarc_analyzer.ingest.xml_report import (
+    DamagedXml,
+    parse_aggregate_report,
+    stream_aggregate_report,
+)
 from dmarc_analyzer.model import Report
+from dmarc_analyzer.storage.bulk import without_waiting_for_disk
 from dmarc_analyzer.storage.database import Database
-from dmarc_analyzer.storage.reports import StoreOutcome, store_reports
+from dmarc_analyzer.storage.reports import StoreOutcome, store_report
 
 log = logging.getLogger(__name__)
 
@@ -145,26 +153,61 @@ def ingest_paths(
 
 
 def ingest_file(database: Database, path: Path) -> FileResult:
-    """Store the reports of one file in one transaction, or raise ReportRefused."""
-    parsed = read_reports(path)
-    with database.transaction() as connection:
-        outcome = store_reports(connection, parsed, source_file=printable(path))
-    repairs = tuple(warning for report in parsed for warning in report.warnings)
-    return FileResult(outcome=outcome, repairs=repairs)
+    """Store the reports of one file in one transaction, or raise ReportRefused.
+
+    Reports are streamed into the database as they are parsed. A report
+    whose markup turns out to be damaged undoes the transaction; the file is
+    then stored again, each report parsed whole and repaired where it can be.
+    """
+    try:
+        return _store_file(database, path, streaming=True)
+    except DamagedXml:
+        return _store_file(database, path, streaming=False)
+
+
+def _store_file(database: Database, path: Path, *, streaming: bool) -> FileResult:
+    outcome, repairs = StoreOutcome(), []
+    with _open_report_file(path) as handle, database.transaction() as connection:
+        without_waiting_for_disk(connection)
+        for payload in stream_payloads(handle):
+            with _naming_the_member(payload.where):
+                report, report_records = _read_payload(payload, streaming)
+                outcome = outcome + store_report(
+                    connection, report, report_records, source_file=printable(path)
+                )
+            repairs += report.warnings
+    return FileResult(outcome=outcome, repairs=tuple(repairs))
+
+
+def _read_payload(payload: PayloadStream, streaming: bool):
+    """The report's header and its records, as a stream or read whole."""
+    if streaming:
+        parsed = stream_aggregate_report(payload.stream)
+        return parsed.header, parsed.records
+    report = parse_aggregate_report(payload.stream.read())
+    return report, report.records
 
 
 def read_reports(path: Path) -> list[Report]:
-    """Every aggregate report in one file, or `ReportRefused` saying why not."""
-    data = _read_bytes(path)
+    """Every aggregate report in one file, read whole, or `ReportRefused`
+    saying why not."""
     reports = []
-    for payload in extract_payloads(data):
-        try:
-            reports.append(parse_aggregate_report(payload.data))
-        except ReportRefused as error:
-            if not payload.where:
-                raise
-            raise ReportRefused(f"{payload.where}: {error}") from error
+    with _open_report_file(path) as handle:
+        for payload in stream_payloads(handle):
+            with _naming_the_member(payload.where):
+                reports.append(parse_aggregate_report(payload.stream.read()))
     return reports
+
+
+@contextlib.contextmanager
+def _naming_the_member(where: str) -> Iterator[None]:
+    """A refusal inside an archive or message says which member it was."""
+    try:
+        yield
+    except ReportRefused as error:
+        if not where or str(error).startswith(f"{where}: "):
+            raise
+        raise type(error)(f"{where}: {error}") from error
 
 
 def printable(text: object) -> str:
@@ -202,17 +245,23 @@ def _ingest_one(database: Database, path: Path) -> FileResult:
     return result
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, if it is a regular file within the size limit; a
-    pipe or a device could block or never end."""
+@contextlib.contextmanager
+def _open_report_file(path: Path) -> Iterator[BinaryIO]:
+    """The open file, if it is a regular file within the size limit; a pipe
+    or a device could block or never end."""
     try:
         if not path.is_file():
             what = "no such file" if not path.exists() else "not a regular file"
             raise ReportRefused(what)
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        # Opened by descriptor, so the handle has no name: lxml would take the
+        # name for the document's URL and fail on undecodable bytes in it.
+        handle = open(os.open(path, os.O_RDONLY), "rb")  # noqa: SIM115
     except OSError as error:
         raise ReportRefused(f"cannot read: {error.strerror or error}") from error
-    if len(data) > MAX_FILE_BYTES:
-        raise ReportRefused(f"file is over the {MAX_FILE_BYTES:,} byte limit")
-    return data
+    with handle:
+        if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
+            raise ReportRefused(f"file is over the {MAX_FILE_BYTES:,} byte limit")
+        try:
+            yield handle
+        except OSError as error:
+            raise ReportRefused(f"cannot read: {error.strerror or error}") from error

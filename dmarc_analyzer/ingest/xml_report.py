@@ -1,20 +1,26 @@
-"""Parse the XML of one DMARC aggregate report into a `Report`.
+"""Parse the XML of one DMARC aggregate report, streaming its records.
 
-The XML comes from strangers, so it is read with defusedxml: no DTD, no
-entities, no network. Namespaces are ignored, so RFC 7489 reports (no
-namespace or the draft one) and RFC 9990 reports (dmarc-2.0) read alike.
-Values are kept as written, apart from trimming white space and lower-casing
-result words, which receivers capitalise freely.
+The XML comes from strangers, so it is read with lxml with DTDs refused,
+entities never expanded and no network. Namespaces are ignored, so RFC 7489
+reports (no namespace or the draft one) and RFC 9990 reports (dmarc-2.0)
+read alike. Values are kept as written, apart from trimming white space and
+lower-casing result words, which receivers capitalise freely.
+
+Records are parsed one at a time and their elements dropped at once, so a
+report of half a million records needs no more memory than one of ten.
 """
 
 import codecs
+import io
 import ipaddress
 import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from xml.etree.ElementTree import Element, ParseError
+from typing import BinaryIO
 
-import defusedxml.ElementTree as safe_xml
-from defusedxml import DefusedXmlException
+from lxml import etree
 
 from dmarc_analyzer.errors import ReportRefused
 from dmarc_analyzer.model import (
@@ -41,6 +47,35 @@ _CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _FEEDBACK_START = re.compile(r"<(?:[\w.-]+:)?feedback[\s>]")
 _FEEDBACK_END = re.compile(r"</(?:[\w.-]+:)?feedback\s*>")
 
+# The children of <feedback> the parser stops at; "{*}" matches any
+# namespace or none. The elements inside a record arrive with it.
+_TOP_LEVEL = ("report_metadata", "policy_published", "record", "version")
+_WATCHED = ("{*}feedback", *(f"{{*}}{name}" for name in _TOP_LEVEL))
+
+
+# The children of one element by their local name, in document order.
+Fields = dict[str, list[etree._Element]]
+
+
+class DamagedXml(ReportRefused):
+    """The document is not well-formed, or does not start at <feedback>.
+
+    `repair_xml` may still make a report of it: the caller can try again on
+    the repaired text, after undoing whatever it did with the records so far.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class ReportStream:
+    """A report whose records are read as they are asked for.
+
+    `header` holds everything but the records. Iterating `records` can still
+    raise `ReportRefused` (a bad record) or `DamagedXml` (broken markup).
+    """
+
+    header: Report
+    records: Iterator[Record]
+
 
 def parse_aggregate_report(data: bytes) -> Report:
     """Parse one report; raise `ReportRefused` saying why it is not one.
@@ -49,59 +84,133 @@ def parse_aggregate_report(data: bytes) -> Report:
     (bytes invalid in the declared encoding, control characters, markup
     around the <feedback> element) is repaired and named in `warnings`.
     """
-    root, repairs = _parse_xml(data)
-    if _local_name(root.tag) != "feedback":
-        raise ReportRefused(
-            f"XML root element is <{_local_name(root.tag)}>, not <feedback>: "
-            "not a DMARC aggregate report"
-        )
-
-    metadata = _required_child(root, "report_metadata")
-    date_range = _required_child(metadata, "date_range")
-    begin = _timestamp(date_range, "begin")
-    end = _timestamp(date_range, "end")
-    if begin > end:
-        raise ReportRefused(f"date_range begins ({begin}) after it ends ({end})")
-
-    return Report(
-        org_name=_org_name(metadata),
-        org_email=_text(metadata, "email"),
-        report_id=_required_text(metadata, "report_id"),
-        begin=begin,
-        end=end,
-        policy=_published_policy(_required_child(root, "policy_published"), repairs),
-        schema_version=_text(root, "version"),
-        extra_contact_info=_text(metadata, "extra_contact_info"),
-        records=tuple(
-            _record(element, number)
-            for number, element in enumerate(_children(root, "record"), start=1)
-        ),
-        warnings=tuple(repairs),
-    )
-
-
-def _parse_xml(data: bytes) -> tuple[Element, list[str]]:
     try:
-        return _safe_parse(data), []
-    except (ParseError, ValueError, LookupError) as error:
-        # ValueError: expat reads no multi-byte encoding such as Shift_JIS;
-        # the decoding below does, through Python's codecs.
+        return _whole(stream_aggregate_report(io.BytesIO(data)))
+    except DamagedXml as error:
         first_error = error
 
     repaired, repairs = repair_xml(data)
     if repaired is not None:
         try:
-            return _safe_parse(repaired.encode("utf-8")), repairs
-        except (ParseError, ValueError):
+            report = _whole(stream_aggregate_report(io.BytesIO(repaired.encode())))
+        except DamagedXml:
             pass
-    raise ReportRefused(f"not well-formed XML: {_one_line(first_error)}")
+        else:
+            return replace(report, warnings=(*repairs, *report.warnings))
+    raise ReportRefused(str(first_error))
 
 
-def _safe_parse(data: bytes) -> Element:
+def stream_aggregate_report(source: BinaryIO) -> ReportStream:
+    """Read up to the end of the report's metadata and policy; the records
+    follow as they are iterated. Raises `DamagedXml` where
+    `parse_aggregate_report` would try a repair."""
+    elements = _top_level_elements(source)
+    found: dict[str, etree._Element] = {}
+    early_records: list[Record] = []
+    for name, element in elements:
+        if name == "record":
+            # Records before the metadata: rare, kept until the header is known.
+            early_records.append(_record(element, len(early_records) + 1))
+        else:
+            found.setdefault(name, element)
+        if "report_metadata" in found and "policy_published" in found:
+            break
+
+    header = _header(found)
+    return ReportStream(header, _records(elements, early_records))
+
+
+def _whole(stream: ReportStream) -> Report:
+    return replace(stream.header, records=tuple(stream.records))
+
+
+def _records(
+    elements: Iterator[tuple[str, etree._Element]], early: list[Record]
+) -> Iterator[Record]:
+    yield from early
+    number = len(early)
+    for name, element in elements:
+        if name == "record":
+            number += 1
+            yield _record(element, number)
+
+
+def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]]:
+    """The children of <feedback> worth reading, each once complete; those
+    already given are dropped from the tree, so memory stays flat."""
+    parser = etree.iterparse(
+        source,
+        events=("end",),
+        tag=_WATCHED,
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    root = None  # known at the first element read, and checked then
     try:
-        return safe_xml.fromstring(data, forbid_dtd=True)
-    except DefusedXmlException as error:
-        raise ReportRefused(f"unsafe XML refused: {error}") from error
+        for _event, element in parser:
+            if root is None:
+                root = _checked_root(element)
+            if element.getparent() is root:
+                yield _local_name(element.tag), element
+                _drop_done(element, root)
+    except etree.XMLSyntaxError as error:
+        raise DamagedXml(f"not well-formed XML: {_one_line(error)}") from error
+    if root is None:  # no <feedback> anywhere: say what the document is
+        _checked_root(parser.root)
+
+
+def _checked_root(element: etree._Element) -> etree._Element:
+    document = element.getroottree()
+    root = document.getroot()
+    # Any DOCTYPE, internal subset or not: lxml was told to load and expand
+    # nothing, and a report has no use for one.
+    if document.docinfo.doctype or document.docinfo.internalDTD is not None:
+        raise ReportRefused("unsafe XML refused: a DTD (entities are never expanded)")
+    if _local_name(root.tag) != "feedback":
+        raise DamagedXml(
+            f"XML root element is <{_local_name(root.tag)}>, not <feedback>: "
+            "not a DMARC aggregate report"
+        )
+    return root
+
+
+def _drop_done(element: etree._Element, root: etree._Element) -> None:
+    """Once a record is read, it and everything before it leave the tree
+    (metadata and policy live on in the caller's hands)."""
+    if _local_name(element.tag) == "record":
+        element.clear()
+        while element.getprevious() is not None:
+            del root[0]
+
+
+def _header(found: dict[str, etree._Element]) -> Report:
+    if "report_metadata" not in found:
+        raise ReportRefused("missing <report_metadata>")
+    metadata = _fields(found["report_metadata"])
+    date_range = _fields(_required_child(metadata, "date_range"))
+    begin = _timestamp(date_range, "begin")
+    end = _timestamp(date_range, "end")
+    if begin > end:
+        raise ReportRefused(f"date_range begins ({begin}) after it ends ({end})")
+
+    if "policy_published" not in found:
+        raise ReportRefused("missing <policy_published>")
+    warnings: list[str] = []
+    version = found.get("version")
+    return Report(
+        org_name=_org_name(metadata),
+        org_email=_text(metadata, "email"),
+        report_id=_required_text(metadata, "report_id", "<report_metadata>"),
+        begin=begin,
+        end=end,
+        policy=_published_policy(_fields(found["policy_published"]), warnings),
+        schema_version=_element_text(version) if version is not None else None,
+        extra_contact_info=_text(metadata, "extra_contact_info"),
+        warnings=tuple(warnings),
+    )
 
 
 def repair_xml(data: bytes) -> tuple[str | None, list[str]]:
@@ -152,7 +261,7 @@ def _decoded(data: bytes) -> tuple[str | None, list[str]]:
     return text, [f"replaced bytes that are not valid {encoding}"]
 
 
-def _org_name(metadata: Element) -> str:
+def _org_name(metadata: Fields) -> str:
     """The reporter's name, or the domain of its address when the name is empty."""
     org_name = _text(metadata, "org_name")
     if org_name:
@@ -165,71 +274,120 @@ def _org_name(metadata: Element) -> str:
     raise ReportRefused("report_metadata has neither org_name nor a reporter e-mail")
 
 
-def _published_policy(element: Element, warnings: list[str]) -> PublishedPolicy:
-    domain = _required_text(element, "domain")
+def _published_policy(policy: Fields, warnings: list[str]) -> PublishedPolicy:
+    domain = _required_text(policy, "domain", "<policy_published>")
     if len(domain) > 253:
         raise ReportRefused(
             f"policy domain is {len(domain)} characters long: no domain"
         )
     return PublishedPolicy(
         domain=domain,
-        adkim=_word(element, "adkim"),
-        aspf=_word(element, "aspf"),
-        p=_word(element, "p"),
-        sp=_word(element, "sp"),
-        pct=_percentage(element, warnings),
-        fo=_text(element, "fo"),
-        np=_word(element, "np"),
-        testing=_word(element, "testing"),
-        discovery_method=_word(element, "discovery_method"),
+        adkim=_word(policy, "adkim"),
+        aspf=_word(policy, "aspf"),
+        p=_word(policy, "p"),
+        sp=_word(policy, "sp"),
+        pct=_percentage(policy, warnings),
+        fo=_text(policy, "fo"),
+        np=_word(policy, "np"),
+        testing=_word(policy, "testing"),
+        discovery_method=_word(policy, "discovery_method"),
     )
 
 
-def _record(element: Element, number: int) -> Record:
-    row = _required_child(element, "row", where=f"record {number}")
-    evaluated = _child(row, "policy_evaluated")
+def _record(element: etree._Element, number: int) -> Record:
+    sections = _fields(element)
+    row = _required_child(sections, "row", where=f"record {number}")
+    values, reasons = _row_values(row)
     # Some early reporters wrote <identities> where the RFC says <identifiers>.
-    identifiers = _child(element, "identifiers")
-    if identifiers is None:
-        identifiers = _child(element, "identities")
-    auth_results = _child(element, "auth_results")
+    identifiers = _fields(
+        _child(sections, "identifiers")
+        if "identifiers" in sections
+        else _child(sections, "identities")
+    )
+    dkim_results, spf_results = _auth_results(_child(sections, "auth_results"))
 
     return Record(
-        source_ip=_source_ip(row, number),
-        count=_count(row, number),
-        disposition=_word(evaluated, "disposition"),
-        dkim=_word(evaluated, "dkim"),
-        spf=_word(evaluated, "spf"),
+        source_ip=_source_ip(_node_text(values.get("source_ip")), number),
+        count=_count(_node_text(values.get("count")), number),
+        disposition=_node_word(values.get("disposition")),
+        dkim=_node_word(values.get("dkim")),
+        spf=_node_word(values.get("spf")),
         reasons=tuple(
-            OverrideReason(type=_word(reason, "type"), comment=_text(reason, "comment"))
-            for reason in _children(evaluated, "reason")
+            OverrideReason(
+                type=_node_word(reason.get("type")),
+                comment=_node_text(reason.get("comment")),
+            )
+            for reason in reasons
         ),
         header_from=_text(identifiers, "header_from"),
         envelope_from=_text(identifiers, "envelope_from"),
         envelope_to=_text(identifiers, "envelope_to"),
         dkim_results=tuple(
             DkimResult(
-                domain=_text(result, "domain"),
-                selector=_text(result, "selector"),
-                result=_word(result, "result"),
+                domain=_node_text(result.get("domain")),
+                selector=_node_text(result.get("selector")),
+                result=_node_word(result.get("result")),
             )
-            for result in _children(auth_results, "dkim")
+            for result in dkim_results
         ),
         spf_results=tuple(
             SpfResult(
-                domain=_text(result, "domain"),
-                scope=_word(result, "scope"),
-                result=_word(result, "result"),
+                domain=_node_text(result.get("domain")),
+                scope=_node_word(result.get("scope")),
+                result=_node_word(result.get("result")),
             )
-            for result in _children(auth_results, "spf")
+            for result in spf_results
         ),
     )
 
 
-def _source_ip(row: Element, number: int) -> str:
-    text = _text(row, "source_ip")
+# A record is read in one walk over the elements of each of its parts: with
+# half a million records, the cost per element is what counts. Within a part
+# every name means one thing, so the walk need not track nesting.
+Nodes = dict[str, etree._Element]
+
+
+def _row_values(row: etree._Element) -> tuple[Nodes, list[Nodes]]:
+    """The first element of each name in <row> (source_ip, count, and the
+    words of <policy_evaluated>), and the type and comment of each <reason>."""
+    values: Nodes = {}
+    reasons: list[Nodes] = []
+    reason: Nodes | None = None
+    for node in row.iterdescendants():
+        name = _local_name(node.tag)
+        if name == "reason":
+            reason = {}
+            reasons.append(reason)
+        elif reason is not None and name in ("type", "comment"):
+            reason.setdefault(name, node)
+        else:
+            values.setdefault(name, node)
+    return values, reasons
+
+
+def _auth_results(
+    auth_results: etree._Element | None,
+) -> tuple[list[Nodes], list[Nodes]]:
+    """The fields of each <dkim> and each <spf> result, in document order."""
+    results: dict[str, list[Nodes]] = {"dkim": [], "spf": []}
+    current: Nodes | None = None
+    if auth_results is None:
+        return [], []
+    for node in auth_results.iterdescendants():
+        name = _local_name(node.tag)
+        if name in results:
+            current = {}
+            results[name].append(current)
+        elif current is not None:
+            current.setdefault(name, node)
+    return results["dkim"], results["spf"]
+
+
+def _source_ip(text: str | None, number: int) -> str:
     if text is None:
         raise ReportRefused(f"record {number} has no source_ip")
+    if _is_canonical_ipv4(text):
+        return text
     try:
         address = ipaddress.ip_address(text) if "%" not in text else None
     except ValueError:
@@ -241,15 +399,26 @@ def _source_ip(row: Element, number: int) -> str:
     return str(mapped or address)
 
 
-def _count(row: Element, number: int) -> int:
-    text = _text(row, "count")
+def _is_canonical_ipv4(text: str) -> bool:
+    """The common case, checked in C: an IPv4 address written the way
+    ipaddress would write it back (a fraction of ipaddress's cost)."""
+    try:
+        return (
+            socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text))
+            == text
+        )
+    except OSError:
+        return False
+
+
+def _count(text: str | None, number: int) -> int:
     if text is None or not _WHOLE_NUMBER.fullmatch(text) or int(text) > MAX_COUNT:
         shown = text if text is None else text[:30]
         raise ReportRefused(f"record {number} has an invalid count {shown!r}")
     return int(text)
 
 
-def _timestamp(date_range: Element, name: str) -> datetime:
+def _timestamp(date_range: Fields, name: str) -> datetime:
     text = _required_text(date_range, name, where="date_range")
     if not _TIMESTAMP.fullmatch(text):
         raise ReportRefused(f"date_range {name} is not a Unix time: {text[:30]!r}")
@@ -259,9 +428,9 @@ def _timestamp(date_range: Element, name: str) -> datetime:
     return moment
 
 
-def _percentage(element: Element, warnings: list[str]) -> int | None:
+def _percentage(policy: Fields, warnings: list[str]) -> int | None:
     """pct is advisory: a value that is no percentage is dropped, not fatal."""
-    text = _text(element, "pct")
+    text = _text(policy, "pct")
     if text is None:
         return None
     if _WHOLE_NUMBER.fullmatch(text) and int(text) <= 100:
@@ -275,44 +444,60 @@ def _one_line(error: Exception) -> str:
 
 
 def _local_name(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+    return tag.rpartition("}")[2] if tag[0] == "{" else tag
 
 
-def _children(element: Element | None, name: str) -> list[Element]:
-    if element is None:
-        return []
-    return [child for child in element if _local_name(child.tag) == name]
+def _fields(element: etree._Element | None) -> Fields:
+    """The children of `element` by local name, found in one pass: a record
+    is read field by field, and searching its children for each field would
+    cost more than the XML parse."""
+    fields: Fields = {}
+    if element is not None:
+        for child in element:
+            fields.setdefault(_local_name(child.tag), []).append(child)
+    return fields
 
 
-def _child(element: Element | None, name: str) -> Element | None:
-    found = _children(element, name)
+def _child(fields: Fields, name: str) -> etree._Element | None:
+    found = fields.get(name)
     return found[0] if found else None
 
 
-def _required_child(element: Element, name: str, where: str = "") -> Element:
-    child = _child(element, name)
+def _required_child(fields: Fields, name: str, where: str = "") -> etree._Element:
+    child = _child(fields, name)
     if child is None:
         place = f" in {where}" if where else ""
         raise ReportRefused(f"missing <{name}>{place}")
     return child
 
 
-def _text(element: Element | None, name: str) -> str | None:
-    child = _child(element, name)
-    if child is None:
-        return None
-    text = "".join(child.itertext()).strip()
+def _text(fields: Fields, name: str) -> str | None:
+    return _node_text(_child(fields, name))
+
+
+def _node_text(element: etree._Element | None) -> str | None:
+    return None if element is None else _element_text(element)
+
+
+def _node_word(element: etree._Element | None) -> str | None:
+    text = _node_text(element)
+    return text.lower() if text else None
+
+
+def _element_text(element: etree._Element) -> str | None:
+    # Most values are a single text node; itertext is for the rest.
+    text = element.text if len(element) == 0 else "".join(element.itertext())
+    text = text.strip() if text else None
     return text or None
 
 
-def _required_text(element: Element, name: str, where: str = "") -> str:
-    text = _text(element, name)
+def _required_text(fields: Fields, name: str, where: str) -> str:
+    text = _text(fields, name)
     if text is None:
-        place = f" in {where}" if where else f" in <{_local_name(element.tag)}>"
-        raise ReportRefused(f"missing or empty <{name}>{place}")
+        raise ReportRefused(f"missing or empty <{name}> in {where}")
     return text
 
 
-def _word(element: Element | None, name: str) -> str | None:
-    text = _text(element, name)
+def _word(fields: Fields, name: str) -> str | None:
+    text = _text(fields, name)
     return text.lower() if text else None

@@ -9,11 +9,11 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from dmarc_analyzer.defaults import DEFAULT_DATABASE
 from dmarc_analyzer.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATABASE = "sqlite:///dmarc-analyzer.sqlite"
 MIGRATION_LOCK = 0x646D6172  # "dmar": any constant this program alone uses
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -158,6 +158,11 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode, NORMAL syncs at checkpoints instead of at every commit: a
+    # power cut can lose the last files stored (a re-run stores them again),
+    # never break the database. With one transaction per file, a sync per
+    # commit cost more than storing a small report.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

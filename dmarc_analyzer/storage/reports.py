@@ -1,15 +1,22 @@
-"""Write parsed reports to the database and list what is stored."""
+"""Write parsed reports to the database and list what is stored.
 
+Records are written in batches as they are parsed, so that a report of
+half a million records never sits in memory whole.
+"""
+
+import functools
 import hashlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 
 from sqlalchemy import Connection, and_, case, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 
 from dmarc_analyzer.alignment import dkim_outcome, spf_outcome
 from dmarc_analyzer.model import PublishedPolicy, Record, Report
+from dmarc_analyzer.storage.bulk import IdAllocator, batch_writer, write_rows
 from dmarc_analyzer.storage.schema import (
     dkim_results,
     override_reasons,
@@ -27,6 +34,14 @@ class StoreOutcome:
     duplicates: int = 0
     records: int = 0
     messages: int = 0
+
+    def __add__(self, other: "StoreOutcome") -> "StoreOutcome":
+        return StoreOutcome(
+            self.added + other.added,
+            self.duplicates + other.duplicates,
+            self.records + other.records,
+            self.messages + other.messages,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,41 +61,68 @@ class StoredReport:
     source_file: str | None
 
 
+# Records per batch of bulk inserts: large enough to amortise each
+# statement, small enough to keep memory flat.
+BATCH_RECORDS = 5000
+
+RECORD_COLUMNS = (
+    "id",
+    "report_pk",
+    "source_ip",
+    "count",
+    "disposition",
+    "dkim",
+    "spf",
+    "header_from",
+    "envelope_from",
+    "envelope_to",
+    "dkim_outcome",
+    "spf_outcome",
+)
+
+
 def store_reports(
     connection: Connection, parsed: Iterable[Report], source_file: str
 ) -> StoreOutcome:
-    """Store each report not already stored, inside the caller's transaction.
+    """Store each report not already stored, inside the caller's transaction."""
+    outcome = StoreOutcome()
+    for report in parsed:
+        outcome = outcome + store_report(
+            connection, report, report.records, source_file
+        )
+    return outcome
+
+
+def store_report(
+    connection: Connection,
+    report: Report,
+    report_records: Iterable[Record],
+    source_file: str,
+) -> StoreOutcome:
+    """Store one report, whose records come separately (they may be read as
+    they are stored), inside the caller's transaction.
 
     A report counts as already stored when reporter, report id, domain and
-    date range all match; it is then skipped and counted as a duplicate.
+    date range all match; it is then skipped, its records unread, and
+    counted as a duplicate.
     """
-    added = duplicates = record_count = messages = 0
-    for report in parsed:
-        if _store_one(connection, report, source_file):
-            added += 1
-            record_count += len(report.records)
-            messages += report.messages
-        else:
-            duplicates += 1
-    return StoreOutcome(added, duplicates, record_count, messages)
-
-
-def _store_one(connection: Connection, report: Report, source_file: str) -> bool:
     key = natural_key(report)
     if _is_stored(connection, key):
-        return False
+        return StoreOutcome(duplicates=1)
 
     # A savepoint, so that a concurrent ingest winning the race on the unique
     # key turns this report into a duplicate without undoing the whole file.
     try:
         with connection.begin_nested():
             report_pk = _insert_report(connection, report, key, source_file)
-            _insert_records(connection, report_pk, report)
+            written, messages = _insert_records(
+                connection, report_pk, report, report_records
+            )
     except IntegrityError:
         if _is_stored(connection, key):
-            return False
+            return StoreOutcome(duplicates=1)
         raise
-    return True
+    return StoreOutcome(added=1, records=written, messages=messages)
 
 
 def natural_key(report: Report) -> str:
@@ -133,48 +175,80 @@ def _insert_report(
     ).scalar_one()
 
 
-def _insert_records(connection: Connection, report_pk: int, report: Report) -> None:
-    report_records = report.records
-    if not report_records:
-        return
+def _insert_records(
+    connection: Connection,
+    report_pk: int,
+    report: Report,
+    report_records: Iterable[Record],
+) -> tuple[int, int]:
+    """Write the records batch by batch; return how many, and their messages."""
+    ids = IdAllocator(connection, records)
+    remaining = iter(report_records)
+    batch = tuple(islice(remaining, BATCH_RECORDS))
+    written, messages = len(batch), sum(record.count for record in batch)
+    if len(batch) < BATCH_RECORDS:  # most reports: one batch, no thread
+        _insert_batch(connection, report_pk, report.policy, batch, ids)
+        return written, messages
 
-    rows = [
-        _record_values(report_pk, record, report.policy) for record in report_records
-    ]
-    statement = insert(records).returning(records.c.id, sort_by_parameter_order=True)
-    record_pks = connection.execute(statement, rows).scalars().all()
-
-    reasons, dkim, spf = [], [], []
-    for record_pk, record in zip(record_pks, report_records, strict=True):
-        reasons += [{"record_pk": record_pk, **asdict(r)} for r in record.reasons]
-        dkim += [{"record_pk": record_pk, **asdict(r)} for r in record.dkim_results]
-        spf += [{"record_pk": record_pk, **asdict(r)} for r in record.spf_results]
-
-    for table, rows_of_table in (
-        (override_reasons, reasons),
-        (dkim_results, dkim),
-        (spf_results, spf),
-    ):
-        if rows_of_table:
-            connection.execute(insert(table), rows_of_table)
+    with batch_writer(connection) as writer:
+        while batch:
+            writer.submit(
+                _insert_batch, connection, report_pk, report.policy, batch, ids
+            )
+            batch = tuple(islice(remaining, BATCH_RECORDS))
+            written += len(batch)
+            messages += sum(record.count for record in batch)
+    return written, messages
 
 
-def _record_values(report_pk: int, record: Record, policy: PublishedPolicy) -> dict:
-    return {
-        "dkim_outcome": dkim_outcome(
-            record.dkim_results, record.header_from, policy.adkim
-        ),
-        "spf_outcome": spf_outcome(record.spf_results, record.header_from, policy.aspf),
-        "report_pk": report_pk,
-        "source_ip": record.source_ip,
-        "count": record.count,
-        "disposition": record.disposition,
-        "dkim": record.dkim,
-        "spf": record.spf,
-        "header_from": record.header_from,
-        "envelope_from": record.envelope_from,
-        "envelope_to": record.envelope_to,
-    }
+def _insert_batch(
+    connection: Connection,
+    report_pk: int,
+    policy: PublishedPolicy,
+    batch: tuple[Record, ...],
+    ids: IdAllocator,
+) -> None:
+    record_rows, reasons, dkim, spf = [], [], [], []
+    for record_pk, record in zip(ids.take(len(batch)), batch, strict=True):
+        record_rows.append(_record_values(record_pk, report_pk, record, policy))
+        reasons += [(record_pk, r.type, r.comment) for r in record.reasons]
+        dkim += [
+            (record_pk, r.domain, r.selector, r.result) for r in record.dkim_results
+        ]
+        spf += [(record_pk, r.domain, r.scope, r.result) for r in record.spf_results]
+
+    write_rows(connection, records, RECORD_COLUMNS, record_rows)
+    write_rows(connection, override_reasons, ("record_pk", "type", "comment"), reasons)
+    write_rows(
+        connection, dkim_results, ("record_pk", "domain", "selector", "result"), dkim
+    )
+    write_rows(connection, spf_results, ("record_pk", "domain", "scope", "result"), spf)
+
+
+# The records of a report repeat a few combinations of results and From
+# domains: each combination is judged once.
+_dkim_outcome = functools.lru_cache(maxsize=8192)(dkim_outcome)
+_spf_outcome = functools.lru_cache(maxsize=8192)(spf_outcome)
+
+
+def _record_values(
+    record_pk: int, report_pk: int, record: Record, policy: PublishedPolicy
+) -> tuple:
+    """A records row, in the order of RECORD_COLUMNS."""
+    return (
+        record_pk,
+        report_pk,
+        record.source_ip,
+        record.count,
+        record.disposition,
+        record.dkim,
+        record.spf,
+        record.header_from,
+        record.envelope_from,
+        record.envelope_to,
+        _dkim_outcome(record.dkim_results, record.header_from, policy.adkim),
+        _spf_outcome(record.spf_results, record.header_from, policy.aspf),
+    )
 
 
 def list_stored_reports(
