@@ -20,6 +20,7 @@ from rich.console import Console
 
 from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.errors import DmarcAnalyzerError
+from dmarc_analyzer.i18n import available_languages
 from dmarc_analyzer.lazy import lazy_import
 
 # Loaded by the first command that uses them: `--help` needs neither.
@@ -305,9 +306,7 @@ def summary(
         str,
         typer.Option(
             "--lang",
-            help="Language of the summary: "
-            + ", ".join(api.available_languages())
-            + ".",
+            help="Language of the summary: " + ", ".join(available_languages()) + ".",
         ),
     ] = "en",
     domain: DomainOption = None,
@@ -329,8 +328,8 @@ def summary(
     """
     chosen = _period(period.value, since, until)
     formats = _formats(output_format)
-    if lang not in api.available_languages():
-        known = ", ".join(api.available_languages())
+    if lang not in available_languages():
+        known = ", ".join(available_languages())
         raise typer.BadParameter(f"no translation for {lang!r}; available: {known}")
     language = api.language(lang)
     if chosen.last >= datetime.now(UTC).date():

@@ -23,7 +23,6 @@ from dmarc_analyzer.ingest.xml_report import (
     stream_aggregate_report,
 )
 from dmarc_analyzer.model import Report
-from dmarc_analyzer.storage.bulk import without_waiting_for_disk
 from dmarc_analyzer.storage.database import Database
 from dmarc_analyzer.storage.reports import StoreOutcome, store_report
 
@@ -168,7 +167,6 @@ def ingest_file(database: Database, path: Path) -> FileResult:
 def _store_file(database: Database, path: Path, *, streaming: bool) -> FileResult:
     outcome, repairs = StoreOutcome(), []
     with _open_report_file(path) as handle, database.transaction() as connection:
-        without_waiting_for_disk(connection)
         for payload in stream_payloads(handle):
             with _naming_the_member(payload.where):
                 report, report_records = _read_payload(payload, streaming)

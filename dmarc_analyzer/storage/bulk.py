@@ -36,15 +36,6 @@ def _copy(connection: Connection, statement: str, rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
-def without_waiting_for_disk(connection: Connection) -> None:
-    """Let this transaction's commit return before PostgreSQL has flushed it
-    to disk, as SQLite's synchronous=NORMAL does (database.py): a crash can
-    lose the last files stored, which a re-run stores again, and never
-    leaves half a file. Ingest commits once per file, often a small one."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-
-
 class IdAllocator:
     """Hands out ids for new rows of `table`.
 

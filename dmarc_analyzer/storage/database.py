@@ -158,11 +158,6 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode, NORMAL syncs at checkpoints instead of at every commit: a
-    # power cut can lose the last files stored (a re-run stores them again),
-    # never break the database. With one transaction per file, a sync per
-    # commit cost more than storing a small report.
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
