@@ -6,36 +6,20 @@ api.ingest(db, ["~/dmarc-reports"])
 api.failures_frame(db, api.Scope.from_dates(since=date(2024, 3, 1)))
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dmarc_analyzer.analysis.failures import VendorFailures, dkim_failures
-from dmarc_analyzer.analysis.identification import IdentifyOptions
-from dmarc_analyzer.analysis.management import (
-    ManagementSummary,
-    build_management_summary,
-)
 from dmarc_analyzer.analysis.period import Period, chosen_days, last_full
 from dmarc_analyzer.analysis.scope import Scope
-from dmarc_analyzer.analysis.senders import Sender
-from dmarc_analyzer.analysis.senders import senders as list_senders
 from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.i18n import Language, available_languages, language
-from dmarc_analyzer.identify.inventory import (
-    Inventory,
-    load_inventory,
-    parse_inventory,
-    read_inventory_text,
-)
-from dmarc_analyzer.identify.reverse_dns import ResolverError, parse_nameserver
-from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary, ingest_paths
-from dmarc_analyzer.reporting.exports import FAILURE_COLUMNS
-from dmarc_analyzer.reporting.summary import FORMATS as SUMMARY_FORMATS
-from dmarc_analyzer.reporting.summary import summary_dict, write_summary
 from dmarc_analyzer.storage.database import DEFAULT_DATABASE, Database
-from dmarc_analyzer.storage.dns_cache import forget_lookups
 from dmarc_analyzer.storage.reports import (
     StoredReport,
     any_report,
@@ -43,6 +27,36 @@ from dmarc_analyzer.storage.reports import (
     list_stored_reports,
 )
 from dmarc_analyzer.storage.settings import SENDERS_FILE, get_setting, set_setting
+
+if TYPE_CHECKING:
+    from dmarc_analyzer.analysis.failures import VendorFailures
+    from dmarc_analyzer.analysis.identification import IdentifyOptions
+    from dmarc_analyzer.analysis.management import ManagementSummary
+    from dmarc_analyzer.analysis.senders import Sender
+    from dmarc_analyzer.identify.inventory import Inventory
+    from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary
+
+# Names of this API that live in modules a short command never needs: they
+# are imported on first use, so that `dmarc-analyzer reports` starts quickly.
+_LAZY = {
+    "IdentifyOptions": "dmarc_analyzer.analysis.identification",
+    "ManagementSummary": "dmarc_analyzer.analysis.management",
+    "Inventory": "dmarc_analyzer.identify.inventory",
+    "load_inventory": "dmarc_analyzer.identify.inventory",
+    "ResolverError": "dmarc_analyzer.identify.reverse_dns",
+    "parse_nameserver": "dmarc_analyzer.identify.reverse_dns",
+    "summary_dict": "dmarc_analyzer.reporting.summary",
+    "write_summary": "dmarc_analyzer.reporting.summary",
+}
+
+
+def __getattr__(name: str):
+    if name == "SUMMARY_FORMATS":
+        return import_module("dmarc_analyzer.reporting.summary").FORMATS
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 SENDER_FRAME_COLUMNS = [
     "source_ip",
@@ -63,25 +77,17 @@ SENDER_FRAME_COLUMNS = [
     "cause",
     "new",
 ]
-# The CSV export's columns, with the vendor's whole volume and the groups
-# per From domain, which a DataFrame can hold.
-FAILURE_FRAME_COLUMNS = [
-    *FAILURE_COLUMNS[:2],
-    "vendor_messages",
-    *FAILURE_COLUMNS[2:],
-    "by_header_from",
-]
 
 __all__ = [
     "DATABASE_ENV",
-    "SUMMARY_FORMATS",
+    "SUMMARY_FORMATS",  # noqa: F822 - loaded on first use by __getattr__
     "Database",
     "IdentifyOptions",
     "Inventory",
     "Language",
     "ManagementSummary",
     "Period",
-    "ResolverError",
+    "ResolverError",  # noqa: F822 - loaded on first use by __getattr__
     "Scope",
     "available_languages",
     "chosen_period",
@@ -92,9 +98,9 @@ __all__ = [
     "ingest",
     "language",
     "last_full_period",
-    "load_inventory",
+    "load_inventory",  # noqa: F822 - loaded on first use by __getattr__
     "open_database",
-    "parse_nameserver",
+    "parse_nameserver",  # noqa: F822 - loaded on first use by __getattr__
     "report_span",
     "reports_frame",
     "senders",
@@ -103,8 +109,8 @@ __all__ = [
     "stored_inventory",
     "stored_reports",
     "summarize",
-    "summary_dict",
-    "write_summary",
+    "summary_dict",  # noqa: F822 - loaded on first use by __getattr__
+    "write_summary",  # noqa: F822 - loaded on first use by __getattr__
 ]
 
 
@@ -123,6 +129,8 @@ def ingest(
 ) -> IngestSummary:
     """Store every report in the files and folders named (the database's own
     files, should they lie among them, excepted)."""
+    from dmarc_analyzer.ingest.pipeline import ingest_paths
+
     chosen = [Path(p).expanduser() for p in paths]
     return ingest_paths(database, chosen, on_file_done, skip=database.files)
 
@@ -148,6 +156,8 @@ def failures(
     """Vendors whose messages failed DKIM, with their source IPs, causes and
     fixes. Offline by default, with the senders file kept in the database;
     pass `IdentifyOptions(offline=False)` to use reverse DNS."""
+    from dmarc_analyzer.analysis.failures import dkim_failures
+
     # A transaction: reverse DNS answers are cached in the database.
     with database.transaction() as connection:
         return dkim_failures(connection, scope, _with_defaults(database, options))
@@ -157,6 +167,8 @@ def senders(
     database: Database, scope: Scope = Scope(), options: IdentifyOptions | None = None
 ) -> list[Sender]:
     """Every source sending as the domain, with its bucket and pass rates."""
+    from dmarc_analyzer.analysis.senders import senders as list_senders
+
     with database.transaction() as connection:
         return list_senders(connection, scope, _with_defaults(database, options))
 
@@ -173,6 +185,8 @@ def senders_frame(
 
 def store_senders_file(database: Database, path: Path | None) -> None:
     """Keep the senders file's contents in the database (None forgets it)."""
+    from dmarc_analyzer.identify.inventory import parse_inventory, read_inventory_text
+
     text = None
     if path is not None:
         text = read_inventory_text(Path(path))
@@ -183,6 +197,8 @@ def store_senders_file(database: Database, path: Path | None) -> None:
 
 def stored_inventory(database: Database) -> Inventory | None:
     """The senders file kept in the database, if any."""
+    from dmarc_analyzer.identify.inventory import parse_inventory
+
     with database.connect() as connection:
         text = get_setting(connection, SENDERS_FILE)
     return parse_inventory(text, "senders file in the database") if text else None
@@ -190,6 +206,8 @@ def stored_inventory(database: Database) -> Inventory | None:
 
 def clear_dns_cache(database: Database) -> int:
     """Forget every cached reverse DNS answer; return how many there were."""
+    from dmarc_analyzer.storage.dns_cache import forget_lookups
+
     with database.transaction() as connection:
         return forget_lookups(connection)
 
@@ -220,6 +238,8 @@ def summarize(
     """The management summary of `period` (the last full week by default)
     for `domain` (or all), with the period before it for comparison. Write it
     with `write_summary(summary, Path("reports"), ("html", "pdf", "md"), "ja")`."""
+    from dmarc_analyzer.analysis.management import build_management_summary
+
     chosen = period or last_full_period()
     with database.transaction() as connection:
         return build_management_summary(
@@ -228,9 +248,19 @@ def summarize(
 
 
 def failures_frame(database: Database, scope: Scope = Scope()):
-    """`failures` as a pandas DataFrame: one row per vendor and source IP."""
+    """`failures` as a pandas DataFrame: one row per vendor and source IP,
+    with the CSV export's columns, the vendor's whole volume and the groups
+    per From domain."""
     import pandas as pd
 
+    from dmarc_analyzer.reporting.exports import FAILURE_COLUMNS
+
+    columns = [
+        *FAILURE_COLUMNS[:2],
+        "vendor_messages",
+        *FAILURE_COLUMNS[2:],
+        "by_header_from",
+    ]
     rows = [
         {
             **source.as_dict(),
@@ -240,7 +270,7 @@ def failures_frame(database: Database, scope: Scope = Scope()):
         for vendor in failures(database, scope)
         for source in vendor.sources
     ]
-    return pd.DataFrame(rows, columns=FAILURE_FRAME_COLUMNS)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def reports_frame(database: Database, scope: Scope = Scope()):
@@ -258,6 +288,8 @@ def _with_defaults(
     database: Database, options: IdentifyOptions | None
 ) -> IdentifyOptions:
     """No options: offline, with the senders file kept in the database."""
+    from dmarc_analyzer.analysis.identification import IdentifyOptions
+
     if options is not None:
         return options
     return IdentifyOptions(offline=True, inventory=stored_inventory(database))

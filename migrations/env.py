@@ -4,13 +4,13 @@ hands over, or on `-x url=...` when a developer runs the alembic command."""
 from alembic import context
 from sqlalchemy import create_engine
 
-from dmarc_analyzer.storage.schema import Base
+from dmarc_analyzer.storage.schema import metadata
 
 
 def run_migrations(connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         # SQLite cannot ALTER most things in place; batch mode copies the table.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

@@ -10,12 +10,12 @@ from sqlalchemy import func, inspect, select
 
 from dmarc_analyzer import api
 from dmarc_analyzer.storage.schema import (
-    Base,
-    DkimResultRow,
-    OverrideReasonRow,
-    RecordRow,
-    ReportRow,
-    SpfResultRow,
+    dkim_results,
+    metadata,
+    override_reasons,
+    records,
+    reports,
+    spf_results,
 )
 from tests.conftest import record_xml, report_xml
 
@@ -35,9 +35,7 @@ def count_rows(database, model) -> int:
 
 def test_migrations_build_the_schema_the_models_describe(database):
     with database.connect() as connection:
-        differences = compare_metadata(
-            MigrationContext.configure(connection), Base.metadata
-        )
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
         tables = set(inspect(connection).get_table_names())
     assert differences == []
     assert {
@@ -84,20 +82,20 @@ def test_every_field_is_stored(database, inbox):
         7,
     )
     with database.connect() as connection:
-        report = connection.execute(select(ReportRow.__table__)).one()
-        stored = connection.execute(select(RecordRow.__table__)).one()
+        report = connection.execute(select(reports)).one()
+        stored = connection.execute(select(records)).one()
         dkim = connection.execute(
             select(
-                DkimResultRow.domain, DkimResultRow.selector, DkimResultRow.result
-            ).order_by(DkimResultRow.id)
+                dkim_results.c.domain, dkim_results.c.selector, dkim_results.c.result
+            ).order_by(dkim_results.c.id)
         ).all()
         spf = connection.execute(
             select(
-                SpfResultRow.domain, SpfResultRow.scope, SpfResultRow.result
-            ).order_by(SpfResultRow.id)
+                spf_results.c.domain, spf_results.c.scope, spf_results.c.result
+            ).order_by(spf_results.c.id)
         ).all()
         reason = connection.execute(
-            select(OverrideReasonRow.type, OverrideReasonRow.comment)
+            select(override_reasons.c.type, override_reasons.c.comment)
         ).one()
     assert (report.adkim, report.p, report.sp, report.np, report.pct) == (
         "s",
@@ -135,7 +133,7 @@ def test_reimport_is_a_no_op(database, inbox):
         1,
         0,
     )
-    assert count_rows(database, RecordRow) == 1
+    assert count_rows(database, records) == 1
 
 
 def test_same_report_id_for_another_date_range_is_another_report(database, inbox):
@@ -323,7 +321,7 @@ def test_a_bad_record_after_many_stored_ones_leaves_nothing(
 
     assert "record 11 has an invalid count" in summary.refused[0].reason
     assert api.stored_reports(database) == []
-    assert count_rows(database, RecordRow) == 0
+    assert count_rows(database, records) == 0
 
 
 def test_records_are_stored_in_batches_with_their_results(database, inbox, monkeypatch):
@@ -342,9 +340,7 @@ def test_records_are_stored_in_batches_with_their_results(database, inbox, monke
     assert (summary.records_added, summary.messages_added) == (10, 55)
     (stored,) = api.stored_reports(database)
     assert (stored.records, stored.messages, stored.dkim_aligned_pass) == (10, 55, 55)
-    assert (
-        count_rows(database, DkimResultRow) == count_rows(database, SpfResultRow) == 10
-    )
+    assert count_rows(database, dkim_results) == count_rows(database, spf_results) == 10
 
 
 def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypatch):
@@ -368,7 +364,7 @@ def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypa
 
     assert len(summary.refused) == 1 and "disk full" in summary.refused[0].reason
     assert api.stored_reports(database) == []
-    assert count_rows(database, RecordRow) == 0
+    assert count_rows(database, records) == 0
 
 
 def test_names_with_newlines_escapes_and_bad_bytes(database, inbox):
@@ -439,3 +435,14 @@ def test_first_runs_at_the_same_time_make_the_schema_once(backend, tmp_path):
             revisions = list(pool.map(open_and_close, [url] * 4))
 
     assert len(set(revisions)) == 1 and revisions[0] is not None
+
+
+def test_the_schema_head_constant_is_the_newest_migration():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from dmarc_analyzer.storage.database import MIGRATIONS_DIR, SCHEMA_HEAD
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_HEAD]

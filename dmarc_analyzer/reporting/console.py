@@ -4,12 +4,17 @@ Nothing is cut: cells fold onto more lines instead of ending in an ellipsis,
 so an IP address or a domain is always shown whole.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from rich.markup import escape
 from rich.table import Table
 
-from dmarc_analyzer.analysis.findings import VendorFailures
-from dmarc_analyzer.analysis.senders import Sender
-from dmarc_analyzer.storage.reports import StoredReport
+if TYPE_CHECKING:  # the analysis is loaded only by the commands that run it
+    from dmarc_analyzer.analysis.findings import VendorFailures
+    from dmarc_analyzer.analysis.senders import Sender
+    from dmarc_analyzer.storage.reports import StoredReport
 
 # Longer lists of results are cut to their largest entries in the table;
 # --json and --csv always carry them all.
