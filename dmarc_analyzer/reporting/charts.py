@@ -212,49 +212,48 @@ def pass_rate_trend_chart(trend: list[TrendPoint], language: Language):
 
 
 def failing_vendors_chart(vendors: list[VendorFailures], language: Language):
-    """Horizontal bars: messages failing DKIM per vendor, largest on top."""
-    from matplotlib.figure import Figure
-
-    shown = vendors[:TOP_VENDORS][::-1]
-    figure = Figure(figsize=(8, 1.3 + 0.42 * max(len(shown), 1)), layout="constrained")
-    axes = figure.add_subplot()
-    bars = axes.barh(
+    """Messages failing DKIM per vendor, largest on top, in the colour of the
+    vendor's main cause as in the causes chart."""
+    shown = vendors[:TOP_VENDORS]
+    return _horizontal_bars(
+        language.gettext("Messages failing DKIM, by sending vendor"),
         [_plain(clip(display_name(vendor).render(language), 60)) for vendor in shown],
         [vendor.dkim_failed for vendor in shown],
-        # The colour of the vendor's main cause, as in the causes chart.
-        color=[BUCKET_STYLES[causes.bucket_of(vendor.cause)][0] for vendor in shown],
+        [BUCKET_STYLES[causes.bucket_of(vendor.cause)][0] for vendor in shown],
+        language,
     )
-    _label_bars(axes, bars, [vendor.dkim_failed for vendor in shown], language)
-    axes.set_title(language.gettext("Messages failing DKIM, by sending vendor"))
-    axes.set_xlabel(language.gettext("Messages"))
-    axes.xaxis.set_major_formatter(_numbers(language))
-    if not shown:
-        _no_data(axes, language.gettext("No DKIM failures in this period"))
-    return figure
 
 
 def causes_chart(cause_messages: dict[str, int], language: Language):
-    """Horizontal bars: messages failing DKIM per cause."""
-    from matplotlib.figure import Figure
-
-    shown = list(cause_messages.items())[::-1]
-    figure = Figure(figsize=(8, 1.3 + 0.42 * max(len(shown), 1)), layout="constrained")
-    axes = figure.add_subplot()
-    bars = axes.barh(
-        [language.gettext(CAUSE_LABELS[cause]) for cause, _ in shown],
-        [messages for _, messages in shown],
-        color=[
+    """Messages failing DKIM per cause, largest on top."""
+    return _horizontal_bars(
+        language.gettext("Why messages failed DKIM"),
+        [language.gettext(CAUSE_LABELS[cause]) for cause in cause_messages],
+        list(cause_messages.values()),
+        [
             BUCKET_STYLES[causes.bucket_of(cause)][0]
             if cause != causes.COMPLIANT
             else PASS_COLOUR
-            for cause, _ in shown
+            for cause in cause_messages
         ],
+        language,
     )
-    _label_bars(axes, bars, [messages for _, messages in shown], language)
-    axes.set_title(language.gettext("Why messages failed DKIM"))
+
+
+def _horizontal_bars(
+    title: str, labels: list[str], values: list[int], colours: list[str], language
+):
+    """Bars listed from the top down, each with its number at its end."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 1.3 + 0.42 * max(len(values), 1)), layout="constrained")
+    axes = figure.add_subplot()
+    bars = axes.barh(labels[::-1], values[::-1], color=colours[::-1])
+    _label_bars(axes, bars, values[::-1], language)
+    axes.set_title(title)
     axes.set_xlabel(language.gettext("Messages"))
     axes.xaxis.set_major_formatter(_numbers(language))
-    if not shown:
+    if not values:
         _no_data(axes, language.gettext("No DKIM failures in this period"))
     return figure
 

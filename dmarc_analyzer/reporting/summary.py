@@ -267,36 +267,25 @@ class SummaryView:
 
     def figures(self, section: Section) -> list[FigureView]:
         now, before, lang = section.headline, section.previous, self.lang
+
+        def count(label: str, field: str) -> FigureView:
+            value = getattr(now, field)
+            earlier = getattr(before, field) if before else None
+            change = self._count_change(value, earlier)
+            return FigureView(lang.gettext(label), lang.number(value), change)
+
+        def rate(label: str, field: str) -> FigureView:
+            value = getattr(now, field)
+            earlier = getattr(before, field) if before else None
+            change = self._rate_change(value, earlier)
+            return FigureView(lang.gettext(label), lang.percent(value), change)
+
         return [
-            FigureView(
-                lang.gettext("Messages reported"),
-                lang.number(now.messages),
-                self._count_change(now.messages, before and before.messages),
-            ),
-            FigureView(
-                lang.gettext("DMARC pass rate"),
-                lang.percent(now.dmarc_pass_rate),
-                self._rate_change(
-                    now.dmarc_pass_rate, before and before.dmarc_pass_rate
-                ),
-            ),
-            FigureView(
-                lang.gettext("DKIM aligned pass rate"),
-                lang.percent(now.dkim_aligned_rate),
-                self._rate_change(
-                    now.dkim_aligned_rate, before and before.dkim_aligned_rate
-                ),
-            ),
-            FigureView(
-                lang.gettext("Failing DKIM from your senders and vendors"),
-                lang.number(now.failing_known),
-                self._count_change(now.failing_known, before and before.failing_known),
-            ),
-            FigureView(
-                lang.gettext("Likely spoofing (failing DKIM and SPF)"),
-                lang.number(now.spoofing),
-                self._count_change(now.spoofing, before and before.spoofing),
-            ),
+            count(N_("Messages reported"), "messages"),
+            rate(N_("DMARC pass rate"), "dmarc_pass_rate"),
+            rate(N_("DKIM aligned pass rate"), "dkim_aligned_rate"),
+            count(N_("Failing DKIM from your senders and vendors"), "failing_known"),
+            count(N_("Likely spoofing (failing DKIM and SPF)"), "spoofing"),
             FigureView(
                 lang.gettext("Policy in force"),
                 self.policy(section.policies),
