@@ -172,3 +172,24 @@ def test_real_report_mails_with_other_first_headers_and_html_bodies():
     )
 
     assert payloads(message.as_bytes()) == [XML]
+
+
+def test_any_amount_of_leading_whitespace_is_skipped():
+    padded = b" " * 100_000 + b"\r\n" + XML
+    (payload,) = extract_payloads(padded)
+    (from_gzip,) = extract_payloads(gzip.compress(padded))
+
+    assert payload.data == from_gzip.data == XML
+
+
+def test_only_whitespace_is_empty():
+    with pytest.raises(ReportRefused, match="empty: no report in it"):
+        list(extract_payloads(gzip.compress(b" " * 5_000_000)))
+
+
+def test_an_oversized_email_is_refused_before_it_is_parsed(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_MESSAGE_BYTES", 10_000)
+    message = b"From: a@b\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\n"
+
+    with pytest.raises(ReportRefused, match="an e-mail message of more than 10,000"):
+        list(extract_payloads(gzip.compress(message + b" " * 20_000)))

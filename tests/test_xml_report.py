@@ -225,3 +225,10 @@ def test_unknown_encodings_are_refused_with_a_reason():
         xml = report_xml(record_xml()).replace(b"UTF-8", encoding.encode())
         with pytest.raises(ReportRefused, match="not well-formed XML"):
             parse_aggregate_report(xml)
+
+
+def test_records_inside_a_wrapper_element_are_refused_not_dropped():
+    wrapped = report_xml("<records>" + record_xml() + "</records>")
+
+    with pytest.raises(ReportRefused, match="<record> inside <records>"):
+        parse_aggregate_report(wrapped)

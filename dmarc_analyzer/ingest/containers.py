@@ -30,6 +30,12 @@ CHUNK_BYTES = 256 * 1024
 
 # Far beyond any real report (the largest seen are a few hundred MB of XML).
 MAX_EXPANDED_BYTES = 1024 * 1024 * 1024
+# One e-mail is parsed whole by the standard library, at about ten times its
+# size in memory; report mails are a few MB, and servers refuse far less.
+MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+# What is read of a payload that is no report, to say what it is instead.
+DESCRIBED_BYTES = 64 * 1024
+_WHITESPACE = b" \t\r\n"
 MAX_DEPTH = 4
 MAX_ZIP_MEMBERS = 1000
 
@@ -90,6 +96,8 @@ def _extract(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream
         raise ReportRefused(f"{_at(where)}containers nested more than {MAX_DEPTH} deep")
 
     head, stream = _peek(source)
+    if head and not head.lstrip(b"\xef\xbb\xbf" + _WHITESPACE):
+        head, stream = _peek(_after_whitespace(stream, where))
     kind = sniff(head)
     if kind == "xml":
         yield PayloadStream(where, stream)
@@ -97,15 +105,14 @@ def _extract(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream
         yield from _extract(_GunzipStream(stream, where), where, depth + 1)
     elif kind == "zip":
         yield from _unzip(stream, where, depth)
+    elif kind == "email" and head.startswith(b"From "):
+        yield from _from_mbox(_read_capped(stream, where), where, depth)
     elif kind == "email":
-        data = _read_capped(stream, where)
-        if data.startswith(b"From "):
-            yield from _from_mbox(data, where, depth)
-        else:
-            yield from _from_email(data, where, depth)
+        data = _read_capped(stream, where, MAX_MESSAGE_BYTES, "an e-mail message")
+        yield from _from_email(data, where, depth)
     else:
         raise ReportRefused(
-            f"{_at(where)}{describe_unknown(_read_capped(stream, where))}"
+            f"{_at(where)}{describe_unknown(stream.read(DESCRIBED_BYTES))}"
         )
 
 
@@ -165,11 +172,33 @@ def _peek(source: BinaryIO) -> tuple[bytes, BinaryIO]:
     return head, io.BufferedReader(_Prefixed(head, source), CHUNK_BYTES)
 
 
-def _read_capped(stream: BinaryIO, where: str) -> bytes:
-    data = stream.read(MAX_EXPANDED_BYTES + 1)
-    if len(data) > MAX_EXPANDED_BYTES:
-        raise ReportRefused(f"{_at(where)}expands beyond {MAX_EXPANDED_BYTES:,} bytes")
+def _read_capped(
+    stream: BinaryIO,
+    where: str,
+    limit: int = MAX_EXPANDED_BYTES,
+    what: str = "",
+) -> bytes:
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        subject = f"{what} of more than" if what else "expands beyond"
+        raise ReportRefused(f"{_at(where)}{subject} {limit:,} bytes")
     return data
+
+
+def _after_whitespace(stream: BinaryIO, where: str) -> BinaryIO:
+    """The stream from its first byte that is not blank: a report may follow
+    any amount of whitespace, which is skipped without being kept."""
+    skipped = 0
+    while chunk := stream.read(CHUNK_BYTES):
+        rest = chunk.lstrip(b"\xef\xbb\xbf" + _WHITESPACE)
+        if rest:
+            return io.BufferedReader(_Prefixed(rest, stream), CHUNK_BYTES)
+        skipped += len(chunk)
+        if skipped > MAX_EXPANDED_BYTES:
+            raise ReportRefused(
+                f"{_at(where)}more than {MAX_EXPANDED_BYTES:,} blank bytes"
+            )
+    return io.BytesIO(b"")
 
 
 class _Prefixed(io.RawIOBase):

@@ -156,6 +156,12 @@ def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]
             if element.getparent() is root:
                 yield _local_name(element.tag), element
                 _drop_done(element, root)
+            elif _local_name(element.tag) == "record":
+                # Records anywhere else would be lost without a word.
+                parent = _local_name(element.getparent().tag)
+                raise ReportRefused(
+                    f"<record> inside <{parent}>, not directly in <feedback>"
+                )
     except etree.XMLSyntaxError as error:
         raise DamagedXml(f"not well-formed XML: {_one_line(error)}") from error
     if root is None:  # no <feedback> anywhere: say what the document is

@@ -173,7 +173,9 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     # and a writer, or two ingests, share the file.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # Another ingest may hold the write lock for a large file's whole
+    # transaction: wait for it rather than refuse good files.
+    cursor.execute("PRAGMA busy_timeout=300000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
