@@ -18,6 +18,7 @@ from dmarc_analyzer.analysis.findings import (
     VendorFailures,
     failed_by_cause,
     fix_of,
+    ranked,
 )
 from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.overview import (
@@ -169,7 +170,7 @@ def _section(
     cause_messages = _cause_messages(vendors)
     stats = overview(connection, scope)
 
-    headline = _headline(stats.messages, stats, cause_messages)
+    headline = _headline(stats, cause_messages)
     before, before_policies, before_reports = _previous(
         connection, previous, domain, options
     )
@@ -207,15 +208,13 @@ def _previous(
     # Offline: the period before needs causes, not fresh reverse DNS.
     cached_only = IdentifyOptions(offline=True, inventory=options.inventory)
     vendors = by_vendor(analyze_sources(connection, scope, cached_only).values())
-    headline = _headline(stats.messages, stats, _cause_messages(vendors))
+    headline = _headline(stats, _cause_messages(vendors))
     return headline, policies(connection, scope), stats.reports
 
 
-def _headline(
-    messages: int, stats: Overview, cause_messages: dict[str, int]
-) -> Headline:
+def _headline(stats: Overview, cause_messages: dict[str, int]) -> Headline:
     return Headline(
-        messages=messages,
+        messages=stats.messages,
         dmarc_pass=stats.dmarc_pass,
         dkim_aligned_pass=stats.dkim_aligned_pass,
         failing_known=sum(
@@ -227,12 +226,9 @@ def _headline(
 
 
 def _cause_messages(vendors: list[VendorFailures]) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    for vendor in vendors:
-        for source in vendor.sources:
-            for cause, messages in failed_by_cause(source.groups).items():
-                totals[cause] += messages
-    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
+    """Messages failing DKIM per cause, largest first."""
+    groups = (g for vendor in vendors for s in vendor.sources for g in s.groups)
+    return ranked(failed_by_cause(groups))
 
 
 _ACTION_TITLES = {

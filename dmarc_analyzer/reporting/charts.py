@@ -8,6 +8,7 @@ weighted by messages, not by sources or records.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def chart_fonts(language: Language) -> Iterator[None]:
         yield
 
 
+@cache  # a scan of the system's fonts, once per process
 def _cjk_font() -> str | None:
     from matplotlib import font_manager
 

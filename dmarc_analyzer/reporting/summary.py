@@ -189,6 +189,12 @@ def markdown_escape(value: object) -> str:
     return cleaned
 
 
+def sentence(value: Text, chosen: Language) -> str:
+    """A text that starts a line: "your own mail system" gets its capital."""
+    shown = value.render(chosen)
+    return shown[:1].upper() + shown[1:]
+
+
 @dataclass(frozen=True, slots=True)
 class FigureView:
     label: str
@@ -230,9 +236,7 @@ class SummaryView:
         return value.render(self.lang)
 
     def sentence(self, value: Text) -> str:
-        """A text that starts a line: "your own mail system" gets its capital."""
-        shown = value.render(self.lang)
-        return shown[:1].upper() + shown[1:]
+        return sentence(value, self.lang)
 
     @property
     def coverage(self) -> str | None:
@@ -386,7 +390,7 @@ def _section_dict(section: Section, chosen: Language) -> dict:
                 "domain": action.domain,
                 "vendor": action.vendor,
                 "messages": action.messages,
-                "title": SummaryView(None, chosen).sentence(action.title),
+                "title": sentence(action.title, chosen),
                 "detail": action.detail.render(chosen),
             }
             for action in section.actions
