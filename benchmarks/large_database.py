@@ -4,10 +4,13 @@
 
 Ingesting ten million records through the parser would take most of an
 hour; the analysis only reads the tables, so they are filled directly, with
-a fixed seed: reports of 1,000 records over a year from a pool of source
-IPs, each of which sends for one domain in one way most of the time (as real
-senders do), one DKIM and one SPF result per record, and our alignment
-outcomes as ingest would have computed them.
+a fixed seed, in the shape real reports have: every day, each reporter
+sends one report per domain, listing the sources that sent that domain's
+mail to its users. A domain's sources send for it in one way most of the
+time (as real senders do), and a few send most of its mail, so the large
+reporters see them every day. One DKIM and one SPF result per record, and
+our alignment outcomes as ingest would have computed them. The daily totals
+are counted at the end, as the migration that added them does.
 """
 
 import argparse
@@ -25,6 +28,7 @@ from dmarc_analyzer.alignment import (  # noqa: E402
     NO_SIGNATURE,
     UNALIGNED_PASS,
 )
+from dmarc_analyzer.storage import rollups  # noqa: E402
 from dmarc_analyzer.storage.database import Database  # noqa: E402
 from dmarc_analyzer.storage.schema import (  # noqa: E402
     dkim_results,
@@ -33,7 +37,7 @@ from dmarc_analyzer.storage.schema import (  # noqa: E402
     spf_results,
 )
 
-RECORDS_PER_REPORT = 1000
+DAYS = 365
 DOMAINS = [f"brand{n}.example" for n in range(20)]
 REPORTERS = ["google.com", "Outlook.com", "Yahoo", "Mail.Ru", "comcast.net"]
 START = datetime(2025, 12, 1)
@@ -50,72 +54,99 @@ WEIGHTS = [80, 10, 5, 5]
 def build(path: Path, total: int, distinct_ips: int, seed: int = 5) -> None:
     chance = random.Random(seed)
     database = Database(f"sqlite:///{path}")
-    # Each source: its address, its domain, and how it usually authenticates.
-    pool = [
-        (_ip(chance), chance.choice(DOMAINS), chance.choices(KINDS, WEIGHTS)[0])
-        for _ in range(distinct_ips)
-    ]
-    record_id = 0
-    for report_number in range(max(1, total // RECORDS_PER_REPORT)):
-        begin = START + timedelta(days=chance.randrange(365))
+    senders = _senders(chance, distinct_ips)
+    per_report = max(1, total // (DAYS * len(DOMAINS) * len(REPORTERS)))
+
+    ids = {"report": 0, "record": 0}
+    for day in range(DAYS):
+        begin = START + timedelta(days=day)
         with database.transaction() as connection:
-            report_pk = connection.execute(
-                reports.insert().values(
-                    natural_key=f"{report_number:064d}",
-                    org_name=chance.choice(REPORTERS),
-                    report_id=str(report_number),
-                    domain=chance.choice(DOMAINS),
-                    begin=begin,
-                    end=begin + timedelta(days=1, seconds=-1),
-                    adkim="r",
-                    aspf="r",
-                    p="none",
-                    ingested_at=START,
-                )
-            ).inserted_primary_key[0]
-            rows, dkims, spfs = [], [], []
-            for _ in range(RECORDS_PER_REPORT):
-                record_id += 1
-                ip, domain, usual = chance.choice(pool)
-                kind = usual if chance.random() < 0.95 else chance.choice(KINDS)
-                dkim, spf, outcome, signer, result = kind
-                rows.append(
-                    {
-                        "id": record_id,
-                        "report_pk": report_pk,
-                        "source_ip": ip,
-                        "count": chance.randint(1, 50),
-                        "disposition": "none",
-                        "dkim": dkim,
-                        "spf": spf,
-                        "header_from": domain,
-                        "dkim_outcome": outcome,
-                        "spf_outcome": ALIGNED_PASS if spf == "pass" else "other",
-                    }
-                )
-                if signer:
-                    dkims.append(
-                        {
-                            "record_pk": record_id,
-                            "domain": domain if signer == "own" else signer,
-                            "selector": "s1",
-                            "result": result,
-                        }
+            for domain in DOMAINS:
+                for reporter in REPORTERS:
+                    report_pk = _add_report(connection, ids, reporter, domain, begin)
+                    chosen = chance.choices(
+                        senders[domain].ips, senders[domain].weights, k=per_report
                     )
-                spfs.append(
-                    {
-                        "record_pk": record_id,
-                        "domain": domain,
-                        "scope": "mfrom",
-                        "result": spf,
-                    }
-                )
-            connection.execute(records.insert(), rows)
-            connection.execute(dkim_results.insert(), dkims)
-            connection.execute(spf_results.insert(), spfs)
-        if report_number % 500 == 0:
-            print(f"{record_id:,} records", file=sys.stderr, flush=True)
+                    _add_records(connection, chance, ids, report_pk, domain, chosen)
+        print(f"{ids['record']:,} records", file=sys.stderr, flush=True)
+
+    with database.transaction() as connection:
+        rollups.fill(connection)
     database.close()
+
+
+class _Pool:
+    """The sources of one domain, and how much of its mail each sends."""
+
+    def __init__(self):
+        self.ips: list[tuple[str, tuple]] = []
+        self.weights: list[float] = []
+
+
+def _senders(chance: random.Random, distinct_ips: int) -> dict[str, _Pool]:
+    pools = {domain: _Pool() for domain in DOMAINS}
+    for rank in range(distinct_ips):
+        pool = pools[DOMAINS[rank % len(DOMAINS)]]
+        usual = chance.choices(KINDS, WEIGHTS)[0]
+        pool.ips.append((_ip(chance), usual))
+        pool.weights.append(1 / (1 + len(pool.weights)))  # Zipf: few send most
+    return pools
+
+
+def _add_report(connection, ids, reporter: str, domain: str, begin) -> int:
+    ids["report"] += 1
+    return connection.execute(
+        reports.insert().values(
+            natural_key=f"{ids['report']:064d}",
+            org_name=reporter,
+            report_id=str(ids["report"]),
+            domain=domain,
+            begin=begin,
+            end=begin + timedelta(days=1, seconds=-1),
+            adkim="r",
+            aspf="r",
+            p="none",
+            ingested_at=START,
+        )
+    ).inserted_primary_key[0]
+
+
+def _add_records(connection, chance, ids, report_pk: int, domain: str, chosen):
+    rows, dkims, spfs = [], [], []
+    for ip, usual in dict.fromkeys(chosen):  # a source once per report
+        ids["record"] += 1
+        record_id = ids["record"]
+        kind = usual if chance.random() < 0.95 else chance.choice(KINDS)
+        dkim, spf, outcome, signer, result = kind
+        rows.append(
+            {
+                "id": record_id,
+                "report_pk": report_pk,
+                "source_ip": ip,
+                "count": chance.randint(1, 50),
+                "disposition": "none",
+                "dkim": dkim,
+                "spf": spf,
+                "header_from": domain,
+                "dkim_outcome": outcome,
+                "spf_outcome": ALIGNED_PASS if spf == "pass" else "other",
+            }
+        )
+        if signer:
+            dkims.append(
+                {
+                    "record_pk": record_id,
+                    "domain": domain if signer == "own" else signer,
+                    "selector": "s1",
+                    "result": result,
+                }
+            )
+        spfs.append(
+            {"record_pk": record_id, "domain": domain, "scope": "mfrom", "result": spf}
+        )
+    connection.execute(records.insert(), rows)
+    connection.execute(dkim_results.insert(), dkims)
+    connection.execute(spf_results.insert(), spfs)
 
 
 def _ip(chance: random.Random) -> str:

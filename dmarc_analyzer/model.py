@@ -23,6 +23,10 @@ class PublishedPolicy:
     discovery_method: str | None = None
 
 
+# Override reasons by which a receiver says the mail came through a forwarder.
+FORWARDING_REASONS = frozenset({"forwarded", "mailing_list", "trusted_forwarder"})
+
+
 @dataclass(frozen=True, slots=True)
 class OverrideReason:
     type: str | None

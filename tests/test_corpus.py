@@ -2,11 +2,14 @@
 independent reader worked out (expected.jsonl), or refused with a reason."""
 
 import json
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from dmarc_analyzer import api
+from dmarc_analyzer.analysis.scope import Scope
 from tests.conftest import CORPUS, postgres_database
 
 pytestmark = pytest.mark.corpus
@@ -135,3 +138,42 @@ def test_every_failed_message_gets_one_cause(corpus):
     assert sum(failed_by_cause.values()) == sum(failed_per_report.values()) + sum(
         report.messages - report.dkim_aligned_pass for report in repaired
     )
+
+
+def test_daily_totals_equal_the_reports(corpus):
+    """The totals the analysis reads, per day and per domain, against the
+    independent reader's figures (each report once, ikea.com's repaired
+    report as stored)."""
+    from dmarc_analyzer.analysis.overview import messages_by_domain, overview
+
+    by_day, by_domain = Counter(), Counter()
+    reports = {
+        (row["report_id"], row["domain"], row["begin"], row["end"]): row
+        for row in EXPECTED
+    }
+    figures = [
+        (int(row["begin"]), row["domain"], row["messages"], row["dmarc_pass"])
+        for row in reports.values()
+    ] + [
+        (int(r.begin.timestamp()), r.domain, r.messages, r.dmarc_pass)
+        for r in corpus.reports
+        if r.org_name == "ikea.com"
+    ]
+    for begin, domain, messages, passed in figures:
+        day = datetime.fromtimestamp(begin, UTC).date()
+        by_day[day, "messages"] += messages
+        by_day[day, "dmarc_pass"] += passed
+        by_domain[domain.lower()] += messages
+
+    with corpus.database.connect() as connection:
+        daily = overview(connection).daily
+        domains = messages_by_domain(connection, Scope())
+
+    # Reports without records leave no daily totals.
+    empty_days = {
+        day for (day, kind), n in by_day.items() if kind == "messages" and not n
+    }
+    assert {(d.day, "messages"): d.messages for d in daily} | {
+        (d.day, "dmarc_pass"): d.dmarc_pass for d in daily
+    } == {key: n for key, n in by_day.items() if key[0] not in empty_days}
+    assert domains == {name: n for name, n in by_domain.items() if n}

@@ -1,7 +1,8 @@
 """The database layer, on SQLite and on PostgreSQL."""
 
 import gzip
-from datetime import UTC, datetime
+import random
+from datetime import UTC, date, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -9,6 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from dmarc_analyzer import api
+from dmarc_analyzer.analysis.overview import overview
 from dmarc_analyzer.storage.schema import (
     dkim_results,
     metadata,
@@ -304,7 +306,59 @@ def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_
         (2, "none", "none"),
     ]
     assert [r.messages for r in api.stored_reports(upgraded)] == [13]
+
+    # The daily totals the analysis reads are counted for the old reports.
+    with upgraded.connect() as connection:
+        totals = connection.execute(
+            text(
+                "SELECT day, source_ip, messages, dkim_pass, spf_pass, signed"
+                " FROM source_days ORDER BY source_ip"
+            )
+        ).all()
+        results = connection.execute(
+            text("SELECT kind, result_domain, detail, messages FROM result_days")
+        ).all()
+    assert [
+        (str(day)[:10], ip, n, *map(bool, flags)) for day, ip, n, *flags in totals
+    ] == [
+        ("2024-01-01", "192.0.2.1", 9, False, True, True),
+        ("2024-01-01", "192.0.2.2", 4, False, False, False),
+    ]
+    assert sorted(tuple(row) for row in results) == [
+        ("dkim", "mail.example.com", "s1", 9),
+        ("spf", "example.com", "mfrom", 9),
+    ]
     upgraded.close()
+
+
+def test_totals_of_days_are_counted_again_after_reports_are_deleted(database, inbox):
+    from sqlalchemy import delete
+
+    from dmarc_analyzer.storage import rollups
+    from dmarc_analyzer.storage.schema import reports
+
+    day = 86400
+    for number, (begin, count) in enumerate([(0, 5), (0, 7), (day, 11)]):
+        (inbox / f"{number}.xml").write_bytes(
+            report_xml(
+                record_xml(count=count),
+                report_id=f"r-{number}",
+                begin=1700006400 + begin,
+                end=1700006400 + begin + day - 1,
+            )
+        )
+    api.ingest(database, [inbox])
+
+    with database.transaction() as connection:
+        connection.execute(delete(reports).where(reports.c.report_id == "r-1"))
+        rollups.rebuild_days(connection, [date(2023, 11, 15)])
+    with database.connect() as connection:
+        daily = overview(connection).daily
+
+    assert [(d.day, d.messages) for d in daily] == [
+        (date(2023, 11, 15), 5),
+        (date(2023, 11, 16), 11),
+    ]
 
 
 def test_a_bad_record_after_many_stored_ones_leaves_nothing(
@@ -412,6 +466,28 @@ def test_values_of_any_length_are_stored_on_every_backend(database, inbox):
 
     assert (first.reports_added, again.duplicates) == (1, 1)
     assert api.stored_reports(database)[0].report_id == long_id
+
+
+def test_names_of_any_length_and_script_are_counted_in_the_daily_totals(
+    database, inbox
+):
+    # Four-byte characters, in no order a compressor could shorten, in every
+    # name of the keys: PostgreSQL limits the size of an index entry.
+    chance = random.Random(3)
+    long_name = "".join(chr(chance.randrange(0x20000, 0x2A6DF)) for _ in range(3000))
+    signed = (
+        f"<dkim><domain>{long_name}</domain><selector>{long_name}</selector>"
+        f"<result>{long_name}</result></dkim>"
+    )
+    (inbox / "long.xml").write_bytes(
+        report_xml(record_xml(count=7, header_from=long_name, auth=signed))
+    )
+
+    stored = api.ingest(database, [inbox])
+
+    assert (stored.reports_added, stored.refused) == (1, [])
+    with database.connect() as connection:
+        assert overview(connection).messages == 7
 
 
 def test_first_runs_at_the_same_time_make_the_schema_once(backend, tmp_path):

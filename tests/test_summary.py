@@ -374,7 +374,7 @@ def _placeholders(text: str) -> set[str]:
 
 
 def test_hostile_names_are_cut_and_the_policy_escaped(database, tmp_path):
-    long_domain = "x" * 3000 + ".com"
+    long_domain = "x" * 240 + ".com"  # as long as a domain name can be
     signed = (
         f"<dkim><domain>{long_domain}</domain><selector>s</selector>"
         "<result>pass</result></dkim>"

@@ -49,7 +49,6 @@ BUCKET_NON_COMPLIANT = "non_compliant"
 BUCKET_FORWARDED = "forwarded"
 BUCKET_THREAT = "threat_unknown"
 
-FORWARDING_REASONS = {"forwarded", "mailing_list", "trusted_forwarder"}
 _SIGNED_FOR_THE_DOMAIN = {alignment.ALIGNED_FAIL, alignment.OTHER}
 
 

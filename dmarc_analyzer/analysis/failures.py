@@ -3,8 +3,9 @@ with its likely cause and fix.
 
 A message failed DKIM when the receiver's policy_evaluated dkim is not
 "pass": no DKIM signature aligned with the From domain passed. The counting
-runs in SQL over (source, From domain, our DKIM and SPF outcomes); Python
-names the senders and picks the causes on those aggregated rows.
+runs in SQL over the daily totals kept as reports are stored
+(storage/rollups.py), per source, From domain and our DKIM and SPF outcomes;
+Python names the senders and picks the causes on those aggregated rows.
 """
 
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from dmarc_analyzer.analysis.findings import (
 )
 from dmarc_analyzer.analysis.identification import (
     IdentifyOptions,
+    days_in,
     identify_sources,
     in_scope,
     unidentified,
@@ -30,13 +32,15 @@ from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.vendors import Vendor
 from dmarc_analyzer.i18n import NO_TEXT
 from dmarc_analyzer.identify.treewalk import TreeWalk
-from dmarc_analyzer.model import DkimResult, SpfResult
-from dmarc_analyzer.storage.reports import messages_where
+from dmarc_analyzer.model import FORWARDING_REASONS, DkimResult, SpfResult
+from dmarc_analyzer.storage.rollups import messages_where
 from dmarc_analyzer.storage.schema import (
     dkim_results,
     override_reasons,
     records,
     reports,
+    result_days,
+    source_days,
     spf_results,
 )
 
@@ -82,38 +86,33 @@ def analyze_sources(
 
 def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGroup]:
     """Messages per source and From domain, failed ones split by evidence."""
-    forwarding = exists().where(
-        override_reasons.c.record_pk == records.c.id,
-        override_reasons.c.type.in_(causes.FORWARDING_REASONS),
-    )
-    forwarded = case((forwarding, literal(1)), else_=literal(0)).label("forwarded")
-    header_from = func.coalesce(func.lower(records.c.header_from), "").label("hfrom")
-    ours_pass = func.coalesce(records.c.dkim_outcome, "") == ALIGNED_PASS
-    theirs_pass = func.coalesce(records.c.dkim, "") == "pass"
-    disagreement = or_(ours_pass & ~theirs_pass, theirs_pass & ~ours_pass)
-    failed_begin = case((dkim_failed(), reports.c.begin))
+    totals = source_days.c
+    failed = ~totals.dkim_pass
+    ours_pass = totals.dkim_outcome == ALIGNED_PASS
+    disagreement = or_(ours_pass & failed, totals.dkim_pass & ~ours_pass)
+    failed_day = case((failed, totals.day))
     query = (
         select(
-            records.c.source_ip,
-            header_from,
-            records.c.dkim_outcome,
-            records.c.spf_outcome,
-            forwarded,
-            func.sum(records.c.count),
-            messages_where(dkim_failed()),
+            totals.source_ip,
+            totals.header_from,
+            totals.dkim_outcome,
+            totals.spf_outcome,
+            totals.forwarded,
+            func.sum(totals.messages),
+            messages_where(failed),
             messages_where(disagreement),
-            messages_where(theirs_pass | (records.c.spf == "pass")),
-            func.min(failed_begin),
-            func.max(failed_begin),
-            messages_where(reports.c.discovery_method == TREEWALK),
+            messages_where(totals.dkim_pass | totals.spf_pass),
+            func.min(failed_day),
+            func.max(failed_day),
+            messages_where(totals.treewalk),
         )
-        .where(in_scope(scope))
+        .where(days_in(source_days, scope))
         .group_by(
-            records.c.source_ip,
-            header_from,
-            records.c.dkim_outcome,
-            records.c.spf_outcome,
-            forwarded,
+            totals.source_ip,
+            totals.header_from,
+            totals.dkim_outcome,
+            totals.spf_outcome,
+            totals.forwarded,
         )
     )
 
@@ -163,7 +162,7 @@ def _walk_the_tree(connection, scope, groups, options: IdentifyOptions) -> None:
     header_from = func.coalesce(func.lower(records.c.header_from), "")
     forwarding = exists().where(
         override_reasons.c.record_pk == records.c.id,
-        override_reasons.c.type.in_(causes.FORWARDING_REASONS),
+        override_reasons.c.type.in_(FORWARDING_REASONS),
     )
     query = select(
         records.c.id,
@@ -213,35 +212,31 @@ def _results_of(connection, record_pk: int):
 
 def _passing_selectors(connection, scope) -> set[tuple[str, str]]:
     """(d=, selector) pairs that pass somewhere in the scope: genuine keys."""
-    domain = func.lower(dkim_results.c.domain)
+    totals = result_days.c
     query = (
-        select(domain, dkim_results.c.selector)
-        .where(
-            in_scope(scope),
-            dkim_results.c.record_pk == records.c.id,
-            dkim_results.c.result == "pass",
-        )
+        select(totals.result_domain, totals.detail)
+        .where(days_in(result_days, scope), totals.kind == "dkim")
+        .where(totals.result == "pass")
         .distinct()
     )
-    return {(d or "", s or "") for d, s in connection.execute(query)}
+    return {(domain, selector) for domain, selector in connection.execute(query)}
 
 
-def _day(moment) -> date | None:
-    # SQLite hands back text from a CASE expression, PostgreSQL a datetime.
-    if moment is None:
-        return None
-    if isinstance(moment, str):
-        return date.fromisoformat(moment[:10])
-    return moment.date()
+def _day(value) -> date | None:
+    # SQLite may hand back the text of the day, PostgreSQL a date.
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value
 
 
 def _add_domains(connection, scope, sources) -> None:
     """Per source, the policy domains its failed messages were reported for."""
+    totals = source_days.c
     query = (
-        select(records.c.source_ip, reports.c.domain)
-        .where(in_scope(scope), dkim_failed())
-        .group_by(records.c.source_ip, reports.c.domain)
-        .order_by(reports.c.domain)
+        select(totals.source_ip, totals.domain)
+        .where(days_in(source_days, scope), ~totals.dkim_pass)
+        .group_by(totals.source_ip, totals.domain)
+        .order_by(totals.domain)
     )
     for ip, domain in connection.execute(query):
         if ip in sources:
@@ -250,59 +245,70 @@ def _add_domains(connection, scope, sources) -> None:
 
 def _add_results(connection, scope, groups) -> None:
     """The DKIM and SPF results behind the failed messages of each group."""
-    header_from = func.coalesce(func.lower(records.c.header_from), "")
-    for table, third in (
-        (dkim_results, dkim_results.c.selector),
-        (spf_results, spf_results.c.scope),
-    ):
-        domain = func.lower(table.c.domain)
-        query = (
-            select(
-                records.c.source_ip,
-                header_from,
-                table.c.result,
-                domain,
-                third,
-                func.sum(records.c.count),
-            )
-            .where(in_scope(scope), dkim_failed(), table.c.record_pk == records.c.id)
-            .group_by(records.c.source_ip, header_from, table.c.result, domain, third)
+    totals = result_days.c
+    query = (
+        select(
+            totals.source_ip,
+            totals.header_from,
+            totals.kind,
+            totals.result,
+            totals.result_domain,
+            totals.detail,
+            func.sum(totals.messages),
         )
-        for ip, hfrom, result, name, extra, messages in connection.execute(query):
-            group = groups.get((ip, hfrom))
-            if group is None:  # stored by an ingest since the groups were counted
-                continue
-            if table is dkim_results:
-                group.signatures.append((result, name, extra, int(messages)))
-                word = result or "no result"
-                if result == "pass":
-                    # A pass among failed messages is a signature the receiver
-                    # did not count as aligned; say whether we agree.
-                    ours = aligned(name, hfrom, "r")
-                    word = (
-                        "pass (receiver: not aligned)" if ours else "pass (unaligned)"
-                    )
-                label = f"{word} d={name or '(none)'} s={extra or '(none)'}"
-                _count(group.dkim_seen, label, int(messages))
-            else:
-                _count(
-                    group.spf_seen,
-                    f"{result or 'no result'} {name or '(no domain)'}",
-                    int(messages),
-                )
+        .where(days_in(result_days, scope), ~totals.dkim_pass)
+        .group_by(
+            totals.source_ip,
+            totals.header_from,
+            totals.kind,
+            totals.result,
+            totals.result_domain,
+            totals.detail,
+        )
+    )
+    for ip, hfrom, kind, result, name, extra, messages in connection.execute(query):
+        group = groups.get((ip, hfrom))
+        if group is None:  # stored by an ingest since the groups were counted
+            continue
+        # The totals keep a missing value as ''.
+        result, name, extra = result or None, name or None, extra or None
+        if kind == "dkim":
+            _add_signature(group, result, name, extra, int(messages))
+        else:
+            _count(
+                group.spf_seen,
+                f"{result or 'no result'} {name or '(no domain)'}",
+                int(messages),
+            )
 
     unsigned = (
-        select(records.c.source_ip, header_from, func.sum(records.c.count))
-        .where(
-            in_scope(scope),
-            dkim_failed(),
-            ~exists().where(dkim_results.c.record_pk == records.c.id),
+        select(
+            source_days.c.source_ip,
+            source_days.c.header_from,
+            func.sum(source_days.c.messages),
         )
-        .group_by(records.c.source_ip, header_from)
+        .where(
+            days_in(source_days, scope),
+            ~source_days.c.dkim_pass,
+            ~source_days.c.signed,
+        )
+        .group_by(source_days.c.source_ip, source_days.c.header_from)
     )
     for ip, hfrom, messages in connection.execute(unsigned):
         if (ip, hfrom) in groups:
             _count(groups[(ip, hfrom)].dkim_seen, NO_SIGNATURE, int(messages))
+
+
+def _add_signature(group: FailureGroup, result, name, selector, messages) -> None:
+    group.signatures.append((result, name, selector, messages))
+    word = result or "no result"
+    if result == "pass":
+        # A pass among failed messages is a signature the receiver did not
+        # count as aligned; say whether we agree.
+        ours = aligned(name, group.header_from, "r")
+        word = "pass (receiver: not aligned)" if ours else "pass (unaligned)"
+    label = f"{word} d={name or '(none)'} s={selector or '(none)'}"
+    _count(group.dkim_seen, label, messages)
 
 
 def _diagnose(group: FailureGroup, vendor: Vendor, genuine: set) -> None:

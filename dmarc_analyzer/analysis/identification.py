@@ -14,7 +14,8 @@ from dmarc_analyzer.identify.network import Network, network_of
 from dmarc_analyzer.identify.reverse_dns import ANSWERED, ReverseDns
 from dmarc_analyzer.storage.dns_cache import cached_lookups, save_lookups
 from dmarc_analyzer.storage.reports import report_filters
-from dmarc_analyzer.storage.schema import dkim_results, records, reports, spf_results
+from dmarc_analyzer.storage.rollups import day_filters
+from dmarc_analyzer.storage.schema import records, reports, result_days, source_days
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,15 @@ class Identity:
 def unidentified(ip: str) -> Identity:
     """For a source that appeared after the sources were named."""
     return Identity(identify_vendor(SourceFacts(ip)), network_of(ip), None)
+
+
+def days_in(table, scope: Scope):
+    """SQL: the rows of a table of daily totals (source_days, result_days)
+    that fall in `scope`."""
+    conditions = day_filters(
+        table, domain=scope.domain, since=scope.since, until=scope.until
+    )
+    return and_(true(), *conditions)
 
 
 def in_scope(scope: Scope):
@@ -79,26 +89,28 @@ def identify_sources(
 
 def _passing_signals(connection: Connection, scope: Scope) -> dict[str, SourceFacts]:
     facts: dict[str, SourceFacts] = {}
-    ips = select(records.c.source_ip).where(in_scope(scope)).distinct()
+    ips = select(source_days.c.source_ip).where(days_in(source_days, scope)).distinct()
     for ip in connection.execute(ips).scalars():
         facts[ip] = SourceFacts(ip)
 
-    for kind, table in (
-        ("dkim", dkim_results),
-        ("spf", spf_results),
-    ):
-        domain = func.lower(table.c.domain)
-        query = (
-            select(records.c.source_ip, domain, func.sum(records.c.count))
-            .where(
-                in_scope(scope),
-                table.c.record_pk == records.c.id,
-                table.c.result == "pass",
-                table.c.domain.is_not(None),
-            )
-            .group_by(records.c.source_ip, domain)
+    query = (
+        select(
+            result_days.c.source_ip,
+            result_days.c.kind,
+            result_days.c.result_domain,
+            func.sum(result_days.c.messages),
         )
-        for ip, name, messages in connection.execute(query):
+        .where(
+            days_in(result_days, scope),
+            result_days.c.result == "pass",
+            result_days.c.result_domain != "",
+        )
+        .group_by(
+            result_days.c.source_ip, result_days.c.kind, result_days.c.result_domain
+        )
+    )
+    for ip, kind, name, messages in connection.execute(query):
+        if ip in facts:  # not one stored by an ingest since the first query
             facts[ip].signals.append(Signal(kind, name, int(messages)))
     return facts
 

@@ -6,14 +6,12 @@ from datetime import date, datetime
 from sqlalchemy import Connection, and_, func, select, true
 
 from dmarc_analyzer.analysis.scope import Scope
-from dmarc_analyzer.storage.reports import (
-    DKIM_PASS,
-    DMARC_PASS,
-    SPF_PASS,
-    messages_where,
-    report_filters,
-)
-from dmarc_analyzer.storage.schema import records, reports
+from dmarc_analyzer.storage.reports import report_filters
+from dmarc_analyzer.storage.rollups import day_filters, messages_where
+from dmarc_analyzer.storage.schema import reports, source_days
+
+# The receiver's DMARC verdict: DKIM or SPF passed and aligned.
+DMARC_PASS = source_days.c.dkim_pass | source_days.c.spf_pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +62,20 @@ class Policy:
 def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
     """Totals over every report whose date range begins in `scope`."""
     in_scope = _reports_in(scope)
-    joined = reports.outerjoin(records, records.c.report_pk == reports.c.id)
-
-    totals = connection.execute(
+    first, last, count = connection.execute(
         select(
             func.min(reports.c.begin),
             func.max(reports.c.begin),
-            func.count(func.distinct(reports.c.id)),
-            func.coalesce(func.sum(records.c.count), 0),
+            func.count(reports.c.id),
+        ).where(in_scope)
+    ).one()
+    totals = connection.execute(
+        select(
+            func.coalesce(func.sum(source_days.c.messages), 0),
             messages_where(DMARC_PASS),
-            messages_where(DKIM_PASS),
-            messages_where(SPF_PASS),
-        )
-        .select_from(joined)
-        .where(in_scope)
+            messages_where(source_days.c.dkim_pass),
+            messages_where(source_days.c.spf_pass),
+        ).where(_days_in(scope))
     ).one()
 
     def distinct_values(column) -> list[str]:
@@ -85,26 +83,25 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
         return list(connection.execute(query).scalars())
 
     return Overview(
-        first_begin=_aware(totals[0]),
-        last_begin=_aware(totals[1]),
+        first_begin=_aware(first),
+        last_begin=_aware(last),
         domains=distinct_values(reports.c.domain),
         reporters=distinct_values(reports.c.org_name),
-        reports=int(totals[2]),
-        messages=int(totals[3]),
-        dmarc_pass=int(totals[4]),
-        dkim_aligned_pass=int(totals[5]),
-        spf_aligned_pass=int(totals[6]),
-        daily=_daily_volume(connection, in_scope),
+        reports=int(count),
+        messages=int(totals[0]),
+        dmarc_pass=int(totals[1]),
+        dkim_aligned_pass=int(totals[2]),
+        spf_aligned_pass=int(totals[3]),
+        daily=_daily_volume(connection, scope),
     )
 
 
 def pass_totals(connection: Connection, scope: Scope) -> tuple[int, int]:
     """(messages, DMARC passes) in `scope`: the few numbers of a trend point."""
-    query = (
-        select(func.coalesce(func.sum(records.c.count), 0), messages_where(DMARC_PASS))
-        .select_from(reports.join(records, records.c.report_pk == reports.c.id))
-        .where(_reports_in(scope))
-    )
+    query = select(
+        func.coalesce(func.sum(source_days.c.messages), 0),
+        messages_where(DMARC_PASS),
+    ).where(_days_in(scope))
     messages, passed = connection.execute(query).one()
     return int(messages), int(passed)
 
@@ -139,23 +136,23 @@ def daily_by_source(
     connection: Connection, scope: Scope
 ) -> list[tuple[date, str, int]]:
     """(UTC day of the report's begin, source IP, messages) in `scope`."""
-    day = func.date(reports.c.begin)
+    totals = source_days.c
     query = (
-        select(day, records.c.source_ip, func.sum(records.c.count))
-        .select_from(reports.join(records, records.c.report_pk == reports.c.id))
-        .where(_reports_in(scope))
-        .group_by(day, records.c.source_ip)
-        .order_by(day)
+        select(totals.day, totals.source_ip, func.sum(totals.messages))
+        .where(_days_in(scope))
+        .group_by(totals.day, totals.source_ip)
+        .order_by(totals.day)
     )
     return [(_as_date(d), ip, int(n)) for d, ip, n in connection.execute(query)]
 
 
 def messages_by_domain(connection: Connection, scope: Scope) -> dict[str, int]:
+    """Messages per policy domain (in lower case) in `scope`."""
+    totals = source_days.c
     query = (
-        select(reports.c.domain, func.coalesce(func.sum(records.c.count), 0))
-        .select_from(reports.outerjoin(records, records.c.report_pk == reports.c.id))
-        .where(_reports_in(scope))
-        .group_by(reports.c.domain)
+        select(totals.domain, func.sum(totals.messages))
+        .where(_days_in(scope))
+        .group_by(totals.domain)
     )
     return {domain: int(messages) for domain, messages in connection.execute(query)}
 
@@ -167,15 +164,21 @@ def _reports_in(scope: Scope):
     )
 
 
-def _daily_volume(connection: Connection, in_scope) -> list[DailyVolume]:
+def _days_in(scope: Scope):
+    conditions = day_filters(
+        source_days, domain=scope.domain, since=scope.since, until=scope.until
+    )
+    return and_(true(), *conditions)
+
+
+def _daily_volume(connection: Connection, scope: Scope) -> list[DailyVolume]:
     """Messages per UTC day of the report's begin time."""
-    day = func.date(reports.c.begin)
+    totals = source_days.c
     query = (
-        select(day, func.sum(records.c.count), messages_where(DMARC_PASS))
-        .select_from(reports.join(records, records.c.report_pk == reports.c.id))
-        .where(in_scope)
-        .group_by(day)
-        .order_by(day)
+        select(totals.day, func.sum(totals.messages), messages_where(DMARC_PASS))
+        .where(_days_in(scope))
+        .group_by(totals.day)
+        .order_by(totals.day)
     )
     return [
         DailyVolume(_as_date(value), int(messages), int(passed))

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 class Scope:
     """A domain (or all) and a period of report begin times.
 
-    `since` is inclusive and `until` exclusive, both timezone-aware UTC.
+    `since` is inclusive and `until` exclusive, both timezone-aware
+    midnights UTC: the stored totals are per whole day.
     """
 
     domain: str | None = None
@@ -19,6 +20,8 @@ class Scope:
         for moment in (self.since, self.until):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("Scope times must be timezone-aware (UTC)")
+            if moment is not None and moment.astimezone(UTC).time() != time.min:
+                raise ValueError("Scope times must be midnights UTC (whole days)")
         if self.since and self.until and self.until <= self.since:
             raise ValueError("Scope ends before it begins")
 

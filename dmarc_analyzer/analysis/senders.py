@@ -8,15 +8,10 @@ from sqlalchemy import Connection, func, select
 
 from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources
 from dmarc_analyzer.analysis.findings import SourceFailures
-from dmarc_analyzer.analysis.identification import IdentifyOptions, in_scope
+from dmarc_analyzer.analysis.identification import IdentifyOptions, days_in
 from dmarc_analyzer.analysis.scope import Scope
-from dmarc_analyzer.storage.reports import (
-    DKIM_PASS,
-    DMARC_PASS,
-    SPF_PASS,
-    messages_where,
-)
-from dmarc_analyzer.storage.schema import records, reports
+from dmarc_analyzer.storage.rollups import messages_where
+from dmarc_analyzer.storage.schema import source_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +66,18 @@ def senders(
         analyzed = analyze_sources(connection, scope, options)
     earlier = _seen_before(connection, scope)
 
+    totals = source_days.c
     query = (
         select(
-            records.c.source_ip,
-            func.min(reports.c.begin),
-            func.max(reports.c.end),
-            messages_where(DKIM_PASS),
-            messages_where(SPF_PASS),
-            messages_where(DMARC_PASS),
+            totals.source_ip,
+            func.min(totals.first_begin),
+            func.max(totals.last_end),
+            messages_where(totals.dkim_pass),
+            messages_where(totals.spf_pass),
+            messages_where(totals.dkim_pass | totals.spf_pass),
         )
-        .where(in_scope(scope))
-        .group_by(records.c.source_ip)
+        .where(days_in(source_days, scope))
+        .group_by(totals.source_ip)
     )
     found = [
         Sender(
@@ -109,6 +105,8 @@ def _seen_before(connection: Connection, scope: Scope) -> set[str] | None:
     except OverflowError:  # the period before starts before year 1
         return None
     previous = Scope(domain=scope.domain, since=since, until=scope.since)
-    query = select(records.c.source_ip).where(in_scope(previous)).distinct()
+    query = (
+        select(source_days.c.source_ip).where(days_in(source_days, previous)).distinct()
+    )
     seen = set(connection.execute(query).scalars())
     return seen or None

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dmarc_analyzer.alignment import dkim_outcome, spf_outcome
 from dmarc_analyzer.model import PublishedPolicy, Record, Report
+from dmarc_analyzer.storage import rollups
 from dmarc_analyzer.storage.bulk import IdAllocator, batch_writer, write_rows
 from dmarc_analyzer.storage.schema import (
     dkim_results,
@@ -106,6 +107,7 @@ def store_report(
     date range all match; it is then skipped, its records unread, and
     counted as a duplicate.
     """
+    rollups.lock_for_adding(connection)
     key = natural_key(report)
     if _is_stored(connection, key):
         return StoreOutcome(duplicates=1)
@@ -118,6 +120,7 @@ def store_report(
             written, messages = _insert_records(
                 connection, report_pk, report, report_records
             )
+            rollups.add_report(connection, report_pk)
     except IntegrityError:
         if _is_stored(connection, key):
             return StoreOutcome(duplicates=1)

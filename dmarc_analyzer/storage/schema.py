@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -153,4 +154,70 @@ settings = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     _required("value", Text),
+)
+
+# Totals per day, kept as reports are stored (rollups.py): what the analysis
+# reads. Names in the keys are cut to rollups.KEY_CHARACTERS, and a missing
+# value is '' so that it takes part in the unique key.
+source_days = Table(
+    "source_days",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _required("day", Date),
+    _required("domain", Text),  # the policy domain, lower case
+    _required("source_ip", String(45)),
+    _required("header_from", Text),  # lower case
+    _required("dkim_pass", Boolean),  # the receiver's DKIM verdict
+    _required("spf_pass", Boolean),  # the receiver's SPF verdict
+    _required("dkim_outcome", Text),  # our own alignment check
+    _required("spf_outcome", Text),
+    _required("forwarded", Boolean),  # an override reason says forwarded
+    _required("signed", Boolean),  # any DKIM result at all
+    _required("treewalk", Boolean),  # discovered by the DNS tree walk
+    _required("messages", BigInteger),
+    _required("first_begin", DateTime),
+    _required("last_end", DateTime),
+    UniqueConstraint(
+        "day",
+        "domain",
+        "source_ip",
+        "header_from",
+        "dkim_pass",
+        "spf_pass",
+        "dkim_outcome",
+        "spf_outcome",
+        "forwarded",
+        "signed",
+        "treewalk",
+        name="uq_source_days_key",
+    ),
+)
+
+# The messages behind each DKIM and SPF result, per day and source.
+result_days = Table(
+    "result_days",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _required("day", Date),
+    _required("domain", Text),
+    _required("source_ip", String(45)),
+    _required("header_from", Text),
+    _required("dkim_pass", Boolean),
+    _required("kind", String(4)),  # dkim or spf
+    _required("result", Text),
+    _required("result_domain", Text),  # d= or the SPF domain, lower case
+    _required("detail", Text),  # the DKIM selector or the SPF scope
+    _required("messages", BigInteger),
+    UniqueConstraint(
+        "day",
+        "domain",
+        "source_ip",
+        "header_from",
+        "dkim_pass",
+        "kind",
+        "result",
+        "result_domain",
+        "detail",
+        name="uq_result_days_key",
+    ),
 )
