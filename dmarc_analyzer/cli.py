@@ -7,6 +7,8 @@ environment problem (some files refused, database unreachable), 2 usage.
 
 from __future__ import annotations  # api.Database in annotations stays unloaded
 
+import contextlib
+import dataclasses
 import json
 import logging
 import sys
@@ -39,6 +41,12 @@ senders_file_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(senders_file_app, name="senders-file")
+fetch_app = typer.Typer(
+    help="Import the reports in a mailbox and move each message to an archive "
+    "folder once its reports are stored.",
+    no_args_is_help=True,
+)
+app.add_typer(fetch_app, name="fetch")
 
 # Piped output is not cut to 80 columns: a script or a file wants whole values.
 stdout = Console(width=None if sys.stdout.isatty() else 200)
@@ -47,7 +55,9 @@ stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 class State:
     database_url: str | None = None
+    config: Path | None = None
     debug: bool = False
+    settings: api.Settings | None = None
 
 
 state = State()
@@ -114,6 +124,15 @@ def options(
             show_default=False,
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Settings file (TOML) [default: $DMARC_ANALYZER_CONFIG, "
+            "./dmarc-analyzer.toml, ~/.config/dmarc-analyzer/config.toml]",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log each file.")
     ] = False,
@@ -127,9 +146,11 @@ def options(
     dmarc-analyzer ingest ~/dmarc-reports/
     dmarc-analyzer failures --since 2024-03-01
     dmarc-analyzer --db postgresql+psycopg://me@dbhost/dmarc summary --out reports/
+    dmarc-analyzer fetch imap && dmarc-analyzer summary   # with a settings file
     ```
     """
     state.database_url = db
+    state.config = config
     state.debug = debug
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
@@ -281,9 +302,14 @@ class Format(StrEnum):
 
 @app.command()
 def summary(
-    out: Annotated[Path, typer.Option(help="Folder for the summary files.")] = Path(
-        "reports"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the summary files [default: the settings file's "
+            "output, else reports/]",
+            show_default=False,
+        ),
+    ] = None,
     period: Annotated[
         PeriodKind,
         typer.Option(
@@ -341,6 +367,7 @@ def summary(
     database = _open_existing()
     options = _identify_options(database, offline, nameserver, senders_file)
     result = api.summarize(database, chosen, domain, options)
+    out = out or _settings().output or Path("reports")
     written = api.write_summary(result, out, formats, language.code)
 
     if result.empty:
@@ -465,13 +492,334 @@ def db_upgrade() -> None:
     )
 
 
+class Security(StrEnum):
+    tls = "tls"
+    starttls = "starttls"
+    plain = "plain"
+
+
+ProcessedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--processed-folder",
+        help="Where messages go once their reports are stored "
+        "[default: dmarc-processed]",
+        show_default=False,
+    ),
+]
+InvalidOption = Annotated[
+    str | None,
+    typer.Option(
+        "--invalid-folder",
+        help="Where messages without an aggregate report go [default: dmarc-invalid]",
+        show_default=False,
+    ),
+]
+OtherOption = Annotated[
+    str | None,
+    typer.Option(
+        "--other-folder",
+        help="Where failure (forensic) and SMTP TLS reports go "
+        "[default: dmarc-other-reports]",
+        show_default=False,
+    ),
+]
+BatchOption = Annotated[
+    int | None,
+    typer.Option("--batch-size", min=1, help="Messages read at a time [default: 50]"),
+]
+
+
+@fetch_app.command("imap")
+def fetch_imap(
+    host: Annotated[str | None, typer.Option(help="IMAP server.")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="[default: 993 with TLS, else 143]", show_default=False),
+    ] = None,
+    security: Annotated[
+        Security | None,
+        typer.Option(
+            help="tls (port 993), starttls (143), or plain (no encryption: "
+            "for a server on this machine) [default: tls]",
+            show_default=False,
+        ),
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="IMAP user name.")] = None,
+    password_env: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Environment variable holding the password "
+            "[default: DMARC_ANALYZER_IMAP_PASSWORD]",
+            show_default=False,
+        ),
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(help="File whose first line is the password."),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(help="CA certificates to trust (a server's own certificate)."),
+    ] = None,
+    folder: Annotated[
+        str | None,
+        typer.Option(help="Folder to import [default: INBOX]", show_default=False),
+    ] = None,
+    since: Annotated[
+        date | None,
+        typer.Option(
+            parser=_parse_day,
+            metavar="YYYY-MM-DD",
+            help="Only messages the server received on or after this day.",
+        ),
+    ] = None,
+    batch_size: BatchOption = None,
+    processed_folder: ProcessedOption = None,
+    invalid_folder: InvalidOption = None,
+    other_folder: OtherOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import the reports in an IMAP folder, then archive each message.
+
+    A message goes to the processed folder once its reports are committed,
+    to the invalid folder when it holds no aggregate report, to the other
+    folder when it is a failure or SMTP TLS report; one that could not be
+    stored stays and is tried again next run. Running it again is safe.
+    The password comes from an environment variable or a file, never from
+    the command line. Options override the settings file's [imap] table.
+
+    Examples:
+
+    ```
+    DMARC_ANALYZER_IMAP_PASSWORD=... dmarc-analyzer fetch imap \\
+        --host imap.example.com --user dmarc@example.com
+    dmarc-analyzer fetch imap --password-file ~/.imap-pw --since 2026-11-01 --json
+    dmarc-analyzer fetch imap && dmarc-analyzer summary     # with a settings file
+    ```
+    """
+    chosen = {
+        "host": host,
+        "port": port,
+        "security": security.value if security else None,
+        "user": user,
+        "password_env": password_env,
+        "password_file": password_file,
+        "ca_file": ca_file,
+        "folder": folder,
+        "batch_size": batch_size,
+    }
+    imap = dataclasses.replace(
+        _settings().imap, **{k: v for k, v in chosen.items() if v is not None}
+    )
+    folders = _archive(processed_folder, invalid_folder, other_folder)
+    database = _open_database()
+    with _fetch_progress(as_json) as (on_start, on_message_done):
+        summary = api.fetch_imap(
+            database,
+            imap,
+            folders,
+            since=since,
+            on_start=on_start,
+            on_message_done=on_message_done,
+        )
+    _show_fetch(summary, as_json)
+
+
+@fetch_app.command("maildir")
+def fetch_maildir(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="The Maildir [default: the settings file's]"),
+    ] = None,
+    batch_size: BatchOption = None,
+    processed_folder: ProcessedOption = None,
+    invalid_folder: InvalidOption = None,
+    other_folder: OtherOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import the reports in a Maildir; archive folders are its sub-folders.
+
+    Example: `dmarc-analyzer fetch maildir ~/Maildir/.DMARC`
+    """
+    chosen = path or _settings().maildir
+    if chosen is None:
+        raise typer.BadParameter("name the Maildir, or give it in the settings file")
+    _fetch_local(
+        api.fetch_maildir,
+        chosen,
+        batch_size,
+        _archive(processed_folder, invalid_folder, other_folder),
+        as_json,
+    )
+
+
+@fetch_app.command("mbox")
+def fetch_mbox(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="The mbox file [default: the settings file's]"),
+    ] = None,
+    batch_size: BatchOption = None,
+    processed_folder: ProcessedOption = None,
+    invalid_folder: InvalidOption = None,
+    other_folder: OtherOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import the reports in an mbox file; archive folders are mbox files
+    beside it.
+
+    Example: `dmarc-analyzer fetch mbox /var/mail/dmarc`
+    """
+    chosen = path or _settings().mbox
+    if chosen is None:
+        raise typer.BadParameter("name the mbox file, or give it in the settings file")
+    _fetch_local(
+        api.fetch_mbox,
+        chosen,
+        batch_size,
+        _archive(processed_folder, invalid_folder, other_folder),
+        as_json,
+    )
+
+
+def _fetch_local(fetch, path: Path, batch_size, folders, as_json: bool) -> None:
+    database = _open_database()
+    with _fetch_progress(as_json) as (on_start, on_message_done):
+        summary = fetch(
+            database,
+            path,
+            folders,
+            batch_size=batch_size or _settings().imap.batch_size,
+            on_start=on_start,
+            on_message_done=on_message_done,
+        )
+    _show_fetch(summary, as_json)
+
+
+def _archive(processed: str | None, invalid: str | None, other: str | None):
+    chosen = {"processed": processed, "invalid": invalid, "other_reports": other}
+    return dataclasses.replace(
+        _settings().archive, **{k: v for k, v in chosen.items() if v}
+    )
+
+
+@contextlib.contextmanager
+def _fetch_progress(as_json: bool):
+    """A progress bar on stderr when it is a terminal: the callbacks for it."""
+    if not stderr.is_terminal or as_json:
+        yield None, None
+        return
+    with _progress() as progress:
+        task = progress.add_task("Fetching", total=None)
+        yield (
+            lambda total: progress.update(task, total=total),
+            lambda _message: progress.advance(task),
+        )
+
+
+def _show_fetch(summary, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        for label, found in [
+            ("invalid", summary.invalid),
+            ("other report", summary.other_reports),
+            ("left for next run", summary.failed),
+        ]:
+            for item in found:
+                print(f"{label} {item.path}: {item.reason}", file=sys.stderr)
+        plural = console.plural
+        stdout.print(
+            f"{plural(summary.messages, 'message')}: "
+            f"{summary.processed} processed "
+            f"({plural(summary.reports_added, 'report')} added, "
+            f"{plural(summary.duplicates, 'duplicate')}), "
+            f"{len(summary.invalid)} invalid, "
+            f"{plural(len(summary.other_reports), 'other report')} set aside, "
+            f"{len(summary.failed)} left for the next run",
+            highlight=False,
+        )
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="Reports that began longer ago than this: 400d, 57w "
+            "[default: the settings file's retention]",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Delete them (without it: a dry run).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete old reports with their records, in one transaction.
+
+    Without --yes nothing is deleted: it says what would be.
+
+    Examples:
+
+    ```
+    dmarc-analyzer prune --older-than 400d          # what would go
+    dmarc-analyzer prune --older-than 400d --yes    # delete it
+    ```
+    """
+    if older_than is not None:
+        try:
+            age = api.parse_duration(older_than, "--older-than")
+        except DmarcAnalyzerError as error:
+            raise typer.BadParameter(str(error)) from None
+    elif _settings().retention is not None:
+        age = _settings().retention
+    else:
+        raise typer.BadParameter(
+            "give --older-than, or a retention in the settings file"
+        )
+    result = api.prune(_open_existing(), age, delete=yes)
+
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    plural = console.plural
+    what = (
+        f"{plural(result.reports, 'report')} ({plural(result.records, 'record')}, "
+        f"{plural(result.messages, 'message')}) beginning before "
+        f"{result.cutoff.date()}"
+    )
+    if result.reports and result.first_begin:
+        what += f", from {result.first_begin.date()} to {result.last_begin.date()}"
+    if yes:
+        stdout.print(f"deleted {what}", highlight=False)
+    else:
+        stdout.print(f"would delete {what}; run with --yes to delete", highlight=False)
+
+
+def _settings() -> api.Settings:
+    """The settings file, read on first use: `--help` never reads it."""
+    if state.settings is None:
+        state.settings = api.load_settings(state.config)
+    return state.settings
+
+
+def _database_url() -> str | None:
+    return state.database_url or _settings().database
+
+
 def _open_database() -> api.Database:
-    return api.open_database(state.database_url)
+    return api.open_database(_database_url())
 
 
 def _open_existing() -> api.Database:
     """For commands that only read: a mistyped path must not make a new file."""
-    return api.open_database(state.database_url, create=False)
+    return api.open_database(_database_url(), create=False)
 
 
 def _identify_options(
@@ -485,6 +833,7 @@ def _identify_options(
             api.parse_nameserver(nameserver)
         except api.ResolverError as error:
             raise typer.BadParameter(str(error), param_hint="--nameserver") from None
+    senders_file = senders_file or _settings().senders_file
     if senders_file:
         inventory = api.load_inventory(senders_file)
     else:
