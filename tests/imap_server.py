@@ -3,7 +3,9 @@ an unprivileged process with a configuration of its own.
 
 Any user name logs in with the one password (a static passdb), each with a
 Maildir of its own: a test that picks a new user name starts from an empty
-mailbox without starting another server.
+mailbox without starting another server. It listens for plain IMAP (with
+STARTTLS) on `port` and for IMAP over TLS on `tls_port`, with a self-signed
+certificate for 127.0.0.1 in `certificate`.
 """
 
 import grp
@@ -25,7 +27,9 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -49,7 +53,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -69,12 +74,14 @@ class DovecotServer:
         if self.as_root or workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="dmarc-analyzer-imap-"))
         self.root = workdir
-        self.port = _free_port()
+        self.port, self.tls_port = _free_port(), _free_port()
+        self.certificate = self.root / "cert.pem"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "DovecotServer":
         account = pwd.getpwnam("nobody") if self.as_root else pwd.getpwuid(os.getuid())
         group = _group_name(account.pw_gid)
+        _self_signed_certificate(self.certificate, self.root / "key.pem")
         config = self.root / "dovecot.conf"
         config.write_text(
             CONFIG.format(
@@ -83,11 +90,12 @@ class DovecotServer:
                 group=group,
                 password=PASSWORD,
                 port=self.port,
+                tls_port=self.tls_port,
             )
         )
         if self.as_root:
-            shutil.chown(self.root, account.pw_uid, account.pw_gid)
-            shutil.chown(config, account.pw_uid, account.pw_gid)
+            for path in [self.root, *self.root.iterdir()]:
+                shutil.chown(path, account.pw_uid, account.pw_gid)
 
         self.process = subprocess.Popen(
             [str(DOVECOT), "-F", "-c", str(config)],
@@ -121,6 +129,33 @@ class DovecotServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"dovecot did not listen in time: {self.log()}")
+
+
+def _self_signed_certificate(certificate: Path, key: Path) -> None:
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _free_port() -> int:

@@ -1,6 +1,7 @@
 """fetch imap against a real IMAP server (Dovecot on 127.0.0.1), loaded with
 reports from the corpus and with messages that are no aggregate report."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -204,6 +205,25 @@ def test_a_message_that_could_not_be_stored_stays_for_the_next_run(
     assert first.processed == 2
     assert second.messages == 1 and second.processed == 1
     assert counts(imap) == {"INBOX": 0, FOLDERS.processed: 3}
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_tls_and_starttls_with_the_server_certificate(server, imap, security):
+    port = server.tls_port if security == "tls" else server.port
+    secure = dataclasses.replace(
+        imap, security=security, port=port, ca_file=server.certificate
+    )
+    deliver(imap, report_messages()[:2])
+
+    summary = api.fetch_imap(api.open_database("sqlite://"), secure, password=PASSWORD)
+
+    assert summary.processed == 2
+
+
+def test_an_untrusted_certificate_is_refused(server, imap):
+    untrusted = dataclasses.replace(imap, security="tls", port=server.tls_port)
+    with pytest.raises(MailboxError, match="certificate verify failed"):
+        ImapMailbox(untrusted, PASSWORD)
 
 
 def test_wrong_password_is_one_line_error(imap):
