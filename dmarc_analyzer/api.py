@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from dmarc_analyzer.analysis.identification import IdentifyOptions
     from dmarc_analyzer.analysis.management import ManagementSummary
     from dmarc_analyzer.analysis.senders import Sender
+    from dmarc_analyzer.fetch.mailbox import Mailbox
     from dmarc_analyzer.fetch.run import FetchSummary, MessageDone, Started
     from dmarc_analyzer.identify.inventory import Inventory
     from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary
@@ -204,7 +205,15 @@ def fetch_mbox(
     return _fetch(database, mailbox, folders, batch_size, on_start, on_message_done)
 
 
-def _fetch(database, mailbox, folders, batch_size, on_start, on_message_done):
+def _fetch(
+    database: Database,
+    mailbox: Mailbox,
+    folders: ArchiveFolders,
+    batch_size: int,
+    on_start: Started | None,
+    on_message_done: MessageDone | None,
+) -> FetchSummary:
+    """Fetch, and close the mailbox whatever happens: an mbox is unlocked."""
     from dmarc_analyzer.fetch.run import fetch_mailbox
 
     try:

@@ -79,11 +79,16 @@ def test_command_line_dry_run_then_yes_with_retention_from_settings(tmp_path):
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    dry, deleted, again = prune(), prune("--yes"), prune("--yes")
+    dry, deleted = prune(), prune("--yes")
 
     assert (dry["reports"], dry["deleted"]) == (1, False)
     assert (deleted["reports"], deleted["deleted"]) == (1, True)
-    assert again["reports"] == 0
+    assert [
+        r.report_id
+        for r in api.stored_reports(
+            api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        )
+    ] == ["r-0"]
 
 
 def test_command_line_needs_an_age(tmp_path):

@@ -34,11 +34,17 @@ class ImapMailbox:
         )
         self._existing: set[str] = set()
         self._deleted: list[int] = []
-        with _imap_errors(f"cannot log in to {self.name}"):
+        with _imap_errors(f"cannot connect to {self.name}"):
             self._client = _connect(settings)
-            self._client.login(settings.user, password)
-        with _imap_errors(f"cannot open {self.name}"):
-            self._client.select_folder(settings.folder)
+        try:
+            with _imap_errors(f"cannot log in to {self.name}"):
+                self._client.login(settings.user, password)
+            with _imap_errors(f"cannot open {self.name}"):
+                self._client.select_folder(settings.folder)
+        except MailboxError:
+            with contextlib.suppress(OSError):
+                self._client.shutdown()
+            raise
 
     def keys(self) -> list[int]:
         criteria: list = ["UNDELETED"]
@@ -81,6 +87,9 @@ class ImapMailbox:
         self._deleted.clear()
 
     def close(self) -> None:
+        # A run stopped mid-batch still expunges the messages it copied.
+        with contextlib.suppress(MailboxError):
+            self.end_batch()
         with contextlib.suppress(IMAPClientError, OSError):
             self._client.logout()
 

@@ -92,9 +92,9 @@ def fetch_mailbox(
     for batch in batched(keys, batch_size):
         for message in mailbox.read(batch):
             summary.messages += 1
-            folder = _store(database, message, summary)
-            if folder is not None:
-                mailbox.move(message.key, getattr(folders, folder))
+            destination = _store(database, message, summary)
+            if destination is not None:
+                mailbox.move(message.key, getattr(folders, destination))
             if on_message_done:
                 on_message_done(message)
         mailbox.end_batch()
@@ -107,9 +107,11 @@ def batched(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
-def _store(database: Database, message: MailMessage, summary: FetchSummary):
-    """Store one message's reports; the archive folder it goes to, or None
-    when it stays where it is."""
+def _store(
+    database: Database, message: MailMessage, summary: FetchSummary
+) -> str | None:
+    """Store one message's reports and count the outcome. Return where the
+    message goes, as a field of ArchiveFolders, or None: it stays."""
     where = printable(message.where)
     if message.data is None:
         reason = f"e-mail message of more than {MAX_MESSAGE_BYTES:,} bytes"
