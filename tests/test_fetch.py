@@ -226,6 +226,21 @@ def test_an_untrusted_certificate_is_refused(server, imap):
         ImapMailbox(untrusted, PASSWORD)
 
 
+def test_a_server_without_move_gets_copy_delete_and_expunge(imap, monkeypatch):
+    without_move = IMAPClient.has_capability
+    monkeypatch.setattr(
+        IMAPClient,
+        "has_capability",
+        lambda client, name: name != "MOVE" and without_move(client, name),
+    )
+    deliver(imap, report_messages()[:3])
+
+    summary = api.fetch_imap(api.open_database("sqlite://"), imap, password=PASSWORD)
+
+    assert summary.processed == 3
+    assert counts(imap) == {"INBOX": 0, FOLDERS.processed: 3}
+
+
 def test_wrong_password_is_one_line_error(imap):
     with pytest.raises(MailboxError, match="cannot log in"):
         ImapMailbox(imap, "not the password")
