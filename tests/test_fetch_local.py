@@ -162,3 +162,17 @@ def test_command_line_mbox_json(tmp_path):
         "dmarc:message 3"
     )
     assert mbox_count(tmp_path / "bad") == 1
+
+
+@pytest.mark.parametrize(
+    "command", [["fetch", "imap"], ["fetch", "maildir"], ["fetch", "mbox"], ["prune"]]
+)
+def test_help_has_an_example(command):
+    from typer.testing import CliRunner
+
+    from dmarc_analyzer.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"])
+
+    assert result.exit_code == 0
+    assert "dmarc-analyzer " + " ".join(command) in result.stdout
