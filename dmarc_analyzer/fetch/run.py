@@ -129,10 +129,13 @@ def _store(
         return _leave(summary, where, printable(error))
     except Exception as error:  # the per-message boundary: record it, go on
         log.debug("unexpected failure on %s", where, exc_info=True)
-        return _leave(summary, where, f"unexpected error: {type(error).__name__}")
+        reason = f"unexpected error: {type(error).__name__}: {error}"
+        return _leave(summary, where, printable(reason))
 
     summary.add(result.outcome)
-    summary.warnings += [Refusal(where, repair) for repair in result.repairs]
+    for repair in result.repairs:
+        log.warning("%s: repaired: %s", where, repair)
+        summary.warnings.append(Refusal(where, repair))
     log.info(
         "%s: %d reports added, %d duplicates",
         where,
