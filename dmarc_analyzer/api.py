@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dmarc_analyzer.analysis.period import Period, chosen_days, last_full
 from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.config import ArchiveFolders, ImapSettings, Settings
 from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.i18n import Language, available_languages, language
 from dmarc_analyzer.storage.database import DEFAULT_DATABASE, Database
@@ -33,8 +34,11 @@ if TYPE_CHECKING:
     from dmarc_analyzer.analysis.identification import IdentifyOptions
     from dmarc_analyzer.analysis.management import ManagementSummary
     from dmarc_analyzer.analysis.senders import Sender
+    from dmarc_analyzer.fetch.mailbox import Mailbox
+    from dmarc_analyzer.fetch.run import FetchSummary, MessageDone, Started
     from dmarc_analyzer.identify.inventory import Inventory
     from dmarc_analyzer.ingest.pipeline import FileDone, IngestSummary
+    from dmarc_analyzer.storage.retention import PruneResult
 
 # Names of this API that live in modules a short command never needs: they
 # are imported on first use, so that `dmarc-analyzer reports` starts quickly.
@@ -43,6 +47,8 @@ _LAZY = {
     "ManagementSummary": "dmarc_analyzer.analysis.management",
     "Inventory": "dmarc_analyzer.identify.inventory",
     "load_inventory": "dmarc_analyzer.identify.inventory",
+    "load_settings": "dmarc_analyzer.config",
+    "parse_duration": "dmarc_analyzer.config",
     "ResolverError": "dmarc_analyzer.identify.reverse_dns",
     "parse_nameserver": "dmarc_analyzer.identify.reverse_dns",
     "summary_dict": "dmarc_analyzer.reporting.summary",
@@ -81,26 +87,35 @@ SENDER_FRAME_COLUMNS = [
 __all__ = [
     "DATABASE_ENV",
     "SUMMARY_FORMATS",  # noqa: F822 - loaded on first use by __getattr__
+    "ArchiveFolders",
     "Database",
     "IdentifyOptions",
+    "ImapSettings",
     "Inventory",
     "Language",
     "ManagementSummary",
     "Period",
     "ResolverError",  # noqa: F822 - loaded on first use by __getattr__
     "Scope",
+    "Settings",
     "available_languages",
     "chosen_period",
     "clear_dns_cache",
     "failures",
     "failures_frame",
+    "fetch_imap",
+    "fetch_maildir",
+    "fetch_mbox",
     "has_reports",
     "ingest",
     "language",
     "last_full_period",
     "load_inventory",  # noqa: F822 - loaded on first use by __getattr__
+    "load_settings",  # noqa: F822 - loaded on first use by __getattr__
     "open_database",
+    "parse_duration",  # noqa: F822 - loaded on first use by __getattr__
     "parse_nameserver",  # noqa: F822 - loaded on first use by __getattr__
+    "prune",
     "report_span",
     "reports_frame",
     "senders",
@@ -133,6 +148,96 @@ def ingest(
 
     chosen = [Path(p).expanduser() for p in paths]
     return ingest_paths(database, chosen, on_file_done, skip=database.files)
+
+
+def fetch_imap(
+    database: Database,
+    imap: ImapSettings,
+    folders: ArchiveFolders = ArchiveFolders(),
+    *,
+    password: str | None = None,
+    since: date | None = None,
+    on_start: Started | None = None,
+    on_message_done: MessageDone | None = None,
+) -> FetchSummary:
+    """Store the reports of every message in an IMAP folder (since `since`,
+    by the server's date) and move each message to its archive folder once
+    its reports are committed. The password, when not given, comes from the
+    file or environment variable that `imap` names."""
+    from dmarc_analyzer.config import imap_password
+    from dmarc_analyzer.fetch.imap import ImapMailbox
+
+    secret = imap_password(imap) if password is None else password
+    mailbox = ImapMailbox(imap, secret, since)
+    size = imap.batch_size
+    return _fetch(database, mailbox, folders, size, on_start, on_message_done)
+
+
+def fetch_maildir(
+    database: Database,
+    path: str | Path,
+    folders: ArchiveFolders = ArchiveFolders(),
+    *,
+    batch_size: int = 50,
+    on_start: Started | None = None,
+    on_message_done: MessageDone | None = None,
+) -> FetchSummary:
+    """`fetch_imap` for a Maildir; archive folders are its sub-folders."""
+    from dmarc_analyzer.fetch.local import MaildirMailbox
+
+    mailbox = MaildirMailbox(Path(path).expanduser())
+    return _fetch(database, mailbox, folders, batch_size, on_start, on_message_done)
+
+
+def fetch_mbox(
+    database: Database,
+    path: str | Path,
+    folders: ArchiveFolders = ArchiveFolders(),
+    *,
+    batch_size: int = 50,
+    on_start: Started | None = None,
+    on_message_done: MessageDone | None = None,
+) -> FetchSummary:
+    """`fetch_imap` for an mbox file; archive folders are mbox files beside it."""
+    from dmarc_analyzer.fetch.local import MboxMailbox
+
+    mailbox = MboxMailbox(Path(path).expanduser())
+    return _fetch(database, mailbox, folders, batch_size, on_start, on_message_done)
+
+
+def _fetch(
+    database: Database,
+    mailbox: Mailbox,
+    folders: ArchiveFolders,
+    batch_size: int,
+    on_start: Started | None,
+    on_message_done: MessageDone | None,
+) -> FetchSummary:
+    """Fetch, and close the mailbox whatever happens: an mbox is unlocked."""
+    from dmarc_analyzer.fetch.run import fetch_mailbox
+
+    try:
+        return fetch_mailbox(
+            database, mailbox, folders, batch_size, on_start, on_message_done
+        )
+    finally:
+        mailbox.close()
+
+
+def prune(
+    database: Database,
+    older_than: timedelta,
+    *,
+    delete: bool = False,
+    now: datetime | None = None,
+) -> PruneResult:
+    """The reports beginning more than `older_than` ago, and with `delete`
+    their deletion, with everything that hangs off them, in one transaction."""
+    from dmarc_analyzer.storage.retention import prune_reports
+
+    cutoff = (now or datetime.now(UTC)) - older_than
+    with database.transaction() as connection:
+        return prune_reports(connection, cutoff, delete_them=delete)
 
 
 def stored_reports(database: Database, scope: Scope = Scope()) -> list[StoredReport]:

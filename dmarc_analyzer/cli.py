@@ -47,7 +47,9 @@ stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 class State:
     database_url: str | None = None
+    config: Path | None = None
     debug: bool = False
+    settings: api.Settings | None = None
 
 
 state = State()
@@ -114,6 +116,15 @@ def options(
             show_default=False,
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Settings file (TOML) [default: $DMARC_ANALYZER_CONFIG, "
+            "./dmarc-analyzer.toml, ~/.config/dmarc-analyzer/config.toml]",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log each file.")
     ] = False,
@@ -127,9 +138,11 @@ def options(
     dmarc-analyzer ingest ~/dmarc-reports/
     dmarc-analyzer failures --since 2024-03-01
     dmarc-analyzer --db postgresql+psycopg://me@dbhost/dmarc summary --out reports/
+    dmarc-analyzer fetch imap && dmarc-analyzer summary   # with a settings file
     ```
     """
     state.database_url = db
+    state.config = config
     state.debug = debug
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
@@ -281,9 +294,14 @@ class Format(StrEnum):
 
 @app.command()
 def summary(
-    out: Annotated[Path, typer.Option(help="Folder for the summary files.")] = Path(
-        "reports"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the summary files [default: the settings file's "
+            "output, else reports/]",
+            show_default=False,
+        ),
+    ] = None,
     period: Annotated[
         PeriodKind,
         typer.Option(
@@ -341,6 +359,7 @@ def summary(
     database = _open_existing()
     options = _identify_options(database, offline, nameserver, senders_file)
     result = api.summarize(database, chosen, domain, options)
+    out = out or _settings().output or Path("reports")
     written = api.write_summary(result, out, formats, language.code)
 
     if result.empty:
@@ -465,13 +484,81 @@ def db_upgrade() -> None:
     )
 
 
+@app.command()
+def prune(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="Reports that began longer ago than this: 400d, 57w "
+            "[default: the settings file's retention]",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Delete them (without it: a dry run).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete old reports with their records, in one transaction.
+
+    Without --yes nothing is deleted: it says what would be.
+
+    Examples:
+
+    ```
+    dmarc-analyzer prune --older-than 400d          # what would go
+    dmarc-analyzer prune --older-than 400d --yes    # delete it
+    ```
+    """
+    if older_than is not None:
+        try:
+            age = api.parse_duration(older_than, "--older-than")
+        except DmarcAnalyzerError as error:
+            raise typer.BadParameter(str(error)) from None
+    elif _settings().retention is not None:
+        age = _settings().retention
+    else:
+        raise typer.BadParameter(
+            "give --older-than, or a retention in the settings file"
+        )
+    result = api.prune(_open_existing(), age, delete=yes)
+
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    plural = console.plural
+    what = (
+        f"{plural(result.reports, 'report')} ({plural(result.records, 'record')}, "
+        f"{plural(result.messages, 'message')}) beginning before "
+        f"{result.cutoff.date()}"
+    )
+    if result.reports and result.first_begin:
+        what += f", from {result.first_begin.date()} to {result.last_begin.date()}"
+    if yes:
+        stdout.print(f"deleted {what}", highlight=False)
+    else:
+        stdout.print(f"would delete {what}; run with --yes to delete", highlight=False)
+
+
+def _settings() -> api.Settings:
+    """The settings file, read on first use: `--help` never reads it."""
+    if state.settings is None:
+        state.settings = api.load_settings(state.config)
+    return state.settings
+
+
+def _database_url() -> str | None:
+    return state.database_url or _settings().database
+
+
 def _open_database() -> api.Database:
-    return api.open_database(state.database_url)
+    return api.open_database(_database_url())
 
 
 def _open_existing() -> api.Database:
     """For commands that only read: a mistyped path must not make a new file."""
-    return api.open_database(state.database_url, create=False)
+    return api.open_database(_database_url(), create=False)
 
 
 def _identify_options(
@@ -485,6 +572,7 @@ def _identify_options(
             api.parse_nameserver(nameserver)
         except api.ResolverError as error:
             raise typer.BadParameter(str(error), param_hint="--nameserver") from None
+    senders_file = senders_file or _settings().senders_file
     if senders_file:
         inventory = api.load_inventory(senders_file)
     else:
@@ -543,3 +631,7 @@ def main() -> None:
             raise
         stderr.print(f"error: {error}", markup=False, highlight=False)
         sys.exit(1)
+
+
+# The fetch commands live in a module of their own; importing it adds them.
+from dmarc_analyzer import cli_fetch  # noqa: E402, F401

@@ -16,5 +16,18 @@ class ReportRefused(DmarcAnalyzerError):
     """
 
 
+class OtherReportType(ReportRefused):
+    """A DMARC failure (forensic) or SMTP TLS report: a report, but not an
+    aggregate one. A mailbox fetch sets such messages aside on their own."""
+
+
 class DatabaseError(DmarcAnalyzerError):
     """The database cannot be opened, migrated or written."""
+
+
+class SettingsError(DmarcAnalyzerError):
+    """The settings file cannot be read, or holds a wrong value."""
+
+
+class MailboxError(DmarcAnalyzerError):
+    """The mailbox cannot be reached, read, or tidied (IMAP, Maildir, mbox)."""

@@ -3,6 +3,8 @@
 # it is missing: a font that draws Japanese (charts and PDF of --lang ja),
 # and the headless browser and driver that the tests render the HTML in.
 # WeasyPrint (PDF) needs Pango, which Debian-based machines usually have.
+# The fetch tests run Dovecot's IMAP server as a process of their own; the
+# package's system service is not needed (and not started in a container).
 set -euo pipefail
 
 missing=()
@@ -10,6 +12,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 fc-list 2>/dev/null | grep -q "Noto Sans CJK JP" || missing+=(fonts-noto-cjk)
 ldconfig -p 2>/dev/null | grep -q "libpango-1.0" || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
+[ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from dmarc_analyzer.config import CONFIG_ENV
 from dmarc_analyzer.storage.database import Database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +28,21 @@ POSTGRES_SERVER = os.environ.get(
 def pytest_collection_modifyitems(items):
     if not CORPUS.is_dir():
         raise pytest.UsageError(f"the report corpus is missing: {CORPUS}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_settings_file_of_the_user(tmp_path_factory) -> Iterator[None]:
+    """A settings file in the tester's ~/.config would change what commands
+    do (their database, senders file, output folder): the tests see none."""
+    saved = {name: os.environ.get(name) for name in ("XDG_CONFIG_HOME", CONFIG_ENV)}
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+    os.environ.pop(CONFIG_ENV, None)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import BinaryIO
 
-from dmarc_analyzer.errors import ReportRefused
+from dmarc_analyzer.errors import OtherReportType, ReportRefused
 
 # Enough to tell every format apart (sniff looks no further).
 SNIFF_BYTES = 4096
@@ -111,9 +111,9 @@ def _extract(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream
         data = _read_capped(stream, where, MAX_MESSAGE_BYTES, "an e-mail message")
         yield from _from_email(data, where, depth)
     else:
-        raise ReportRefused(
-            f"{_at(where)}{describe_unknown(stream.read(DESCRIBED_BYTES))}"
-        )
+        data = stream.read(DESCRIBED_BYTES)
+        refused = OtherReportType if _is_tls_report(data) else ReportRefused
+        raise refused(f"{_at(where)}{describe_unknown(data)}")
 
 
 def sniff(data: bytes) -> str:
@@ -142,12 +142,18 @@ def describe_unknown(data: bytes) -> str:
         if stripped.startswith(magic):
             return f"{name}, not a DMARC report"
     if stripped.startswith((b"{", b"[")):
-        if b'"policies"' in stripped[:65536]:
+        if _is_tls_report(stripped):
             return "an SMTP TLS report (JSON), not a DMARC aggregate report"
         return "JSON, not a DMARC aggregate report"
 
     preview = stripped[:40].decode("utf-8", "replace").splitlines()[0]
     return f"not XML, gzip, zip or e-mail (starts with {preview!r})"
+
+
+def _is_tls_report(data: bytes) -> bool:
+    """JSON with the key every SMTP TLS report (RFC 8460) has."""
+    stripped = data.lstrip()
+    return stripped.startswith((b"{", b"[")) and b'"policies"' in stripped[:65536]
 
 
 def _looks_like_email(head: bytes) -> bool:
@@ -382,7 +388,9 @@ def _from_email(data: bytes, where: str, depth: int) -> Iterator[PayloadStream]:
     message = email.message_from_bytes(data, policy=email.policy.default)
     report_type = _other_report_type(message)
     if report_type:
-        raise ReportRefused(f"{_at(where)}{report_type}, not a DMARC aggregate report")
+        raise OtherReportType(
+            f"{_at(where)}{report_type}, not a DMARC aggregate report"
+        )
 
     found = False
     for part_number, part in enumerate(message.walk()):

@@ -7,6 +7,7 @@ reason, and the run goes on with the next file.
 """
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -88,6 +89,8 @@ class FileResult:
 
 
 FileDone = Callable[[Path, FileResult], None]
+# Opens the bytes to ingest, once per attempt: a damaged report is read twice.
+Opener = Callable[[], contextlib.AbstractContextManager[BinaryIO]]
 
 
 def find_report_files(
@@ -158,20 +161,35 @@ def ingest_file(database: Database, path: Path) -> FileResult:
     whose markup turns out to be damaged undoes the transaction; the file is
     then stored again, each report parsed whole and repaired where it can be.
     """
+    return _store_repairing(database, lambda: _open_report_file(path), printable(path))
+
+
+def ingest_message(database: Database, message: bytes, source: str) -> FileResult:
+    """Store the reports of one e-mail message, as `ingest_file` does a
+    file: all in one transaction, or `ReportRefused` (`OtherReportType` for a
+    failure or SMTP TLS report). `source` is recorded with each report."""
+    return _store_repairing(
+        database, lambda: contextlib.nullcontext(io.BytesIO(message)), source
+    )
+
+
+def _store_repairing(database: Database, opener: Opener, source: str) -> FileResult:
     try:
-        return _store_file(database, path, streaming=True)
+        return _store(database, opener, source, streaming=True)
     except DamagedXml:
-        return _store_file(database, path, streaming=False)
+        return _store(database, opener, source, streaming=False)
 
 
-def _store_file(database: Database, path: Path, *, streaming: bool) -> FileResult:
+def _store(
+    database: Database, opener: Opener, source: str, *, streaming: bool
+) -> FileResult:
     outcome, repairs = StoreOutcome(), []
-    with _open_report_file(path) as handle, database.transaction() as connection:
+    with opener() as handle, database.transaction() as connection:
         for payload in stream_payloads(handle):
             with _naming_the_member(payload.where):
                 report, report_records = _read_payload(payload, streaming)
                 outcome = outcome + store_report(
-                    connection, report, report_records, source_file=printable(path)
+                    connection, report, report_records, source_file=source
                 )
             repairs += report.warnings
     return FileResult(outcome=outcome, repairs=tuple(repairs))

@@ -1,0 +1,143 @@
+"""An IMAP folder as a mailbox, through IMAPClient (which parsedmarc
+depends on already): TLS, STARTTLS or plain, messages by UID."""
+
+import contextlib
+import ipaddress
+import logging
+import ssl
+from collections.abc import Iterator, Sequence
+from datetime import date
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from dmarc_analyzer.config import ImapSettings
+from dmarc_analyzer.errors import MailboxError
+from dmarc_analyzer.fetch.mailbox import MailMessage
+from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
+
+log = logging.getLogger(__name__)
+
+
+class ImapMailbox:
+    """One folder on an IMAP server, logged in and selected."""
+
+    def __init__(
+        self, settings: ImapSettings, password: str, since: date | None = None
+    ):
+        if not settings.host or not settings.user:
+            raise MailboxError("IMAP needs a host and a user (options or settings)")
+        self.settings, self.since = settings, since
+        self.name = (
+            f"imap://{settings.user}@{settings.host}:{settings.effective_port}"
+            f"/{settings.folder}"
+        )
+        self._existing: set[str] = set()
+        self._deleted: list[int] = []
+        with _imap_errors(f"cannot connect to {self.name}"):
+            self._client = _connect(settings)
+        try:
+            with _imap_errors(f"cannot log in to {self.name}"):
+                self._client.login(settings.user, password)
+            with _imap_errors(f"cannot open {self.name}"):
+                self._client.select_folder(settings.folder)
+        except MailboxError:
+            with contextlib.suppress(OSError):
+                self._client.shutdown()
+            raise
+
+    def keys(self) -> list[int]:
+        criteria: list = ["UNDELETED"]
+        if self.since:
+            criteria += ["SINCE", self.since]
+        with _imap_errors(f"cannot search {self.name}"):
+            return sorted(self._client.search(criteria))
+
+    def read(self, keys: Sequence[int]) -> Iterator[MailMessage]:
+        with _imap_errors(f"cannot read {self.name}"):
+            sizes = self._client.fetch(keys, ["RFC822.SIZE"])
+            small = [uid for uid in keys if _size(sizes, uid) <= MAX_MESSAGE_BYTES]
+            # PEEK: a message left where it was stays unread for its owner.
+            bodies = self._client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+
+        for uid in keys:
+            if uid not in sizes:
+                continue  # gone meanwhile: another client moved it
+            data = bodies.get(uid, {}).get(b"BODY[]")
+            yield MailMessage(uid, f"{self.name};UID={uid}", data, _size(sizes, uid))
+
+    def move(self, key: int, folder: str) -> None:
+        with _imap_errors(f"cannot move UID {key} of {self.name} to {folder}"):
+            self._ensure_folder(folder)
+            if self._client.has_capability("MOVE"):
+                self._client.move([key], folder)
+            else:
+                self._client.copy([key], folder)
+                self._client.delete_messages([key])
+                self._deleted.append(key)
+
+    def end_batch(self) -> None:
+        if not self._deleted:
+            return
+        with _imap_errors(f"cannot expunge {self.name}"):
+            if self._client.has_capability("UIDPLUS"):
+                self._client.uid_expunge(self._deleted)
+            else:
+                self._client.expunge()
+        self._deleted.clear()
+
+    def close(self) -> None:
+        # A run stopped mid-batch still expunges the messages it copied.
+        with contextlib.suppress(MailboxError):
+            self.end_batch()
+        with contextlib.suppress(IMAPClientError, OSError):
+            self._client.logout()
+
+    def _ensure_folder(self, folder: str) -> None:
+        if folder in self._existing:
+            return
+        if not self._client.folder_exists(folder):
+            self._client.create_folder(folder)
+        self._existing.add(folder)
+
+
+def _connect(settings: ImapSettings) -> IMAPClient:
+    context = ssl.create_default_context(
+        cafile=str(settings.ca_file) if settings.ca_file else None
+    )
+    client = IMAPClient(
+        settings.host,
+        port=settings.effective_port,
+        ssl=settings.security == "tls",
+        ssl_context=context,
+        timeout=settings.timeout,
+    )
+    if settings.security == "starttls":
+        client.starttls(context)
+    elif settings.security == "plain" and not _is_loopback(settings.host):
+        log.warning(
+            "logging in to %s without TLS: the password is sent in the clear",
+            settings.host,
+        )
+    return client
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _size(sizes: dict, uid: int) -> int:
+    return int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+
+
+@contextlib.contextmanager
+def _imap_errors(doing: str) -> Iterator[None]:
+    """Errors of the server, the network or TLS, as one MailboxError line."""
+    try:
+        yield
+    except (IMAPClientError, OSError) as error:  # timeouts and TLS included
+        reason = str(error) or type(error).__name__
+        raise MailboxError(f"{doing}: {reason}") from error

@@ -1,0 +1,157 @@
+"""Store the reports of every message in a mailbox, then tidy it.
+
+Each message's reports are stored in one transaction. Only once that has
+been committed is the message moved to the processed folder, so a crash or
+a lost connection between the two leaves the message where it was: the
+next run finds its reports stored already (duplicates, a no-op) and moves
+it then. Nothing is lost and nothing is stored twice.
+
+Where each message goes:
+
+- its reports stored, or all stored already: the processed folder;
+- no aggregate report in it: the invalid folder, with the reason logged;
+- a failure (forensic) or SMTP TLS report: the other-reports folder, counted;
+- storing failed (the database, an unexpected error): nowhere, it stays
+  and is tried again next run.
+"""
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from dmarc_analyzer.config import ArchiveFolders
+from dmarc_analyzer.errors import DatabaseError, OtherReportType, ReportRefused
+from dmarc_analyzer.fetch.mailbox import Mailbox, MailMessage
+from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
+from dmarc_analyzer.ingest.pipeline import Refusal, ingest_message, printable
+from dmarc_analyzer.storage.database import Database
+from dmarc_analyzer.storage.reports import StoreOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class FetchSummary:
+    """What one fetch did, message by message added up."""
+
+    mailbox: str
+    messages: int = 0
+    processed: int = 0
+    reports_added: int = 0
+    duplicates: int = 0
+    records_added: int = 0
+    invalid: list[Refusal] = field(default_factory=list)
+    other_reports: list[Refusal] = field(default_factory=list)
+    failed: list[Refusal] = field(default_factory=list)
+    warnings: list[Refusal] = field(default_factory=list)
+
+    def add(self, outcome: StoreOutcome) -> None:
+        self.processed += 1
+        self.reports_added += outcome.added
+        self.duplicates += outcome.duplicates
+        self.records_added += outcome.records
+
+    def as_dict(self) -> dict:
+        def listed(items: list[Refusal]) -> list[dict]:
+            return [{"message": item.path, "reason": item.reason} for item in items]
+
+        return {
+            "mailbox": self.mailbox,
+            "messages": self.messages,
+            "processed": self.processed,
+            "reports_added": self.reports_added,
+            "duplicates": self.duplicates,
+            "records_added": self.records_added,
+            "invalid": listed(self.invalid),
+            "other_reports": listed(self.other_reports),
+            "failed": listed(self.failed),
+            "warnings": listed(self.warnings),
+        }
+
+
+Started = Callable[[int], None]
+MessageDone = Callable[[MailMessage], None]
+
+
+def fetch_mailbox(
+    database: Database,
+    mailbox: Mailbox,
+    folders: ArchiveFolders,
+    batch_size: int = 50,
+    on_start: Started | None = None,
+    on_message_done: MessageDone | None = None,
+) -> FetchSummary:
+    """Store and tidy away every message of `mailbox`, `batch_size` read at
+    a time. A mailbox that fails (a lost connection, a move refused) stops
+    the run with `MailboxError`; what was committed stays committed."""
+    summary = FetchSummary(mailbox=mailbox.name)
+    keys = mailbox.keys()
+    if on_start:
+        on_start(len(keys))
+
+    for batch in batched(keys, batch_size):
+        for message in mailbox.read(batch):
+            summary.messages += 1
+            destination = _store(database, message, summary)
+            if destination is not None:
+                mailbox.move(message.key, getattr(folders, destination))
+            if on_message_done:
+                on_message_done(message)
+        mailbox.end_batch()
+    return summary
+
+
+def batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    """`items` in slices of `size` (itertools.batched is Python 3.12)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _store(
+    database: Database, message: MailMessage, summary: FetchSummary
+) -> str | None:
+    """Store one message's reports and count the outcome. Return where the
+    message goes, as a field of ArchiveFolders, or None: it stays."""
+    where = printable(message.where)
+    if message.data is None:
+        reason = f"e-mail message of more than {MAX_MESSAGE_BYTES:,} bytes"
+        return _set_aside(summary.invalid, "invalid", where, reason)
+
+    try:
+        result = ingest_message(database, message.data, where)
+    except OtherReportType as error:
+        return _set_aside(summary.other_reports, "other_reports", where, error)
+    except ReportRefused as error:
+        return _set_aside(summary.invalid, "invalid", where, error)
+    except RecursionError:
+        return _set_aside(summary.invalid, "invalid", where, "nested too deeply")
+    except DatabaseError as error:
+        return _leave(summary, where, printable(error))
+    except Exception as error:  # the per-message boundary: record it, go on
+        log.debug("unexpected failure on %s", where, exc_info=True)
+        reason = f"unexpected error: {type(error).__name__}: {error}"
+        return _leave(summary, where, printable(reason))
+
+    summary.add(result.outcome)
+    for repair in result.repairs:
+        log.warning("%s: repaired: %s", where, repair)
+        summary.warnings.append(Refusal(where, repair))
+    log.info(
+        "%s: %d reports added, %d duplicates",
+        where,
+        result.outcome.added,
+        result.outcome.duplicates,
+    )
+    return "processed"
+
+
+def _set_aside(found: list[Refusal], folder: str, where: str, reason) -> str:
+    reason = printable(reason)
+    log.info("%s: to %s: %s", where, folder, reason)
+    found.append(Refusal(where, reason))
+    return folder
+
+
+def _leave(summary: FetchSummary, where: str, reason: str) -> None:
+    log.info("%s: left in place, tried again next run: %s", where, reason)
+    summary.failed.append(Refusal(where, reason))
