@@ -15,7 +15,7 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 DAY = 86400
 
 
-def store_reports_aged(database, tmp_path, ages_in_days: list[int]) -> None:
+def store_reports_aged(database, tmp_path, ages_in_days: list[float]) -> None:
     for number, age in enumerate(ages_in_days):
         begin = int((NOW - timedelta(days=age)).timestamp())
         xml = report_xml(
@@ -60,6 +60,24 @@ def test_yes_deletes_old_reports_and_everything_hanging_off_them(database, tmp_p
         "spf_results": 2,
     }
     assert [r.report_id for r in api.stored_reports(database)] == ["r-0"]
+    assert daily_messages(database) == {(NOW - timedelta(days=10)).date(): 5}
+
+
+def test_the_totals_of_the_cutoff_day_keep_its_later_reports(database, tmp_path):
+    # The cutoff is at noon: 399.75 days old is that morning, 399.25 evening.
+    store_reports_aged(database, tmp_path, [399.25, 399.75, 401])
+
+    api.prune(database, timedelta(days=400), delete=True, now=NOW + timedelta(hours=12))
+
+    cutoff_day = (NOW - timedelta(days=400)).date()
+    assert daily_messages(database) == {cutoff_day: 5}
+
+
+def daily_messages(database) -> dict:
+    from dmarc_analyzer.analysis.overview import overview
+
+    with database.connect() as connection:
+        return {day.day: day.messages for day in overview(connection).daily}
 
 
 def test_command_line_dry_run_then_yes_with_retention_from_settings(tmp_path):

@@ -8,8 +8,8 @@ into one row: the receivers that report the same source on the same day
 become one row. The analysis reads these tables only (see analysis/).
 
 Both are written in the transaction that stores the report, so they never
-disagree with the records. Deleting reports must call `rebuild_days` for the
-days they covered.
+disagree with the records. Deleting reports must count the days they began
+on again (`rebuild_days`, `forget_before`) in the same transaction.
 """
 
 from collections.abc import Iterable
@@ -107,6 +107,16 @@ def rebuild_days(connection: Connection, days: Iterable[date]) -> None:
         )
         _add_sources(connection, begins_that_day)
         _add_results(connection, begins_that_day)
+
+
+def forget_before(connection: Connection, cutoff: datetime) -> None:
+    """After the reports that begin before `cutoff` (naive UTC) were
+    deleted: drop the totals of the days before it, and count its own day
+    again, as reports may remain on it."""
+    for table in (source_days, result_days):
+        connection.execute(delete(table).where(table.c.day < cutoff.date()))
+    if cutoff.time() != time.min:
+        rebuild_days(connection, [cutoff.date()])
 
 
 def fill(connection: Connection) -> None:
