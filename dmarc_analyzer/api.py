@@ -96,6 +96,7 @@ __all__ = [
     "check_dns",
     "chosen_period",
     "clear_dns_cache",
+    "dns_broken_spans",
     "dns_check_history",
     "failures",
     "failures_frame",
@@ -248,6 +249,14 @@ def dns_check_history(
 
     with database.connect() as connection:
         return check_history(connection, name, domain)
+
+
+def dns_broken_spans(database: Database, domain: str | None = None):
+    """When each record was found broken by the stored DNS checks, and
+    mended: a list of `BrokenSpan`, oldest first."""
+    from dmarc_analyzer.dnscheck.history import broken_spans
+
+    return broken_spans(dns_check_history(database, domain=domain))
 
 
 def last_full_period(kind: str = "week", today: date | None = None) -> Period:

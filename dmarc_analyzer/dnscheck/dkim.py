@@ -127,7 +127,12 @@ def check_record(data: bytes) -> list[Problem]:
     tags, syntax = _parse_tags(text)
     if syntax:
         return [*problems, syntax]
-    return problems + _version_problems(tags) + _key_problems(tags)
+    return (
+        problems
+        + _version_problems(tags)
+        + _restriction_problems(dict(tags))
+        + _key_problems(tags)
+    )
 
 
 def _parse_tags(text: str) -> tuple[list[tuple[str, str]], Problem | None]:
@@ -144,6 +149,16 @@ def _parse_tags(text: str) -> tuple[list[tuple[str, str]], Problem | None]:
                 "A key record reads v=DKIM1; k=rsa; p=<base64 key>.",
             )
         tags.append((name.strip().lower(), value.strip()))
+    names = [name for name, _ in tags]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return [], Problem(
+            ERROR,
+            "dkim-duplicate-tag",
+            f"the tag {repeated[0]}= appears more than once: the whole record "
+            "is invalid (RFC 6376 section 3.2)",
+            "Keep each tag once.",
+        )
     return tags, None
 
 
@@ -163,12 +178,44 @@ def _version_problems(tags: list[tuple[str, str]]) -> list[Problem]:
     return []
 
 
+def _restriction_problems(values: dict[str, str]) -> list[Problem]:
+    """h= and s= narrow what the key may verify; narrowed wrongly, it
+    verifies nothing."""
+    problems = []
+    hashes = _colon_list(values.get("h"))
+    if hashes and "sha256" not in hashes:
+        problems.append(
+            Problem(
+                ERROR,
+                "dkim-sha1-only",
+                f"h={values['h']}: the key is only for hashes receivers no "
+                "longer accept (RFC 8301 forbids sha1)",
+                "Remove h= (or set h=sha256) and sign with rsa-sha256.",
+            )
+        )
+    services = _colon_list(values.get("s"))
+    if services and not {"*", "email"} & set(services):
+        problems.append(
+            Problem(
+                ERROR,
+                "dkim-not-for-email",
+                f"s={values['s']}: the key is not for e-mail",
+                "Remove s= (or set s=email).",
+            )
+        )
+    return problems
+
+
+def _colon_list(value: str | None) -> list[str]:
+    return [item.strip().lower() for item in (value or "").split(":") if item.strip()]
+
+
 def _key_problems(tags: list[tuple[str, str]]) -> list[Problem]:
     values = dict(tags)
     key_type = values.get("k", "rsa").lower()
     problems = []
 
-    if "y" in [flag.strip() for flag in values.get("t", "").split(":")]:
+    if "y" in _colon_list(values.get("t")):
         problems.append(
             Problem(
                 WARNING,

@@ -88,6 +88,7 @@ _SPF_FIXES = {
 
 def check_dmarc(resolver, domain: str) -> list[Finding]:
     from checkdmarc.dmarc import DMARCError, parse_dmarc_record, query_dmarc_record
+    from checkdmarc.utils import DNSException
 
     name = f"_dmarc.{domain}"
     asked = lookup.lookup_txt(resolver, name)
@@ -99,7 +100,7 @@ def check_dmarc(resolver, domain: str) -> list[Finding]:
         parsed = parse_dmarc_record(
             found["record"], found["location"], resolver=resolver, retries=0
         )
-    except DMARCError as error:
+    except (DMARCError, DNSException) as error:
         return [_error_finding(DMARC, name, domain, error, _DMARC_FIXES)]
 
     where = found["location"]
@@ -112,6 +113,7 @@ def check_dmarc(resolver, domain: str) -> list[Finding]:
 
 def check_spf(resolver, domain: str) -> list[Finding]:
     from checkdmarc.spf import SPFError, get_spf_record
+    from checkdmarc.utils import DNSException
 
     asked = lookup.lookup_txt(resolver, domain)
     if asked.status in lookup.UNANSWERED:
@@ -119,7 +121,7 @@ def check_spf(resolver, domain: str) -> list[Finding]:
 
     try:
         parsed = get_spf_record(domain, resolver=resolver, retries=0)
-    except SPFError as error:
+    except (SPFError, DNSException) as error:
         return [_error_finding(SPF, domain, domain, error, _SPF_FIXES)]
 
     ok = f"v=spf1, {parsed['dns_lookups']} of 10 DNS lookups"
@@ -134,9 +136,9 @@ def forget_cached_answers() -> None:
 
 def _error_finding(kind, name, domain, error, fixes) -> Finding:
     dns_failure = _dns_failure(error)
-    if dns_failure:
+    if dns_failure or type(error).__name__ == "DNSException":
         return lookup.unanswered_finding(
-            lookup.TxtLookup(name, dns_failure), kind, domain
+            lookup.TxtLookup(name, dns_failure or lookup.DNS_ERROR), kind, domain
         )
     for cls in type(error).__mro__:
         if cls.__name__ in fixes:
