@@ -307,6 +307,12 @@ def test_check_links_findings_to_reported_failures_and_stores_them(
     assert short.reported[0].describe() == (
         "permerror at receivers for 14 messages from 2024-03-03 to 2024-03-04"
     )
+    # The vendor's own key is theirs to fix: a warning, with that said.
+    vendor = [f for f in first.findings if f.domain == "vendor.example"]
+    assert [(f.code, f.severity, f.vendor_key) for f in vendor] == [
+        ("dkim-nxdomain", "warning", True)
+    ]
+    assert "tell the vendor" in vendor[0].fix
     assert first.findings[0].severity == "error"  # worst first
     assert first.domains == ["example.com"]
 

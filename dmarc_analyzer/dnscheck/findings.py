@@ -57,9 +57,24 @@ class Finding:
     fix: str = ""
     selector: str | None = None
     reported: tuple[ReportedFailures, ...] = field(default=())
+    # A key under a vendor's own domain (d=mcsv.net), not the user's.
+    vendor_key: bool = False
 
     def linked(self, reported: tuple[ReportedFailures, ...]) -> "Finding":
         return replace(self, reported=reported)
+
+    def as_vendor_key(self) -> "Finding":
+        """Not the user's to fix: an error of theirs becomes a warning."""
+        if self.severity not in (ERROR, WARNING):
+            return replace(self, vendor_key=True)
+        return replace(
+            self,
+            vendor_key=True,
+            severity=WARNING,
+            fix=f"This key is {self.domain}'s, not your domain's: tell the "
+            "vendor. Better, set up custom DKIM there so that it signs with "
+            "your domain's own key.",
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -71,6 +86,7 @@ class Finding:
             "code": self.code,
             "message": self.message,
             "fix": self.fix,
+            "vendor_key": self.vendor_key,
             "reported_failures": [item.as_dict() for item in self.reported],
         }
 

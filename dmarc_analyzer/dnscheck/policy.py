@@ -146,9 +146,8 @@ def _error_finding(kind, name, domain, error, fixes) -> Finding:
             break
     else:
         code, fix = f"{kind}-invalid", ""
-    return Finding(
-        kind, name, domain, ERROR, code, _one_line(error), fix.format(domain=domain)
-    )
+    message = f"{kind.upper()} record at {name}: {_one_line(error)}"
+    return Finding(kind, name, domain, ERROR, code, message, fix.format(domain=domain))
 
 
 def _dns_failure(error: BaseException) -> str | None:

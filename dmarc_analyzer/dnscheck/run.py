@@ -43,6 +43,7 @@ class Selector:
     domain: str  # d=
     selector: str
     policy_domain: str
+    aligned: bool  # with the policy domain: the domain's own key
 
 
 @dataclass
@@ -87,7 +88,10 @@ def run_check(check: DnsCheck, options: DnsCheckOptions) -> DnsCheck:
             finding for result in pool.map(run, _jobs(check)) for finding in result
         ]
 
-    check.findings = worst_first([_link(finding, check.reported) for finding in found])
+    vendor_keys = {(s.domain, s.selector) for s in check.selectors if not s.aligned}
+    check.findings = worst_first(
+        [_place(finding, check.reported, vendor_keys) for finding in found]
+    )
     return check
 
 
@@ -139,10 +143,13 @@ def selectors_in_use(connection: Connection, domain: str | None) -> list[Selecto
         signer, selector = normalise(signer), (selector or "").strip()
         if not signer or not _SELECTOR.match(selector):
             continue
-        if did_pass or aligned(signer, policy_domain, "r"):
-            found.setdefault(
-                (signer, selector), Selector(signer, selector, policy_domain)
-            )
+        own = aligned(signer, policy_domain, "r")
+        if did_pass or own:
+            known = found.get((signer, selector))
+            if known is None or (own and not known.aligned):
+                found[(signer, selector)] = Selector(
+                    signer, selector, policy_domain, own
+                )
     return sorted(found.values(), key=lambda item: (item.domain, item.selector))
 
 
@@ -183,9 +190,15 @@ def reported_failures(
     }
 
 
-def _link(
-    finding: Finding, reported: dict[tuple[str, str], tuple[ReportedFailures, ...]]
+def _place(
+    finding: Finding,
+    reported: dict[tuple[str, str], tuple[ReportedFailures, ...]],
+    vendor_keys: set[tuple[str, str]],
 ) -> Finding:
+    """Link a key's finding to the failures reported for it, and mark the
+    keys that are a vendor's own."""
     if finding.selector is None:
         return finding
-    return finding.linked(reported.get((finding.domain, finding.selector), ()))
+    key = (finding.domain, finding.selector)
+    linked = finding.linked(reported.get(key, ()))
+    return linked.as_vendor_key() if key in vendor_keys else linked
