@@ -463,7 +463,9 @@ def dns_check(
     ] = None,
     timeout: Annotated[
         float,
-        typer.Option(help="Seconds per lookup, shared by the nameservers.", min=0.1),
+        typer.Option(
+            help="Seconds per lookup, shared by the nameservers.", min=0.1, max=60
+        ),
     ] = 3.0,
     as_json: JsonOption = False,
 ) -> None:

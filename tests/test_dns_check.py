@@ -386,6 +386,16 @@ def test_cli_json_and_exit_status(tmp_path, server):
     assert bad_ns.returncode == 2
 
 
+def test_help_has_an_example():
+    result = subprocess.run(
+        [sys.executable, "-m", "dmarc_analyzer", "dns", "check", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0
+    assert "dmarc-analyzer dns check --domain" in result.stdout
+
+
 def test_cli_exits_0_when_nothing_is_wrong(tmp_path, keys):
     good = txt(f"v=DKIM1; k=rsa; p={keys['2048']}")
     zone = {
