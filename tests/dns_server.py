@@ -4,8 +4,9 @@ wire format (dnspython builds the messages), answers from a dict.
     with DnsServer({"1.2.0.192.in-addr.arpa.": {"PTR": ["mx.example.com."]}}) as s:
         s.address  # "127.0.0.1:PORT"
 
-A name maps to its records by type, or to SERVFAIL (the server fails) or
-SILENT (the server never answers: the client times out). A CNAME is
+A name maps to its records by type, or to SERVFAIL (the server fails),
+REFUSED (it will not answer for the name) or SILENT (it never answers: the
+client times out). A CNAME is
 followed within the zone, as an authoritative server does.
 """
 
@@ -21,6 +22,7 @@ import dns.rrset
 
 SERVFAIL = "SERVFAIL"
 SILENT = "SILENT"
+REFUSED = "REFUSED"
 
 
 class DnsServer:
@@ -72,8 +74,8 @@ class DnsServer:
             answers = self.records.get(name)
             if answers == SILENT:
                 return None
-            if answers == SERVFAIL:
-                response.set_rcode(dns.rcode.SERVFAIL)
+            if answers in (SERVFAIL, REFUSED):
+                response.set_rcode(dns.rcode.from_text(answers))
                 break
             if answers is None:
                 response.set_rcode(dns.rcode.NXDOMAIN)

@@ -98,6 +98,7 @@ def dkim_zone(keys) -> dict:
         "notxt._domainkey.example.com.": {"A": ["192.0.2.1"]},
         "broken._domainkey.example.com.": dns_server.SERVFAIL,
         "slow._domainkey.example.com.": dns_server.SILENT,
+        "refused._domainkey.example.com.": dns_server.REFUSED,
     }
     return zone
 
@@ -176,6 +177,7 @@ def codes(findings) -> dict[str, str]:
         ("notxt", "dkim-no-txt", "error"),
         ("broken", "dns-servfail", "error"),
         ("slow", "dns-timeout", "error"),
+        ("refused", "dns-unreachable", "error"),
     ],
 )
 def test_dkim_key_records(resolver, selector, code, severity):

@@ -45,6 +45,8 @@ def lookup_txt(resolver: dns.resolver.Resolver, name: str) -> TxtLookup:
     except dns.resolver.NoAnswer as error:
         return TxtLookup(name, NO_TXT, cnames=_cnames_of(error.response(), name))
     except dns.resolver.LifetimeTimeout as error:
+        # A closed port looks the same: on Linux an unconnected UDP socket
+        # is not told of the ICMP refusal.
         return TxtLookup(name, TIMEOUT, detail=str(error))
     except dns.resolver.NoNameservers as error:
         return TxtLookup(name, _why_no_server(error), detail=str(error))
@@ -65,13 +67,14 @@ def unanswered_finding(
         UNREACHABLE: "no DNS server could be reached or would answer",
         DNS_ERROR: "the DNS query failed",
     }[lookup.status]
+    detail = f" ({' '.join(lookup.detail.split())})" if lookup.detail else ""
     return Finding(
         kind,
         lookup.name,
         domain,
         ERROR,
         lookup.status,
-        f"{said} for {lookup.name}: the record could not be checked",
+        f"{said} for {lookup.name}: the record could not be checked{detail}",
         "Check that the domain's authoritative servers answer for this name "
         "(dig TXT " + lookup.name + "); receivers that meet the same failure "
         "report temperror.",

@@ -100,8 +100,10 @@ def check_dmarc(resolver, domain: str) -> list[Finding]:
         parsed = parse_dmarc_record(
             found["record"], found["location"], resolver=resolver, retries=0
         )
-    except (DMARCError, DNSException) as error:
+    except DMARCError as error:
         return [_error_finding(DMARC, name, domain, error, _DMARC_FIXES)]
+    except DNSException as error:
+        return [_dns_error_finding(DMARC, name, domain, error)]
 
     where = found["location"]
     ok = f"v=DMARC1, p={parsed['tags']['p']['value']}"
@@ -121,8 +123,10 @@ def check_spf(resolver, domain: str) -> list[Finding]:
 
     try:
         parsed = get_spf_record(domain, resolver=resolver, retries=0)
-    except (SPFError, DNSException) as error:
+    except SPFError as error:
         return [_error_finding(SPF, domain, domain, error, _SPF_FIXES)]
+    except DNSException as error:
+        return [_dns_error_finding(SPF, domain, domain, error)]
 
     ok = f"v=spf1, {parsed['dns_lookups']} of 10 DNS lookups"
     return _warnings(SPF, domain, domain, parsed["warnings"], "spf-warning", ok)
@@ -135,11 +139,8 @@ def forget_cached_answers() -> None:
 
 
 def _error_finding(kind, name, domain, error, fixes) -> Finding:
-    dns_failure = _dns_failure(error)
-    if dns_failure or type(error).__name__ == "DNSException":
-        return lookup.unanswered_finding(
-            lookup.TxtLookup(name, dns_failure or lookup.DNS_ERROR), kind, domain
-        )
+    if _dns_failure(error):
+        return _dns_error_finding(kind, name, domain, error)
     for cls in type(error).__mro__:
         if cls.__name__ in fixes:
             code, fix = fixes[cls.__name__]
@@ -148,6 +149,13 @@ def _error_finding(kind, name, domain, error, fixes) -> Finding:
         code, fix = f"{kind}-invalid", ""
     message = f"{kind.upper()} record at {name}: {_one_line(error)}"
     return Finding(kind, name, domain, ERROR, code, message, fix.format(domain=domain))
+
+
+def _dns_error_finding(kind, name, domain, error) -> Finding:
+    status = _dns_failure(error) or lookup.DNS_ERROR
+    return lookup.unanswered_finding(
+        lookup.TxtLookup(name, status, detail=_one_line(error)), kind, domain
+    )
 
 
 def _dns_failure(error: BaseException) -> str | None:
