@@ -22,7 +22,11 @@ from dmarc_analyzer.dnscheck.findings import (
     ReportedFailures,
     worst_first,
 )
-from dmarc_analyzer.identify.reverse_dns import make_resolver, parse_nameserver
+from dmarc_analyzer.identify.reverse_dns import (
+    ResolverError,
+    make_resolver,
+    parse_nameserver,
+)
 from dmarc_analyzer.storage.schema import dkim_results, records, reports
 
 # What a DNS label may hold: a selector from a report is the receiver's
@@ -74,7 +78,10 @@ def run_check(check: DnsCheck, options: DnsCheckOptions) -> DnsCheck:
     """Query and judge every record of `check`, many at a time; the
     findings come worst first."""
     nameservers = [parse_nameserver(ns) for ns in options.nameservers]
-    make_resolver(nameservers, options.timeout)  # a bad setup fails here, once
+    try:
+        make_resolver(nameservers, options.timeout)  # a bad setup fails here, once
+    except ResolverError as error:
+        raise ResolverError("no DNS resolver configured; use --nameserver") from error
     local = threading.local()
 
     def run(job: Callable) -> list[Finding]:
