@@ -5,6 +5,8 @@ import base64
 import json
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -15,7 +17,9 @@ from cryptography.hazmat.primitives.serialization import (
 
 from dmarc_analyzer import api
 from dmarc_analyzer.dnscheck import dkim, policy
+from dmarc_analyzer.dnscheck.findings import Finding
 from dmarc_analyzer.identify.reverse_dns import make_resolver, parse_nameserver
+from dmarc_analyzer.storage.dns_checks import save_findings
 from tests import dns_server
 from tests.conftest import record_xml, report_xml
 
@@ -354,6 +358,45 @@ def test_the_history_says_when_a_record_was_broken_and_mended(database, tmp_path
         broken[1].checked_at,
         mended.checked_at,
     )
+
+
+def test_the_summary_tells_when_records_were_broken(database, tmp_path):
+    store_reports(database, tmp_path)  # permerror for s=short on March 3 and 4
+    short = "short._domainkey.example.com"
+
+    def at(day: int) -> datetime:
+        return datetime(2024, 3, day, 12, tzinfo=UTC)
+
+    def finding(name, severity, code, kind="dkim", selector="short"):
+        return Finding(kind, name, "example.com", severity, code, "...", "", selector)
+
+    with database.transaction() as connection:
+        save_findings(connection, at(2), [finding(short, "error", "dkim-bad-base64")])
+        save_findings(connection, at(3), [finding(short, "error", "dkim-bad-base64")])
+        save_findings(connection, at(5), [finding(short, "ok", "dkim-ok")])
+        spf = finding("example.com", "error", "spf-missing", "spf", None)
+        save_findings(connection, at(4), [spf])
+        # Broken and mended before the period: not told.
+        old = finding("old._domainkey.example.com", "error", "dkim-nxdomain")
+        save_findings(connection, at(1), [old])
+        save_findings(connection, at(2), [replace(old, severity="ok", code="dkim-ok")])
+
+    summary = api.summarize(database, api.Period(date(2024, 3, 3), date(2024, 3, 9)))
+    actions = {
+        a["code"]: a
+        for a in api.summary_dict(summary, api.language("en"))["actions"]
+        if a["code"].startswith("dns_record")
+    }
+
+    assert sorted(actions) == ["dns_record_broken", "dns_record_mended"]
+    mended = actions["dns_record_mended"]
+    assert mended["title"] == f"The DNS record {short} was broken"
+    assert mended["messages"] == 14
+    assert "(dkim-bad-base64) from Mar 2, 2024 to Mar 3, 2024" in mended["detail"]
+    assert "mended by Mar 5, 2024" in mended["detail"]
+    broken = actions["dns_record_broken"]
+    assert broken["title"] == "Fix the DNS record example.com"
+    assert "not mended since" in broken["detail"]
 
 
 def run_cli(*args, db):

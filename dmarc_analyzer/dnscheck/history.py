@@ -17,6 +17,8 @@ class BrokenSpan:
 
     name: str
     kind: str
+    domain: str  # d= for a DKIM key, else the policy domain
+    selector: str | None
     codes: tuple[str, ...]  # the error codes found, in order of first sight
     first_seen: datetime
     last_seen: datetime
@@ -43,7 +45,7 @@ def _spans_of(name: str, runs: list[list[StoredCheck]]) -> list[BrokenSpan]:
         errors = [row.code for row in rows if row.severity == ERROR]
         at = rows[0].checked_at
         if errors and open_span is None:
-            open_span = {"kind": rows[0].kind, "codes": [], "first": at}
+            open_span = {"row": rows[0], "codes": [], "first": at}
         if errors:
             codes = open_span["codes"]
             codes += [code for code in dict.fromkeys(errors) if code not in codes]
@@ -57,9 +59,12 @@ def _spans_of(name: str, runs: list[list[StoredCheck]]) -> list[BrokenSpan]:
 
 
 def _span(name: str, found: dict, mended_at: datetime | None) -> BrokenSpan:
+    row = found["row"]
     return BrokenSpan(
         name,
-        found["kind"],
+        row.kind,
+        row.domain,
+        row.selector,
         tuple(found["codes"]),
         found["first"],
         found["last"],
