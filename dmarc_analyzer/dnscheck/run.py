@@ -41,6 +41,12 @@ class DnsCheckOptions:
     timeout: float = 3.0  # seconds per lookup, shared by the nameservers
     workers: int = 16
 
+    def __post_init__(self):
+        if isinstance(self.nameservers, str):
+            raise ResolverError("nameservers: give a list of addresses, not one string")
+        if not 0 < self.timeout <= 60:
+            raise ResolverError(f"DNS timeout {self.timeout!r}: give 0 to 60 seconds")
+
 
 @dataclass(frozen=True, slots=True)
 class Selector:
