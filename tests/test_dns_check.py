@@ -267,6 +267,13 @@ def store_reports(database, tmp_path) -> None:
                 dkim="fail",
                 auth=dkim_xml("vendor.example", "s1", "pass") + spf,
             ),
+            # Not a DNS name: not asked.
+            record_xml(
+                "192.0.2.4",
+                1,
+                dkim="fail",
+                auth=dkim_xml("example.com", "no such;selector", "fail") + spf,
+            ),
             # A forged signature: another domain's, failing. Not checked.
             record_xml(
                 "203.0.113.9",

@@ -4,6 +4,7 @@ reported, and the findings stored with the time of the run."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import defaultdict
@@ -29,9 +30,11 @@ from dmarc_analyzer.identify.reverse_dns import (
 )
 from dmarc_analyzer.storage.schema import dkim_results, records, reports
 
-# What a DNS label may hold: a selector from a report is the receiver's
+log = logging.getLogger(__name__)
+
+# What DNS names may hold: a selector or d= from a report is the receiver's
 # text, and anything else is not worth a query.
-_SELECTOR = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 LINKED_RESULTS = ("permerror", "temperror")
 
 
@@ -95,6 +98,11 @@ def run_check(check: DnsCheck, options: DnsCheckOptions) -> DnsCheck:
             local.resolver = make_resolver(nameservers, options.timeout)
         return job(local.resolver)
 
+    log.info(
+        "checking %d DKIM selectors and the DMARC and SPF records of %d domains",
+        len(check.selectors),
+        len(check.domains),
+    )
     policy.forget_cached_answers()
     with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
         found = [
@@ -154,7 +162,7 @@ def selectors_in_use(connection: Connection, domain: str | None) -> list[Selecto
     found = {}
     for policy_domain, signer, selector, did_pass in connection.execute(query):
         signer, selector = normalise(signer), (selector or "").strip()
-        if not signer or not _SELECTOR.match(selector):
+        if not _NAME.match(signer) or not _NAME.match(selector):
             continue
         own = aligned(signer, policy_domain, "r")
         if did_pass or own:
