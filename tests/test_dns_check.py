@@ -267,6 +267,14 @@ def store_reports(database, tmp_path) -> None:
                 dkim="fail",
                 auth=dkim_xml("vendor.example", "s1", "pass") + spf,
             ),
+            # SPF could not be checked at the receiver: linked to SPF's finding.
+            record_xml(
+                "192.0.2.5",
+                2,
+                spf="fail",
+                auth=dkim_xml("example.com", "good", "pass")
+                + "<spf><domain>example.com</domain><result>temperror</result></spf>",
+            ),
             # Not a DNS name: not asked.
             record_xml(
                 "192.0.2.4",
@@ -320,6 +328,10 @@ def test_check_links_findings_to_reported_failures_and_stores_them(
     assert short.reported[0].describe() == (
         "permerror at receivers for 14 messages from 2024-03-03 to 2024-03-04"
     )
+    spf = next(f for f in first.findings if f.kind == "spf")
+    assert [r.describe() for r in spf.reported] == [
+        "temperror at receivers for 4 messages from 2024-03-03 to 2024-03-04"
+    ]
     # The vendor's own key is theirs to fix: a warning, with that said.
     vendor = [f for f in first.findings if f.domain == "vendor.example"]
     assert [(f.code, f.severity, f.vendor_key) for f in vendor] == [

@@ -13,12 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, case, func, null, select
 
 from dmarc_analyzer.alignment import aligned, normalise
 from dmarc_analyzer.dnscheck import dkim, policy
 from dmarc_analyzer.dnscheck.findings import (
+    DKIM,
     ERROR,
+    SPF,
     Finding,
     ReportedFailures,
     worst_first,
@@ -28,7 +30,7 @@ from dmarc_analyzer.identify.reverse_dns import (
     make_resolver,
     parse_nameserver,
 )
-from dmarc_analyzer.storage.schema import dkim_results, records, reports
+from dmarc_analyzer.storage.schema import dkim_results, records, reports, spf_results
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 # text, and anything else is not worth a query.
 _NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 LINKED_RESULTS = ("permerror", "temperror")
+# (kind, domain, selector or ""): what the receivers reported for a record.
+Reported = dict[tuple[str, str, str], tuple[ReportedFailures, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +68,7 @@ class DnsCheck:
     checked_at: datetime
     domains: list[str]
     selectors: list[Selector]
-    reported: dict[tuple[str, str], tuple[ReportedFailures, ...]]
+    reported: Reported
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -174,52 +178,57 @@ def selectors_in_use(connection: Connection, domain: str | None) -> list[Selecto
     return sorted(found.values(), key=lambda item: (item.domain, item.selector))
 
 
-def reported_failures(
-    connection: Connection, domain: str | None
-) -> dict[tuple[str, str], tuple[ReportedFailures, ...]]:
-    """Per (d=, selector): the permerror and temperror the receivers reported."""
-    query = (
-        select(
-            func.lower(dkim_results.c.domain),
-            func.lower(dkim_results.c.selector),
-            dkim_results.c.result,
-            func.sum(records.c.count),
-            func.min(reports.c.begin),
-            func.max(reports.c.begin),
-        )
-        .join(records, records.c.id == dkim_results.c.record_pk)
-        .join(reports, reports.c.id == records.c.report_pk)
-        .where(dkim_results.c.result.in_(LINKED_RESULTS))
-        .group_by(
-            func.lower(dkim_results.c.domain),
-            func.lower(dkim_results.c.selector),
-            dkim_results.c.result,
-        )
-    )
-    if domain:
-        query = query.where(func.lower(reports.c.domain) == normalise(domain))
-
-    found = defaultdict(list)
-    for signer, selector, result, messages, first, last in connection.execute(query):
-        key = (normalise(signer), (selector or "").strip())
-        found[key].append(
-            ReportedFailures(result, int(messages), first.date(), last.date())
-        )
+def reported_failures(connection: Connection, domain: str | None) -> Reported:
+    """The permerror and temperror the receivers reported, per (dkim, d=,
+    selector) and per (spf, MAIL FROM domain, "")."""
+    found: dict[tuple[str, str, str], list[ReportedFailures]] = defaultdict(list)
+    for kind, table, middle in (
+        (DKIM, dkim_results, func.lower(dkim_results.c.selector)),
+        (SPF, spf_results, None),
+    ):
+        for row in connection.execute(_reported_query(table, middle, domain)):
+            signer, selector, result, messages, first, last = row
+            key = (kind, normalise(signer), (selector or "").strip())
+            found[key].append(
+                ReportedFailures(result, int(messages), first.date(), last.date())
+            )
     return {
         key: tuple(sorted(items, key=lambda r: r.result))
         for key, items in found.items()
     }
 
 
+def _reported_query(table, middle, domain: str | None):
+    """`middle`: the selector column, or None (SPF has none)."""
+    grouped = [func.lower(table.c.domain), table.c.result]
+    if middle is not None:
+        grouped.append(middle)
+    query = (
+        select(
+            func.lower(table.c.domain),
+            null() if middle is None else middle,
+            table.c.result,
+            func.sum(records.c.count),
+            func.min(reports.c.begin),
+            func.max(reports.c.begin),
+        )
+        .join(records, records.c.id == table.c.record_pk)
+        .join(reports, reports.c.id == records.c.report_pk)
+        .where(table.c.result.in_(LINKED_RESULTS))
+        .group_by(*grouped)
+    )
+    if domain:
+        query = query.where(func.lower(reports.c.domain) == normalise(domain))
+    return query
+
+
 def _place(
-    finding: Finding,
-    reported: dict[tuple[str, str], tuple[ReportedFailures, ...]],
-    vendor_keys: set[tuple[str, str]],
+    finding: Finding, reported: Reported, vendor_keys: set[tuple[str, str]]
 ) -> Finding:
-    """Link a key's finding to the failures reported for it, and mark the
-    keys that are a vendor's own."""
-    if finding.selector is None:
-        return finding
-    key = (finding.domain, finding.selector)
+    """Link a DKIM key's or SPF record's finding to the failures reported
+    for it, and mark the keys that are a vendor's own."""
+    key = (finding.kind, finding.domain, finding.selector or "")
     linked = finding.linked(reported.get(key, ()))
-    return linked.as_vendor_key() if key in vendor_keys else linked
+    if (finding.domain, finding.selector) in vendor_keys:
+        return linked.as_vendor_key()
+    return linked
