@@ -2,7 +2,8 @@
 
 Results go to stdout (tables, or --json / --csv for scripts); progress,
 warnings and errors go to stderr. Exit status: 0 success, 1 a data or
-environment problem (some files refused, database unreachable), 2 usage.
+environment problem (some files refused, database unreachable, DNS records
+with errors), 2 usage.
 """
 
 from __future__ import annotations  # api.Database in annotations stays unloaded
@@ -486,9 +487,8 @@ def dns_check(
     dmarc-analyzer dns check --domain example.com --nameserver 192.0.2.53:5353 --json
     ```
     """
-    database = _open_existing()
     options = api.DnsCheckOptions(nameservers=_nameservers(nameserver), timeout=timeout)
-    result = api.check_dns(database, domain, options)
+    result = api.check_dns(_open_existing(), _checked_domain(domain), options)
 
     if as_json:
         print(json.dumps([finding.as_dict() for finding in result.findings], indent=2))
@@ -567,12 +567,16 @@ def _nameservers(nameservers: list[str] | None) -> tuple[str, ...]:
 def _scope(domain: str | None, since: date | None, until: date | None):
     if since and until and until < since:
         raise typer.BadParameter("--until is before --since")
+    return api.Scope.from_dates(_checked_domain(domain), since, until)
+
+
+def _checked_domain(domain: str | None) -> str | None:
     if domain is not None:
         try:
             domain.encode("utf-8")
         except UnicodeEncodeError:
             raise typer.BadParameter("not valid UTF-8", param_hint="--domain") from None
-    return api.Scope.from_dates(domain, since, until)
+    return domain
 
 
 def _report_json(report) -> dict:

@@ -436,7 +436,9 @@ def test_cli_json_and_exit_status(tmp_path, server):
 
     broken = run_cli("dns", "check", *ns, "--json", db=db)
     table = run_cli("dns", "check", *ns, db=db)
-    bad_ns = run_cli("dns", "check", "--nameserver", "dns.example", db=db)
+    # Usage is checked before the database: this one does not exist.
+    missing = str(tmp_path / "missing.sqlite")
+    bad_ns = run_cli("dns", "check", "--nameserver", "dns.example", db=missing)
 
     assert broken.returncode == 1, broken.stderr
     findings = json.loads(broken.stdout)
