@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from dmarc_analyzer.analysis.identification import IdentifyOptions
     from dmarc_analyzer.analysis.management import ManagementSummary
     from dmarc_analyzer.analysis.senders import Sender
+    from dmarc_analyzer.dnscheck.run import DnsCheck, DnsCheckOptions
     from dmarc_analyzer.fetch.mailbox import Mailbox
     from dmarc_analyzer.fetch.run import FetchSummary, MessageDone, Started
     from dmarc_analyzer.identify.inventory import Inventory
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 # Names of this API that live in modules a short command never needs: they
 # are imported on first use, so that `dmarc-analyzer reports` starts quickly.
 _LAZY = {
+    "DnsCheckOptions": "dmarc_analyzer.dnscheck.run",
     "IdentifyOptions": "dmarc_analyzer.analysis.identification",
     "ManagementSummary": "dmarc_analyzer.analysis.management",
     "Inventory": "dmarc_analyzer.identify.inventory",
@@ -89,6 +91,7 @@ __all__ = [
     "SUMMARY_FORMATS",  # noqa: F822 - loaded on first use by __getattr__
     "ArchiveFolders",
     "Database",
+    "DnsCheckOptions",
     "IdentifyOptions",
     "ImapSettings",
     "Inventory",
@@ -99,8 +102,11 @@ __all__ = [
     "Scope",
     "Settings",
     "available_languages",
+    "check_dns",
     "chosen_period",
     "clear_dns_cache",
+    "dns_broken_spans",
+    "dns_check_history",
     "failures",
     "failures_frame",
     "fetch_imap",
@@ -315,6 +321,47 @@ def clear_dns_cache(database: Database) -> int:
 
     with database.transaction() as connection:
         return forget_lookups(connection)
+
+
+def check_dns(
+    database: Database,
+    domain: str | None = None,
+    options: DnsCheckOptions | None = None,
+) -> DnsCheck:
+    """Check the DKIM key records of the selectors seen in the reports, and
+    the DMARC and SPF records of their domains (of `domain` alone if given);
+    store the findings with the time of the check. `options`: an
+    `api.DnsCheckOptions(nameservers=("127.0.0.1:53",), timeout=3.0)`."""
+    from dmarc_analyzer.dnscheck.run import DnsCheckOptions, plan_check, run_check
+    from dmarc_analyzer.storage.dns_checks import save_findings
+
+    # No transaction while DNS is asked: on SQLite it would hold the write
+    # lock, and an ingest would wait, for as long as the lookups take.
+    with database.connect() as connection:
+        check = plan_check(connection, domain)
+    run_check(check, options or DnsCheckOptions())
+    with database.transaction() as connection:
+        save_findings(connection, check.checked_at, check.findings)
+    return check
+
+
+def dns_check_history(
+    database: Database, name: str | None = None, domain: str | None = None
+):
+    """Every stored finding of past DNS checks, oldest first: of one record
+    name (s1._domainkey.example.com) or one domain, or all."""
+    from dmarc_analyzer.storage.dns_checks import check_history
+
+    with database.connect() as connection:
+        return check_history(connection, name, domain)
+
+
+def dns_broken_spans(database: Database, domain: str | None = None):
+    """When each record was found broken by the stored DNS checks, and
+    mended: a list of `BrokenSpan`, oldest first."""
+    from dmarc_analyzer.dnscheck.history import broken_spans
+
+    return broken_spans(dns_check_history(database, domain=domain))
 
 
 def last_full_period(kind: str = "week", today: date | None = None) -> Period:

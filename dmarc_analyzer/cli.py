@@ -2,7 +2,8 @@
 
 Results go to stdout (tables, or --json / --csv for scripts); progress,
 warnings and errors go to stderr. Exit status: 0 success, 1 a data or
-environment problem (some files refused, database unreachable), 2 usage.
+environment problem (some files refused, database unreachable, DNS records
+with errors), 2 usage.
 """
 
 from __future__ import annotations  # api.Database in annotations stays unloaded
@@ -39,6 +40,11 @@ senders_file_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(senders_file_app, name="senders-file")
+dns_app = typer.Typer(
+    help="Check the DNS records that DKIM and DMARC depend on.",
+    no_args_is_help=True,
+)
+app.add_typer(dns_app, name="dns")
 
 # Piped output is not cut to 80 columns: a script or a file wants whole values.
 stdout = Console(width=None if sys.stdout.isatty() else 200)
@@ -461,6 +467,64 @@ def senders_file_clear() -> None:
     stdout.print("cleared", highlight=False)
 
 
+@dns_app.command("check")
+def dns_check(
+    domain: Annotated[
+        str | None,
+        typer.Option("--domain", help="Only this policy domain and its selectors."),
+    ] = None,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--nameserver",
+            metavar="HOST[:PORT]",
+            help="DNS server to ask (repeatable); default: the system's.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds per lookup, shared by the nameservers.", min=0.1, max=60
+        ),
+    ] = 3.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the DKIM key record of every selector seen in the reports, and
+    each domain's DMARC and SPF records; store the findings with their time.
+
+    Each finding has a severity (error, warning, info, ok), a code, what is
+    wrong and the fix, and the permerror/temperror the receivers reported
+    for that selector. A DNS server that does not answer is reported as
+    dns-timeout, dns-servfail or dns-unreachable, never as a missing record.
+    Exit status 1 when any finding is an error, 0 when there are only
+    warnings or none.
+
+    Examples:
+
+    ```
+    dmarc-analyzer dns check
+    dmarc-analyzer dns check --domain example.com --nameserver 192.0.2.53:5353 --json
+    ```
+    """
+    options = api.DnsCheckOptions(nameservers=_nameservers(nameserver), timeout=timeout)
+    result = api.check_dns(_open_existing(), _checked_domain(domain), options)
+
+    if as_json:
+        print(json.dumps([finding.as_dict() for finding in result.findings], indent=2))
+    elif not result.domains:
+        stdout.print("No reports are stored for this domain: nothing to check.")
+    else:
+        stdout.print(console.dns_findings_table(result.findings))
+        stdout.print(
+            f"{console.plural(len(result.domains), 'domain')}, "
+            f"{console.plural(len(result.selectors), 'selector')} checked: "
+            f"{console.plural(len(result.errors), 'error')}",
+            highlight=False,
+        )
+    if result.errors:
+        raise typer.Exit(1)
+
+
 @db_app.command("clear-dns-cache")
 def db_clear_dns_cache() -> None:
     """Forget the cached reverse DNS answers, so the next run asks again.
@@ -567,30 +631,40 @@ def _identify_options(
     nameservers: list[str] | None,
     senders_file: Path | None,
 ) -> api.IdentifyOptions:
-    for nameserver in nameservers or ():
-        try:
-            api.parse_nameserver(nameserver)
-        except api.ResolverError as error:
-            raise typer.BadParameter(str(error), param_hint="--nameserver") from None
+    checked = _nameservers(nameservers)
     senders_file = senders_file or _settings().senders_file
     if senders_file:
         inventory = api.load_inventory(senders_file)
     else:
         inventory = api.stored_inventory(database)
     return api.IdentifyOptions(
-        offline=offline, nameservers=tuple(nameservers or ()), inventory=inventory
+        offline=offline, nameservers=checked, inventory=inventory
     )
+
+
+def _nameservers(nameservers: list[str] | None) -> tuple[str, ...]:
+    """The --nameserver values, each checked: a bad one is a usage error."""
+    for nameserver in nameservers or ():
+        try:
+            api.parse_nameserver(nameserver)
+        except api.ResolverError as error:
+            raise typer.BadParameter(str(error), param_hint="--nameserver") from None
+    return tuple(nameservers or ())
 
 
 def _scope(domain: str | None, since: date | None, until: date | None):
     if since and until and until < since:
         raise typer.BadParameter("--until is before --since")
+    return api.Scope.from_dates(_checked_domain(domain), since, until)
+
+
+def _checked_domain(domain: str | None) -> str | None:
     if domain is not None:
         try:
             domain.encode("utf-8")
         except UnicodeEncodeError:
             raise typer.BadParameter("not valid UTF-8", param_hint="--domain") from None
-    return api.Scope.from_dates(domain, since, until)
+    return domain
 
 
 def _report_json(report) -> dict:

@@ -3,6 +3,11 @@ wire format (dnspython builds the messages), answers from a dict.
 
     with DnsServer({"1.2.0.192.in-addr.arpa.": {"PTR": ["mx.example.com."]}}) as s:
         s.address  # "127.0.0.1:PORT"
+
+A name maps to its records by type, or to SERVFAIL (the server fails),
+REFUSED (it will not answer for the name) or SILENT (it never answers: the
+client times out). A CNAME is
+followed within the zone, as an authoritative server does.
 """
 
 import contextlib
@@ -16,6 +21,8 @@ import dns.rdatatype
 import dns.rrset
 
 SERVFAIL = "SERVFAIL"
+SILENT = "SILENT"
+REFUSED = "REFUSED"
 
 
 class DnsServer:
@@ -34,6 +41,8 @@ class DnsServer:
             def handle(self):
                 data, sock = self.request
                 answer = server.answer(data)
+                if answer is None:
+                    return
                 # The server may have stopped while this answer was delayed.
                 with contextlib.suppress(OSError):
                     sock.sendto(answer, self.client_address)
@@ -42,7 +51,7 @@ class DnsServer:
         self._server.daemon_threads = True
         self.address = f"127.0.0.1:{self._server.server_address[1]}"
 
-    def answer(self, data: bytes) -> bytes:
+    def answer(self, data: bytes) -> bytes | None:
         with self._lock:
             self.queries += 1
             self.in_flight += 1
@@ -55,23 +64,35 @@ class DnsServer:
             with self._lock:
                 self.in_flight -= 1
 
-    def _respond(self, data: bytes) -> bytes:
+    def _respond(self, data: bytes) -> bytes | None:
         query = dns.message.from_wire(data)
         response = dns.message.make_response(query)
         question = query.question[0]
         name = question.name.to_text().lower()
-        answers = self.records.get(name)
-        if answers == SERVFAIL:
-            response.set_rcode(dns.rcode.SERVFAIL)
-        elif answers is None:
-            response.set_rcode(dns.rcode.NXDOMAIN)
-        else:
-            type_name = dns.rdatatype.to_text(question.rdtype)
+        type_name = dns.rdatatype.to_text(question.rdtype)
+        for _ in range(8):  # a CNAME chain, loops cut short
+            answers = self.records.get(name)
+            if answers == SILENT:
+                return None
+            if answers in (SERVFAIL, REFUSED):
+                response.set_rcode(dns.rcode.from_text(answers))
+                break
+            if answers is None:
+                response.set_rcode(dns.rcode.NXDOMAIN)
+                break
+            target = answers.get("CNAME")
+            if target and type_name != "CNAME":
+                response.answer.append(
+                    dns.rrset.from_text_list(name, 300, "IN", "CNAME", target)
+                )
+                name = target[0].lower()
+                continue
             values = answers.get(type_name, [])
             if values:
                 response.answer.append(
                     dns.rrset.from_text_list(name, 300, "IN", type_name, values)
                 )
+            break
         return response.to_wire()
 
     def __enter__(self) -> "DnsServer":

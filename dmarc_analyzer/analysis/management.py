@@ -13,6 +13,7 @@ from datetime import date
 from sqlalchemy import Connection
 
 from dmarc_analyzer.analysis import causes
+from dmarc_analyzer.analysis.dns_actions import dns_actions
 from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources, by_vendor
 from dmarc_analyzer.analysis.findings import (
     VendorFailures,
@@ -176,6 +177,7 @@ def _section(
     )
     in_force = policies(connection, scope)
     actions = _vendor_actions(vendors) + _spoofing_action(found, cause_messages)
+    actions += dns_actions(connection, period, domain)
     if domain is not None or len(stats.domains) == 1:
         actions += _policy_actions(in_force, found)
     return Section(

@@ -14,6 +14,7 @@ from rich.table import Table
 if TYPE_CHECKING:  # the analysis is loaded only by the commands that run it
     from dmarc_analyzer.analysis.findings import VendorFailures
     from dmarc_analyzer.analysis.senders import Sender
+    from dmarc_analyzer.dnscheck.findings import Finding
     from dmarc_analyzer.storage.reports import StoredReport
 
 # Longer lists of results are cut to their largest entries in the table;
@@ -154,13 +155,38 @@ def senders_table(found: list[Sender]) -> Table:
     return table
 
 
+def dns_findings_table(findings: list[Finding]) -> Table:
+    """One row per finding, worst first; the fix and what the receivers
+    reported beneath what is wrong."""
+    table = _table("Severity", "Record", "Code", "What is wrong, and the fix")
+    for finding in findings:
+        lines = [escape(finding.message)]
+        if finding.fix:
+            lines.append(f"[bold]Fix:[/bold] {escape(finding.fix)}")
+        lines += [f"Reports: {escape(item.describe())}" for item in finding.reported]
+        table.add_row(
+            _SEVERITY_STYLE.get(finding.severity, finding.severity),
+            escape(finding.name),
+            finding.code,
+            "\n".join(lines),
+        )
+    return table
+
+
+_SEVERITY_STYLE = {
+    "error": "[red]error[/red]",
+    "warning": "[yellow]warning[/yellow]",
+    "ok": "[green]ok[/green]",
+}
+
+
 def _network(identity) -> str:
     parts = [identity.network.country_code, identity.network.label, identity.ptr_name]
     return " ".join(part for part in parts if part)
 
 
 # Short codes that read badly when broken across lines.
-_UNBROKEN = {"Source IP", "Cause", "Bucket"}
+_UNBROKEN = {"Source IP", "Cause", "Bucket", "Severity", "Code"}
 
 
 def _table(*columns: str) -> Table:

@@ -221,3 +221,21 @@ result_days = Table(
         name="uq_result_days_key",
     ),
 )
+
+# What `dns check` found, one row per finding of each run: a record's
+# history tells when it broke and when it was mended.
+dns_checks = Table(
+    "dns_checks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _required("checked_at", DateTime),
+    _required("kind", Text),  # dkim, dmarc, spf
+    _required("name", Text),  # the name queried
+    _required("domain", Text),
+    _optional("selector"),
+    _required("severity", Text),
+    _required("code", Text),
+    _required("message", Text),
+    Index("ix_dns_checks_name_checked_at", "name", "checked_at"),
+    Index("ix_dns_checks_checked_at", "checked_at"),
+)

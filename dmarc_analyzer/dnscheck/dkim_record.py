@@ -1,0 +1,290 @@
+"""The text of one DKIM key record (RFC 6376 section 3.6.1, RFC 8463 for
+ed25519), judged as a receiver would: tags, key type, and the key itself."""
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from dmarc_analyzer.dnscheck.findings import ERROR, INFO, WARNING
+
+KNOWN_KEY_TYPES = ("rsa", "ed25519")
+RSA_MINIMUM = 1024  # under it receivers refuse the key (RFC 8301)
+RSA_RECOMMENDED = 2048
+_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A finding without the record it belongs to."""
+
+    severity: str
+    code: str
+    message: str
+    fix: str = ""
+
+
+def check_record(data: bytes) -> list[Problem]:
+    """Judge the text of one key record (its strings already joined)."""
+    text = data.decode("utf-8", errors="replace")
+    problems = []
+
+    if '"' in text or "\\" in text:
+        problems.append(
+            Problem(
+                ERROR,
+                "dkim-stray-quotes",
+                "the record contains quote marks or backslashes: they were "
+                "pasted into the record's data",
+                'Enter the record without the surrounding quotes ("...") '
+                "your DNS provider adds itself.",
+            )
+        )
+        text = text.replace('"', "").replace("\\", "")
+
+    tags, syntax = _parse_tags(text)
+    if syntax:
+        return [*problems, syntax]
+    return (
+        problems
+        + _version_problems(tags)
+        + _restriction_problems(dict(tags))
+        + _key_problems(tags)
+    )
+
+
+def _parse_tags(text: str) -> tuple[list[tuple[str, str]], Problem | None]:
+    tags = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, equals, value = part.partition("=")
+        if not equals or not _TAG.match(name.strip()):
+            return [], Problem(
+                ERROR,
+                "dkim-syntax",
+                f"not a DKIM tag list: {part.strip()[:60]!r}",
+                "A key record reads v=DKIM1; k=rsa; p=<base64 key>.",
+            )
+        tags.append((name.strip().lower(), value.strip()))
+    names = [name for name, _ in tags]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return [], Problem(
+            ERROR,
+            "dkim-duplicate-tag",
+            f"the tag {repeated[0]}= appears more than once: the whole record "
+            "is invalid (RFC 6376 section 3.2)",
+            "Keep each tag once.",
+        )
+    return tags, None
+
+
+def _version_problems(tags: list[tuple[str, str]]) -> list[Problem]:
+    versions = [index for index, (name, _) in enumerate(tags) if name == "v"]
+    if not versions:
+        return []
+    if tags[versions[0]][1] != "DKIM1" or versions[0] != 0:
+        return [
+            Problem(
+                ERROR,
+                "dkim-bad-version",
+                f"v={tags[versions[0]][1]} where a key record starts with v=DKIM1",
+                "Start the record with v=DKIM1; (or leave v= out).",
+            )
+        ]
+    return []
+
+
+def _restriction_problems(values: dict[str, str]) -> list[Problem]:
+    """h= and s= narrow what the key may verify; narrowed wrongly, it
+    verifies nothing."""
+    problems = []
+    hashes = _colon_list(values.get("h"))
+    if hashes and "sha256" not in hashes:
+        problems.append(
+            Problem(
+                ERROR,
+                "dkim-sha1-only",
+                f"h={values['h']}: the key is only for hashes receivers no "
+                "longer accept (RFC 8301 forbids sha1)",
+                "Remove h= (or set h=sha256) and sign with rsa-sha256.",
+            )
+        )
+    services = _colon_list(values.get("s"))
+    if services and not {"*", "email"} & set(services):
+        problems.append(
+            Problem(
+                ERROR,
+                "dkim-not-for-email",
+                f"s={values['s']}: the key is not for e-mail",
+                "Remove s= (or set s=email).",
+            )
+        )
+    return problems
+
+
+def _colon_list(value: str | None) -> list[str]:
+    return [item.strip().lower() for item in (value or "").split(":") if item.strip()]
+
+
+def _key_problems(tags: list[tuple[str, str]]) -> list[Problem]:
+    values = dict(tags)
+    key_type = values.get("k", "rsa").lower()
+    problems = []
+
+    if "y" in _colon_list(values.get("t")):
+        problems.append(
+            Problem(
+                WARNING,
+                "dkim-testing",
+                "t=y: the domain says it is testing DKIM; receivers may treat "
+                "failures as unsigned mail",
+                "Remove t=y once signing works.",
+            )
+        )
+    if key_type not in KNOWN_KEY_TYPES:
+        return [
+            *problems,
+            Problem(
+                ERROR,
+                "dkim-unknown-key-type",
+                f"k={key_type}: not a key type receivers know (rsa, ed25519)",
+                "Use k=rsa (or k=ed25519 beside an RSA selector).",
+            ),
+        ]
+    if "p" not in values:
+        return [
+            *problems,
+            Problem(
+                ERROR,
+                "dkim-no-key",
+                "no p= tag: the record carries no public key",
+                "Add p=<base64 public key> from your signer or vendor.",
+            ),
+        ]
+    return problems + _public_key_problems(values["p"], key_type)
+
+
+def _public_key_problems(encoded: str, key_type: str) -> list[Problem]:
+    if not encoded:
+        return [
+            Problem(
+                ERROR,
+                "dkim-revoked",
+                "empty p=: the key is revoked, every signature with this "
+                "selector fails",
+                "If a signer still uses this selector, publish its current key "
+                "or switch it to a live selector.",
+            )
+        ]
+    problems = []
+    if re.search(r"\s", encoded):
+        problems.append(
+            Problem(
+                WARNING,
+                "dkim-space-in-key",
+                "spaces inside p=: allowed by RFC 6376, but some receivers "
+                "fail on them",
+                "Remove the spaces from the key.",
+            )
+        )
+    try:
+        der = base64.b64decode(re.sub(r"\s", "", encoded), validate=True)
+    except (binascii.Error, ValueError):
+        return [
+            *problems,
+            Problem(
+                ERROR,
+                "dkim-bad-base64",
+                "p= is not valid base64",
+                "Copy the key again from your signer or vendor, whole, without "
+                "line breaks, quotes or other characters.",
+            ),
+        ]
+    return problems + _parsed_key_problems(der, key_type)
+
+
+def _parsed_key_problems(der: bytes, key_type: str) -> list[Problem]:
+    if key_type == "ed25519":
+        return _ed25519_problems(der)
+    size = _rsa_size(der)
+    if size is None:
+        return [
+            Problem(
+                ERROR,
+                "dkim-bad-key",
+                "p= is base64 but not an RSA public key",
+                "Publish the public key (not a certificate or private key), "
+                "as your signer prints it.",
+            )
+        ]
+    if size < RSA_MINIMUM:
+        return [
+            Problem(
+                ERROR,
+                "dkim-rsa-too-short",
+                f"RSA key of {size} bits: receivers refuse keys under "
+                f"{RSA_MINIMUM} bits",
+                f"Generate a {RSA_RECOMMENDED}-bit key and publish it under a new "
+                "selector, then switch the signer to it.",
+            )
+        ]
+    if size < RSA_RECOMMENDED:
+        return [
+            Problem(
+                WARNING,
+                "dkim-rsa-1024",
+                f"RSA key of {size} bits: still accepted, but weak",
+                f"Rotate to a {RSA_RECOMMENDED}-bit key under a new selector.",
+            )
+        ]
+    return [Problem(INFO, "dkim-key", f"RSA key of {size} bits")]
+
+
+def _rsa_size(der: bytes) -> int | None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import (
+        load_der_public_key,
+        load_pem_public_key,
+    )
+
+    try:
+        key = load_der_public_key(der)
+    except ValueError:
+        # Some signers publish the bare PKCS#1 RSAPublicKey, which receivers
+        # accept as well.
+        pem = (
+            b"-----BEGIN RSA PUBLIC KEY-----\n"
+            + base64.encodebytes(der)
+            + b"-----END RSA PUBLIC KEY-----\n"
+        )
+        try:
+            key = load_pem_public_key(pem)
+        except ValueError:
+            return None
+    return key.key_size if isinstance(key, rsa.RSAPublicKey) else None
+
+
+def _ed25519_problems(raw: bytes) -> list[Problem]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        return [
+            Problem(
+                ERROR,
+                "dkim-bad-key",
+                f"p= holds {len(raw)} bytes, not a 32-byte ed25519 key",
+                "Publish the raw 32-byte ed25519 public key in base64 (RFC 8463).",
+            )
+        ]
+    return [
+        Problem(
+            INFO,
+            "dkim-key",
+            "ed25519 key: receivers that do not know ed25519 ignore this "
+            "signature; keep an RSA signature beside it",
+        )
+    ]

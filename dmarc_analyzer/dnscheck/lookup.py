@@ -1,0 +1,114 @@
+"""TXT lookups that keep apart what a check must never confuse: a name
+that does not exist, a name without TXT records, and a server that did not
+answer (timeout, SERVFAIL, unreachable)."""
+
+from __future__ import annotations  # dnspython's types in annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dmarc_analyzer.dnscheck.findings import ERROR, Finding
+
+if TYPE_CHECKING:
+    import dns.resolver
+
+ANSWERED = "answered"
+NXDOMAIN = "nxdomain"
+NO_TXT = "no_txt"
+TIMEOUT = "dns-timeout"
+SERVFAIL = "dns-servfail"
+UNREACHABLE = "dns-unreachable"
+DNS_ERROR = "dns-error"
+UNANSWERED = (TIMEOUT, SERVFAIL, UNREACHABLE, DNS_ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class TxtLookup:
+    name: str
+    status: str
+    # Each TXT record as the strings it was published in (RFC 1035 cuts a
+    # string at 255 bytes: a 2048-bit key needs two).
+    records: tuple[tuple[bytes, ...], ...] = ()
+    # Where CNAMEs led, the name queried excluded: a vendor-hosted key.
+    cnames: tuple[str, ...] = ()
+    detail: str = ""
+
+
+def lookup_txt(resolver: dns.resolver.Resolver, name: str) -> TxtLookup:
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = resolver.resolve(name, "TXT")
+    except dns.resolver.NXDOMAIN as error:
+        return TxtLookup(name, NXDOMAIN, cnames=_cnames_to_nowhere(error, name))
+    except dns.resolver.NoAnswer as error:
+        return TxtLookup(name, NO_TXT, cnames=_cnames_of(error.response(), name))
+    except dns.resolver.LifetimeTimeout as error:
+        # A closed port looks the same: on Linux an unconnected UDP socket
+        # is not told of the ICMP refusal.
+        return TxtLookup(name, TIMEOUT, detail=str(error))
+    except dns.resolver.NoNameservers as error:
+        return TxtLookup(name, _why_no_server(error), detail=str(error))
+    except dns.exception.DNSException as error:
+        return TxtLookup(name, DNS_ERROR, detail=str(error))
+
+    records = tuple(tuple(rdata.strings) for rdata in answer)
+    return TxtLookup(name, ANSWERED, records, _cnames_of(answer.response, name))
+
+
+def unanswered_finding(
+    lookup: TxtLookup, kind: str, domain: str, selector: str | None = None
+) -> Finding:
+    """The finding for a lookup the servers did not answer: never "missing"."""
+    said = {
+        TIMEOUT: "no DNS server answered in time",
+        SERVFAIL: "the DNS server answered SERVFAIL (server failure)",
+        UNREACHABLE: "no DNS server could be reached or would answer",
+        DNS_ERROR: "the DNS query failed",
+    }[lookup.status]
+    detail = f" ({' '.join(lookup.detail.split())})" if lookup.detail else ""
+    return Finding(
+        kind,
+        lookup.name,
+        domain,
+        ERROR,
+        lookup.status,
+        f"{said} for {lookup.name}: the record could not be checked{detail}",
+        "Check that the domain's authoritative servers answer for this name "
+        "(dig TXT " + lookup.name + "); receivers that meet the same failure "
+        "report temperror.",
+        selector,
+    )
+
+
+def _why_no_server(error) -> str:
+    import dns.rcode
+
+    for *_, response in error.kwargs.get("errors", []):
+        if response is not None and response.rcode() == dns.rcode.SERVFAIL:
+            return SERVFAIL
+    return UNREACHABLE
+
+
+def _cnames_of(response, name: str) -> tuple[str, ...]:
+    import dns.rdatatype
+
+    if response is None:
+        return ()
+    targets = [
+        str(rrset[0].target).rstrip(".").lower()
+        for rrset in response.answer
+        if rrset.rdtype == dns.rdatatype.CNAME
+    ]
+    return tuple(target for target in targets if target != name.lower())
+
+
+def _cnames_to_nowhere(error, name: str) -> tuple[str, ...]:
+    """The CNAMEs followed to a name that does not exist (a dangling CNAME)."""
+    responses = error.kwargs.get("responses", {})
+    for response in responses.values():
+        found = _cnames_of(response, name)
+        if found:
+            return found
+    return ()

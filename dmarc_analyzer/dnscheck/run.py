@@ -1,0 +1,234 @@
+"""One `dns check` run: which records to check (from the stored reports),
+the checks run concurrently, each finding linked to what the receivers
+reported, and the findings stored with the time of the run."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, case, func, null, select
+
+from dmarc_analyzer.alignment import aligned, normalise
+from dmarc_analyzer.dnscheck import dkim, policy
+from dmarc_analyzer.dnscheck.findings import (
+    DKIM,
+    ERROR,
+    SPF,
+    Finding,
+    ReportedFailures,
+    worst_first,
+)
+from dmarc_analyzer.identify.reverse_dns import (
+    ResolverError,
+    make_resolver,
+    parse_nameserver,
+)
+from dmarc_analyzer.storage.schema import dkim_results, records, reports, spf_results
+
+log = logging.getLogger(__name__)
+
+# What DNS names may hold: a selector or d= from a report is the receiver's
+# text, and anything else is not worth a query.
+_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+LINKED_RESULTS = ("permerror", "temperror")
+# (kind, domain, selector or ""): what the receivers reported for a record.
+Reported = dict[tuple[str, str, str], tuple[ReportedFailures, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class DnsCheckOptions:
+    nameservers: tuple[str, ...] = ()  # HOST[:PORT]; none: the system's
+    timeout: float = 3.0  # seconds per lookup, shared by the nameservers
+    workers: int = 16
+
+    def __post_init__(self):
+        if isinstance(self.nameservers, str):
+            raise ResolverError("nameservers: give a list of addresses, not one string")
+        if not 0 < self.timeout <= 60:
+            raise ResolverError(f"DNS timeout {self.timeout!r}: give 0 to 60 seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    domain: str  # d=
+    selector: str
+    policy_domain: str
+    aligned: bool  # with the policy domain: the domain's own key
+
+
+@dataclass
+class DnsCheck:
+    checked_at: datetime
+    domains: list[str]
+    selectors: list[Selector]
+    reported: Reported
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.severity == ERROR]
+
+
+def plan_check(connection: Connection, domain: str | None) -> DnsCheck:
+    """What to check for `domain` (or every domain in the reports), and the
+    DKIM errors the receivers reported, to link the findings to."""
+    return DnsCheck(
+        datetime.now(UTC),
+        policy_domains(connection, domain),
+        selectors_in_use(connection, domain),
+        reported_failures(connection, domain),
+    )
+
+
+def run_check(check: DnsCheck, options: DnsCheckOptions) -> DnsCheck:
+    """Query and judge every record of `check`, many at a time; the
+    findings come worst first."""
+    nameservers = [parse_nameserver(ns) for ns in options.nameservers]
+    try:
+        make_resolver(nameservers, options.timeout)  # a bad setup fails here, once
+    except ResolverError as error:
+        raise ResolverError("no DNS resolver configured; use --nameserver") from error
+    local = threading.local()
+
+    def run(job: Callable) -> list[Finding]:
+        if not hasattr(local, "resolver"):  # a resolver keeps per-query state
+            local.resolver = make_resolver(nameservers, options.timeout)
+        return job(local.resolver)
+
+    log.info(
+        "checking %d DKIM selectors and the DMARC and SPF records of %d domains",
+        len(check.selectors),
+        len(check.domains),
+    )
+    policy.forget_cached_answers()
+    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+        found = [
+            finding for result in pool.map(run, _jobs(check)) for finding in result
+        ]
+
+    vendor_keys = {(s.domain, s.selector) for s in check.selectors if not s.aligned}
+    check.findings = worst_first(
+        [_place(finding, check.reported, vendor_keys) for finding in found]
+    )
+    return check
+
+
+def _jobs(check: DnsCheck) -> list[Callable]:
+    jobs: list[Callable] = []
+    for item in check.selectors:
+        jobs.append(lambda r, s=item: dkim.check_selector(r, s.domain, s.selector))
+    for domain in check.domains:
+        jobs.append(lambda r, d=domain: policy.check_dmarc(r, d))
+        jobs.append(lambda r, d=domain: policy.check_spf(r, d))
+    return jobs
+
+
+def policy_domains(connection: Connection, domain: str | None) -> list[str]:
+    query = select(func.lower(reports.c.domain)).distinct()
+    if domain:
+        query = query.where(func.lower(reports.c.domain) == normalise(domain))
+    return sorted(
+        {normalise(name) for name in connection.execute(query).scalars() if name}
+    )
+
+
+def selectors_in_use(connection: Connection, domain: str | None) -> list[Selector]:
+    """The (d=, selector) pairs of the reports worth checking: those aligned
+    with the policy domain (the domain's own keys, vendor-hosted ones
+    included), and other domains' only where they passed somewhere, since
+    anyone can write any d= on a forged signature."""
+    passed = func.max(case((dkim_results.c.result == "pass", 1), else_=0))
+    query = (
+        select(
+            func.lower(reports.c.domain),
+            func.lower(dkim_results.c.domain),
+            func.lower(dkim_results.c.selector),
+            passed,
+        )
+        .join(records, records.c.id == dkim_results.c.record_pk)
+        .join(reports, reports.c.id == records.c.report_pk)
+        .group_by(
+            func.lower(reports.c.domain),
+            func.lower(dkim_results.c.domain),
+            func.lower(dkim_results.c.selector),
+        )
+    )
+    if domain:
+        query = query.where(func.lower(reports.c.domain) == normalise(domain))
+
+    found = {}
+    for policy_domain, signer, selector, did_pass in connection.execute(query):
+        signer, selector = normalise(signer), (selector or "").strip()
+        if not _NAME.match(signer) or not _NAME.match(selector):
+            continue
+        own = aligned(signer, policy_domain, "r")
+        if did_pass or own:
+            known = found.get((signer, selector))
+            if known is None or (own and not known.aligned):
+                found[(signer, selector)] = Selector(
+                    signer, selector, policy_domain, own
+                )
+    return sorted(found.values(), key=lambda item: (item.domain, item.selector))
+
+
+def reported_failures(connection: Connection, domain: str | None) -> Reported:
+    """The permerror and temperror the receivers reported, per (dkim, d=,
+    selector) and per (spf, MAIL FROM domain, "")."""
+    found: dict[tuple[str, str, str], list[ReportedFailures]] = defaultdict(list)
+    for kind, table, middle in (
+        (DKIM, dkim_results, func.lower(dkim_results.c.selector)),
+        (SPF, spf_results, None),
+    ):
+        for row in connection.execute(_reported_query(table, middle, domain)):
+            signer, selector, result, messages, first, last = row
+            key = (kind, normalise(signer), (selector or "").strip())
+            found[key].append(
+                ReportedFailures(result, int(messages), first.date(), last.date())
+            )
+    return {
+        key: tuple(sorted(items, key=lambda r: r.result))
+        for key, items in found.items()
+    }
+
+
+def _reported_query(table, middle, domain: str | None):
+    """`middle`: the selector column, or None (SPF has none)."""
+    grouped = [func.lower(table.c.domain), table.c.result]
+    if middle is not None:
+        grouped.append(middle)
+    query = (
+        select(
+            func.lower(table.c.domain),
+            null() if middle is None else middle,
+            table.c.result,
+            func.sum(records.c.count),
+            func.min(reports.c.begin),
+            func.max(reports.c.begin),
+        )
+        .join(records, records.c.id == table.c.record_pk)
+        .join(reports, reports.c.id == records.c.report_pk)
+        .where(table.c.result.in_(LINKED_RESULTS))
+        .group_by(*grouped)
+    )
+    if domain:
+        query = query.where(func.lower(reports.c.domain) == normalise(domain))
+    return query
+
+
+def _place(
+    finding: Finding, reported: Reported, vendor_keys: set[tuple[str, str]]
+) -> Finding:
+    """Link a DKIM key's or SPF record's finding to the failures reported
+    for it, and mark the keys that are a vendor's own."""
+    key = (finding.kind, finding.domain, finding.selector or "")
+    linked = finding.linked(reported.get(key, ()))
+    if (finding.domain, finding.selector) in vendor_keys:
+        return linked.as_vendor_key()
+    return linked

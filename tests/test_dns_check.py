@@ -1,0 +1,487 @@
+"""`dns check` against a real DNS server on 127.0.0.1, whose zones hold good
+and broken DKIM, DMARC and SPF records. The keys are made here."""
+
+import base64
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+)
+
+from dmarc_analyzer import api
+from dmarc_analyzer.dnscheck import dkim, policy
+from dmarc_analyzer.dnscheck.findings import Finding
+from dmarc_analyzer.identify.reverse_dns import make_resolver, parse_nameserver
+from dmarc_analyzer.storage.dns_checks import save_findings
+from tests import dns_server
+from tests.conftest import record_xml, report_xml
+
+TIMEOUT = 0.5  # the silent server's cases wait this long
+
+
+def spki(key) -> str:
+    der = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def rsa_key(bits: int) -> str:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return spki(private.public_key())
+
+
+def rsa_512() -> str:
+    # cryptography no longer generates keys under 1024 bits; a public key
+    # is only a modulus and an exponent, and any odd modulus of 512 bits
+    # loads (nothing factors it).
+    modulus = (1 << 511) | (0x1234567 << 200) | 1
+    return spki(rsa.RSAPublicNumbers(65537, modulus).public_key())
+
+
+def ed25519_key() -> str:
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def txt(text: str, size: int = 200) -> str:
+    """One TXT record in zone-file form, cut into strings of `size` bytes,
+    as DNS providers do with long keys."""
+    return " ".join(
+        f'"{text[start : start + size]}"' for start in range(0, len(text), size)
+    )
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, str]:
+    return {
+        "2048": rsa_key(2048),
+        "1024": rsa_key(1024),
+        "512": rsa_512(),
+        "ed25519": ed25519_key(),
+    }
+
+
+def dkim_zone(keys) -> dict:
+    good = keys["2048"]
+    spaced = " ".join(good[start : start + 64] for start in range(0, len(good), 64))
+    names = {
+        "good": [txt(f"v=DKIM1; k=rsa; p={good}")],
+        "weak": [txt(f"v=DKIM1; k=rsa; p={keys['1024']}")],
+        "short": [txt(f"v=DKIM1; k=rsa; p={keys['512']}")],
+        "ed": [txt(f"v=DKIM1; k=ed25519; p={keys['ed25519']}")],
+        "revoked": ['"v=DKIM1; k=rsa; p="'],
+        "testing": [txt(f"v=DKIM1; t=y; k=rsa; p={good}")],
+        "badb64": ['"v=DKIM1; k=rsa; p=MIIB!!not*base64"'],
+        "notakey": [txt("v=DKIM1; k=rsa; p=" + base64.b64encode(b"x" * 40).decode())],
+        "multi": [txt(f"v=DKIM1; p={good}"), txt(f"v=DKIM1; p={keys['1024']}")],
+        "quoted": [txt(f'\\"v=DKIM1; k=rsa; p={good}\\"')],
+        "spaced": [txt(f"v=DKIM1; k=rsa; p={spaced}")],
+        "dsa": [txt(f"v=DKIM1; k=dsa; p={good}")],
+        "nokey": ['"v=DKIM1; k=rsa"'],
+        "version": [txt(f"v=DKIM2; k=rsa; p={good}")],
+        "notdkim": ['"hello world"'],
+        "twice": [txt(f"v=DKIM1; k=rsa; p={good}; k=rsa")],
+        "sha1": [txt(f"v=DKIM1; h=sha1; k=rsa; p={good}")],
+        "web": [txt(f"v=DKIM1; s=web; k=rsa; p={good}")],
+    }
+    zone = {
+        f"{selector}._domainkey.example.com.": {"TXT": records}
+        for selector, records in names.items()
+    }
+    zone |= {
+        "vendor._domainkey.example.com.": {"CNAME": ["s1.dkim.vendor.example."]},
+        "s1.dkim.vendor.example.": {"TXT": [txt(f"v=DKIM1; p={good}")]},
+        "dangling._domainkey.example.com.": {"CNAME": ["gone.vendor.example."]},
+        "notxt._domainkey.example.com.": {"A": ["192.0.2.1"]},
+        "broken._domainkey.example.com.": dns_server.SERVFAIL,
+        "slow._domainkey.example.com.": dns_server.SILENT,
+        "refused._domainkey.example.com.": dns_server.REFUSED,
+    }
+    return zone
+
+
+def policy_zone() -> dict:
+    includes = " ".join(f"include:i{n}.example.net" for n in range(11))
+    zone = {
+        "good.example.": {
+            "TXT": ['"v=spf1 ip4:192.0.2.0/24 -all"'],
+            "MX": ["10 mx.good.example."],
+        },
+        "_dmarc.good.example.": {
+            "TXT": ['"v=DMARC1; p=reject; rua=mailto:dmarc@good.example"']
+        },
+        "nodmarc.example.": {"TXT": ['"v=spf1 -all"']},
+        "malformed.example.": {"TXT": ['"v=spf1 -all"']},
+        "_dmarc.malformed.example.": {"TXT": ['"v=DMARC1; p=bogus"']},
+        "lookups.example.": {
+            "TXT": [txt(f"v=spf1 {includes} -all")],
+            "MX": ["10 mx.lookups.example."],
+        },
+        "_dmarc.lookups.example.": {
+            "TXT": ['"v=DMARC1; p=reject; rua=mailto:d@lookups.example"']
+        },
+        "norua.example.": {"TXT": ['"v=spf1 -all"']},
+        "_dmarc.norua.example.": {"TXT": ['"v=DMARC1; p=none"']},
+        "servfail.example.": dns_server.SERVFAIL,
+        "_dmarc.servfail.example.": dns_server.SERVFAIL,
+        "silent.example.": dns_server.SILENT,
+        "_dmarc.silent.example.": dns_server.SILENT,
+    }
+    for n in range(11):
+        zone[f"i{n}.example.net."] = {"TXT": ['"v=spf1 ip4:198.51.100.0/24 -all"']}
+    return zone
+
+
+@pytest.fixture(scope="module")
+def server(keys):
+    with dns_server.DnsServer(dkim_zone(keys) | policy_zone()) as running:
+        yield running
+
+
+@pytest.fixture
+def resolver(server):
+    return make_resolver([parse_nameserver(server.address)], TIMEOUT)
+
+
+def codes(findings) -> dict[str, str]:
+    return {finding.code: finding.severity for finding in findings}
+
+
+@pytest.mark.parametrize(
+    ("selector", "code", "severity"),
+    [
+        ("good", "dkim-ok", "ok"),  # a 2048-bit key in two TXT strings
+        ("weak", "dkim-rsa-1024", "warning"),
+        ("short", "dkim-rsa-too-short", "error"),
+        ("ed", "dkim-ok", "ok"),
+        ("revoked", "dkim-revoked", "error"),
+        ("testing", "dkim-testing", "warning"),
+        ("badb64", "dkim-bad-base64", "error"),
+        ("notakey", "dkim-bad-key", "error"),
+        ("multi", "dkim-multiple-records", "error"),
+        ("quoted", "dkim-stray-quotes", "error"),
+        ("spaced", "dkim-space-in-key", "warning"),
+        ("dsa", "dkim-unknown-key-type", "error"),
+        ("nokey", "dkim-no-key", "error"),
+        ("version", "dkim-bad-version", "error"),
+        ("notdkim", "dkim-syntax", "error"),
+        ("twice", "dkim-duplicate-tag", "error"),
+        ("sha1", "dkim-sha1-only", "error"),
+        ("web", "dkim-not-for-email", "error"),
+        ("vendor", "dkim-cname", "info"),
+        ("dangling", "dkim-cname-dangling", "error"),
+        ("missing", "dkim-nxdomain", "error"),
+        ("notxt", "dkim-no-txt", "error"),
+        ("broken", "dns-servfail", "error"),
+        ("slow", "dns-timeout", "error"),
+        ("refused", "dns-unreachable", "error"),
+    ],
+)
+def test_dkim_key_records(resolver, selector, code, severity):
+    findings = dkim.check_selector(resolver, "example.com", selector)
+
+    assert codes(findings).get(code) == severity, findings
+    assert all(f.name == f"{selector}._domainkey.example.com" for f in findings)
+    assert all(f.selector == selector for f in findings)
+    if severity in ("error", "warning"):
+        assert all(f.fix for f in findings if f.severity == severity)
+    if severity == "error":
+        assert "dkim-ok" not in codes(findings)
+    if code.startswith("dns-"):  # never also "missing", nor anything else
+        assert list(codes(findings)) == [code]
+
+
+def test_key_details_are_told(resolver):
+    good = dkim.check_selector(resolver, "example.com", "good")
+    vendor = dkim.check_selector(resolver, "example.com", "vendor")
+    quoted = dkim.check_selector(resolver, "example.com", "quoted")
+
+    assert [f.message for f in good if f.code == "dkim-key"] == ["RSA key of 2048 bits"]
+    assert "s1.dkim.vendor.example" in next(
+        f.message for f in vendor if f.code == "dkim-cname"
+    )
+    # Past the quotes the key itself is fine, and said to be.
+    assert "dkim-key" in codes(quoted)
+
+
+@pytest.mark.parametrize(
+    ("domain", "dmarc_code", "spf_code"),
+    [
+        ("good.example", "dmarc-ok", "spf-ok"),
+        ("nodmarc.example", "dmarc-missing", "spf-ok"),
+        ("malformed.example", "dmarc-bad-value", "spf-ok"),
+        ("nospf.example", "dmarc-missing", "spf-missing"),
+        ("lookups.example", "dmarc-ok", "spf-too-many-lookups"),
+        ("norua.example", "dmarc-warning", "spf-ok"),
+        ("servfail.example", "dns-servfail", "dns-servfail"),
+        ("silent.example", "dns-timeout", "dns-timeout"),
+    ],
+)
+def test_dmarc_and_spf_records(resolver, domain, dmarc_code, spf_code):
+    policy.forget_cached_answers()
+
+    dmarc = policy.check_dmarc(resolver, domain)
+    spf = policy.check_spf(resolver, domain)
+
+    assert {f.code for f in dmarc} == {dmarc_code}, dmarc
+    assert {f.code for f in spf} == {spf_code}, spf
+    assert dmarc[0].name == f"_dmarc.{domain}"
+    assert spf[0].name == domain
+    for finding in dmarc + spf:
+        if finding.code.endswith("-ok"):
+            assert finding.severity == "ok"
+        elif finding.code.endswith("-warning"):
+            assert finding.severity == "warning" and "rua" in finding.message
+        else:
+            assert finding.severity == "error" and finding.fix
+
+
+def dkim_xml(domain: str, selector: str, result: str) -> str:
+    return (
+        f"<dkim><domain>{domain}</domain><selector>{selector}</selector>"
+        f"<result>{result}</result></dkim>"
+    )
+
+
+def store_reports(database, tmp_path) -> None:
+    spf = "<spf><domain>example.com</domain><result>pass</result></spf>"
+    records = "".join(
+        [
+            record_xml("192.0.2.1", 10, auth=dkim_xml("example.com", "good", "pass")),
+            record_xml(
+                "192.0.2.2",
+                7,
+                dkim="fail",
+                auth=dkim_xml("example.com", "short", "permerror") + spf,
+            ),
+            record_xml(
+                "192.0.2.3",
+                4,
+                dkim="fail",
+                auth=dkim_xml("vendor.example", "s1", "pass") + spf,
+            ),
+            # SPF could not be checked at the receiver: linked to SPF's finding.
+            record_xml(
+                "192.0.2.5",
+                2,
+                spf="fail",
+                auth=dkim_xml("example.com", "good", "pass")
+                + "<spf><domain>example.com</domain><result>temperror</result></spf>",
+            ),
+            # Not a DNS name: not asked.
+            record_xml(
+                "192.0.2.4",
+                1,
+                dkim="fail",
+                auth=dkim_xml("example.com", "no such;selector", "fail") + spf,
+            ),
+            # A forged signature: another domain's, failing. Not checked.
+            record_xml(
+                "203.0.113.9",
+                1,
+                dkim="fail",
+                spf="fail",
+                auth=dkim_xml("forged.example", "x", "fail"),
+            ),
+        ]
+    )
+    # Two days of reports: the permerror is linked with its first and last.
+    for day, begin in enumerate((1709424000, 1709510400)):
+        path = tmp_path / f"report-{day}.xml"
+        path.write_bytes(
+            report_xml(records, report_id=f"r-{day}", begin=begin, end=begin + 86399)
+        )
+        api.ingest(database, [path])
+
+
+def test_check_links_findings_to_reported_failures_and_stores_them(
+    database, tmp_path, server
+):
+    store_reports(database, tmp_path)
+    options = api.DnsCheckOptions(nameservers=(server.address,), timeout=TIMEOUT)
+
+    first = api.check_dns(database, "example.com", options)
+    second = api.check_dns(database, None, options)
+
+    checked = {(s.domain, s.selector) for s in first.selectors}
+    assert checked == {
+        ("example.com", "good"),
+        ("example.com", "short"),
+        ("vendor.example", "s1"),
+    }
+    short = next(f for f in first.findings if f.code == "dkim-rsa-too-short")
+    assert [r.as_dict() for r in short.reported] == [
+        {
+            "result": "permerror",
+            "messages": 14,
+            "first_day": "2024-03-03",
+            "last_day": "2024-03-04",
+        }
+    ]
+    assert short.reported[0].describe() == (
+        "permerror at receivers for 14 messages from 2024-03-03 to 2024-03-04"
+    )
+    spf = next(f for f in first.findings if f.kind == "spf")
+    assert [r.describe() for r in spf.reported] == [
+        "temperror at receivers for 4 messages from 2024-03-03 to 2024-03-04"
+    ]
+    # The vendor's own key is theirs to fix: a warning, with that said.
+    vendor = [f for f in first.findings if f.domain == "vendor.example"]
+    assert [(f.code, f.severity, f.vendor_key) for f in vendor] == [
+        ("dkim-nxdomain", "warning", True)
+    ]
+    assert "tell the vendor" in vendor[0].fix
+    assert first.findings[0].severity == "error"  # worst first
+    assert first.domains == ["example.com"]
+
+    history = api.dns_check_history(database, name="short._domainkey.example.com")
+    assert [(h.code, h.severity) for h in history] == [
+        ("dkim-rsa-too-short", "error"),
+        ("dkim-rsa-too-short", "error"),
+    ]
+    assert [h.checked_at for h in history] == [first.checked_at, second.checked_at]
+    assert len(api.dns_check_history(database)) == len(first.findings) + len(
+        second.findings
+    )
+
+
+def test_the_history_says_when_a_record_was_broken_and_mended(database, tmp_path, keys):
+    store_reports(database, tmp_path)
+    short = "short._domainkey.example.com."
+    vendor = {"CNAME": ["s1.dkim.vendor.example."]}
+    zone = dkim_zone(keys) | {"s1._domainkey.vendor.example.": vendor}
+
+    with dns_server.DnsServer(zone) as running:
+        options = api.DnsCheckOptions(nameservers=(running.address,), timeout=TIMEOUT)
+        broken = [api.check_dns(database, "example.com", options) for _ in range(2)]
+        running.records[short] = zone["good._domainkey.example.com."]
+        mended = api.check_dns(database, "example.com", options)
+
+    spans = {
+        span.name: span
+        for span in api.dns_broken_spans(database)
+        if span.kind == "dkim"
+    }
+    assert set(spans) == {"short._domainkey.example.com"}
+    span = spans["short._domainkey.example.com"]
+    assert span.codes == ("dkim-rsa-too-short",)
+    assert (span.first_seen, span.last_seen, span.mended_at) == (
+        broken[0].checked_at,
+        broken[1].checked_at,
+        mended.checked_at,
+    )
+
+
+def test_the_summary_tells_when_records_were_broken(database, tmp_path):
+    store_reports(database, tmp_path)  # permerror for s=short on March 3 and 4
+    short = "short._domainkey.example.com"
+
+    def at(day: int) -> datetime:
+        return datetime(2024, 3, day, 12, tzinfo=UTC)
+
+    def finding(name, severity, code, kind="dkim", selector="short"):
+        return Finding(kind, name, "example.com", severity, code, "...", "", selector)
+
+    with database.transaction() as connection:
+        save_findings(connection, at(2), [finding(short, "error", "dkim-bad-base64")])
+        save_findings(connection, at(3), [finding(short, "error", "dkim-bad-base64")])
+        save_findings(connection, at(5), [finding(short, "ok", "dkim-ok")])
+        spf = finding("example.com", "error", "spf-missing", "spf", None)
+        save_findings(connection, at(4), [spf])
+        # Broken and mended before the period: not told.
+        old = finding("old._domainkey.example.com", "error", "dkim-nxdomain")
+        save_findings(connection, at(1), [old])
+        save_findings(connection, at(2), [replace(old, severity="ok", code="dkim-ok")])
+
+    summary = api.summarize(database, api.Period(date(2024, 3, 3), date(2024, 3, 9)))
+    actions = {
+        a["code"]: a
+        for a in api.summary_dict(summary, api.language("en"))["actions"]
+        if a["code"].startswith("dns_record")
+    }
+
+    assert sorted(actions) == ["dns_record_broken", "dns_record_mended"]
+    mended = actions["dns_record_mended"]
+    assert mended["title"] == f"The DNS record {short} was broken"
+    assert mended["messages"] == 14
+    assert "(dkim-bad-base64) from Mar 2, 2024 to Mar 3, 2024" in mended["detail"]
+    assert "mended by Mar 5, 2024" in mended["detail"]
+    broken = actions["dns_record_broken"]
+    assert broken["title"] == "Fix the DNS record example.com"
+    assert "not mended since" in broken["detail"]
+
+
+def run_cli(*args, db):
+    return subprocess.run(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", db, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_json_and_exit_status(tmp_path, server):
+    db = str(tmp_path / "cli.sqlite")
+    database = api.open_database(db)
+    store_reports(database, tmp_path)
+    database.close()
+    ns = ("--nameserver", server.address, "--timeout", TIMEOUT)
+
+    broken = run_cli("dns", "check", *ns, "--json", db=db)
+    table = run_cli("dns", "check", *ns, db=db)
+    # Usage is checked before the database: this one does not exist.
+    missing = str(tmp_path / "missing.sqlite")
+    bad_ns = run_cli("dns", "check", "--nameserver", "dns.example", db=missing)
+
+    assert broken.returncode == 1, broken.stderr
+    findings = json.loads(broken.stdout)
+    short = next(f for f in findings if f["code"] == "dkim-rsa-too-short")
+    assert short["name"] == "short._domainkey.example.com"
+    assert short["severity"] == "error" and short["fix"] and short["message"]
+    assert short["reported_failures"][0]["result"] == "permerror"
+    assert table.returncode == 1
+    assert "short._domainkey.example.com" in table.stdout
+    assert "permerror at receivers for 14 messages" in table.stdout
+    assert bad_ns.returncode == 2
+
+
+def test_help_has_an_example():
+    result = subprocess.run(
+        [sys.executable, "-m", "dmarc_analyzer", "dns", "check", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0
+    assert "dmarc-analyzer dns check --domain" in result.stdout
+
+
+def test_cli_exits_0_when_nothing_is_wrong(tmp_path, keys):
+    good = txt(f"v=DKIM1; k=rsa; p={keys['2048']}")
+    zone = {
+        "good._domainkey.example.com.": {"TXT": [good]},
+        "example.com.": {"TXT": ['"v=spf1 -all"'], "MX": ["10 mx.example.com."]},
+        "_dmarc.example.com.": {
+            "TXT": ['"v=DMARC1; p=reject; rua=mailto:d@example.com"']
+        },
+    }
+    db = str(tmp_path / "cli.sqlite")
+    database = api.open_database(db)
+    path = tmp_path / "report.xml"
+    path.write_bytes(
+        report_xml(record_xml(auth=dkim_xml("example.com", "good", "pass")))
+    )
+    api.ingest(database, [path])
+    database.close()
+
+    with dns_server.DnsServer(zone) as running:
+        result = run_cli("dns", "check", "--nameserver", running.address, db=db)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 domain, 1 selector checked: 0 errors" in result.stdout
