@@ -29,5 +29,7 @@ fi
 
 echo "installing Debian packages: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt run (a second test run, unattended upgrades) holds the lock: wait.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
+"${as_root[@]}" "${apt[@]}" update -qq
+"${as_root[@]}" "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
