@@ -64,9 +64,7 @@ def build(path: Path, total: int, distinct_ips: int, seed: int = 5) -> None:
             for domain in DOMAINS:
                 for reporter in REPORTERS:
                     report_pk = _add_report(connection, ids, reporter, domain, begin)
-                    chosen = chance.choices(
-                        senders[domain].ips, senders[domain].weights, k=per_report
-                    )
+                    chosen = _distinct_senders(chance, senders[domain], per_report)
                     _add_records(connection, chance, ids, report_pk, domain, chosen)
         print(f"{ids['record']:,} records", file=sys.stderr, flush=True)
 
@@ -93,6 +91,16 @@ def _senders(chance: random.Random, distinct_ips: int) -> dict[str, _Pool]:
     return pools
 
 
+def _distinct_senders(chance: random.Random, pool: _Pool, wanted: int) -> list:
+    """`wanted` different sources of the pool, most likely its busiest."""
+    wanted = min(wanted, len(pool.ips))
+    chosen: dict = {}
+    while len(chosen) < wanted:
+        for sender in chance.choices(pool.ips, pool.weights, k=wanted):
+            chosen[sender] = None
+    return list(chosen)[:wanted]
+
+
 def _add_report(connection, ids, reporter: str, domain: str, begin) -> int:
     ids["report"] += 1
     return connection.execute(
@@ -113,7 +121,7 @@ def _add_report(connection, ids, reporter: str, domain: str, begin) -> int:
 
 def _add_records(connection, chance, ids, report_pk: int, domain: str, chosen):
     rows, dkims, spfs = [], [], []
-    for ip, usual in dict.fromkeys(chosen):  # a source once per report
+    for ip, usual in chosen:
         ids["record"] += 1
         record_id = ids["record"]
         kind = usual if chance.random() < 0.95 else chance.choice(KINDS)
@@ -144,9 +152,9 @@ def _add_records(connection, chance, ids, report_pk: int, domain: str, chosen):
         spfs.append(
             {"record_pk": record_id, "domain": domain, "scope": "mfrom", "result": spf}
         )
-    connection.execute(records.insert(), rows)
-    connection.execute(dkim_results.insert(), dkims)
-    connection.execute(spf_results.insert(), spfs)
+    for table, values in ((records, rows), (dkim_results, dkims), (spf_results, spfs)):
+        if values:  # an empty list would insert one row of defaults
+            connection.execute(table.insert(), values)
 
 
 def _ip(chance: random.Random) -> str:
