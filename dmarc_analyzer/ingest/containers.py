@@ -63,6 +63,18 @@ _OTHER_FORMATS = {
 }
 
 
+# What zipfile raises on a damaged archive or member (a version or method it
+# does not know is NotImplementedError; a bad password, RuntimeError).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    OSError,
+)
+
 # An mbox "From " line after a blank line: where the next message starts.
 _MBOX_SEPARATOR = re.compile(rb"\n\r?\nFrom [^\n]*\n")
 
@@ -321,7 +333,7 @@ def _unzip(
     try:
         archive = zipfile.ZipFile(source)
         members = [info for info in archive.infolist() if _is_report_member(info)]
-    except (zipfile.BadZipFile, EOFError, ValueError) as error:
+    except _ZIP_ERRORS as error:
         raise ReportRefused(f"{_at(where)}broken zip archive: {error}") from error
 
     if not members:
@@ -410,15 +422,7 @@ class _ZipMemberStream(io.RawIOBase):
 def _zip_errors(where: str) -> Iterator[None]:
     try:
         yield
-    except (
-        zipfile.BadZipFile,
-        EOFError,
-        zlib.error,
-        NotImplementedError,
-        RuntimeError,
-        ValueError,
-        OSError,
-    ) as error:
+    except _ZIP_ERRORS as error:
         raise ReportRefused(f"{_at(where)}unreadable zip member: {error}") from error
 
 
