@@ -47,12 +47,18 @@ addresses = mostly(
         st.sampled_from(["999.1.1.1", "1.2.3", "example.com", "fe80::1%eth0"]).map(
             lambda text: (text, Fault("invalid source_ip"))
         ),
-        st.just(("", Fault("has no source_ip"))),
     ),
 )
+# A record without a source_ip is skipped, with a warning: None.
+addresses = st.one_of(addresses, st.just(("", None)))
 words = st.sampled_from(["pass", "fail", "softfail", "hardfail", "none", "temperror"])
-result_words = st.tuples(words, st.booleans()).map(
-    lambda pair: pair[0].upper() if pair[1] else pair[0]
+result_words = mostly(
+    st.tuples(words, st.booleans()).map(
+        lambda pair: (pair[0].upper() if pair[1] else pair[0], pair[0])
+    ),
+    st.sampled_from(["banana", "passed", "ok"]).map(
+        lambda word: (word, Fault("unknown dkim result"))
+    ),
 )
 # Free text as reporters write it, control characters included (removed,
 # with a warning); never what XML cannot carry at all.
@@ -93,21 +99,23 @@ def reports(draw):
     xml = report_xml(
         "".join(
             record_xml(escape(ip), escape(count), dkim=word)
-            for (ip, _), (count, _), word in rows
+            for (ip, _), (count, _), (word, _) in rows
         ),
         org_name="org-" + escape(org_name),
         report_id=f"r-{next(_report_ids)}",
         begin=begin,
         end=end,
     )
-    # The header is read first, then each record's source_ip and count.
-    values = [value for (_, ip), (_, count), _ in rows for value in (ip, count)]
+    # The header is read first, then each record's source_ip, count and words.
+    values = [value for row in rows for (_, value) in row]
     reason = next((v for v in [date_fault, *values] if isinstance(v, Fault)), None)
+    stored = [row for row in rows if row[0][1] is not None]
     expected = {
-        "messages": sum(count for _, (_, count), _ in rows) if not reason else 0,
-        "dkim": [word.lower() for _, _, word in rows],
+        "messages": 0 if reason else sum(count for _, (_, count), _ in stored),
+        "dkim": [word for _, _, (_, word) in stored],
         "org_name": ("org-" + _CONTROL.sub("", org_name)).strip(),
         "repaired": bool(_CONTROL.search(org_name)),
+        "skipped": len(rows) - len(stored),
     }
     return xml, reason, expected
 
@@ -134,6 +142,10 @@ def test_parsed_values_are_those_written_or_the_fault_is_named(report):
     assert [record.dkim for record in parsed.records] == expected["dkim"]
     assert parsed.org_name == expected["org_name"]
     assert ("removed control characters" in parsed.warnings) == expected["repaired"]
+    skipped = [w for w in parsed.warnings if w.startswith("skipped")]
+    assert len(skipped) == bool(expected["skipped"])
+    if skipped:
+        assert skipped[0].startswith(f"skipped {expected['skipped']} record(s)")
 
 
 @pytest.fixture(scope="module")

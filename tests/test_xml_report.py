@@ -98,7 +98,9 @@ def test_report_without_records_has_no_messages():
     ("xml", "reason"),
     [
         (b"this is not xml", "not well-formed XML"),
-        (b"<html><body>hi</body></html>", "<html>, not <feedback>"),
+        (b"<html><body>hi</body></html>", "an HTML page, not a DMARC"),
+        (b"<!DOCTYPE html><html><body><br></body></html>", "an HTML page, not"),
+        (report_xml(record_xml(dkim="banana")), "unknown dkim result 'banana'"),
         (
             report_xml(record_xml()).replace(b"<report_id>r-1</report_id>", b""),
             "missing or empty <report_id>",
@@ -396,3 +398,12 @@ def test_repairs_across_chunk_boundaries():
         assert report.records[-1].header_from == "caf\u00e9.example"
         assert report.org_name == "\ufffdreceiver.example"
         assert "ignored content after </feedback>" in report.warnings
+
+
+def test_records_without_a_source_ip_are_skipped_and_said():
+    xml = report_xml(record_xml(count=2) + record_xml("", count=5) + record_xml(""))
+
+    report = parse_aggregate_report(xml)
+
+    assert report.messages == 2
+    assert report.warnings == ("skipped 2 record(s) without a source_ip (6 messages)",)

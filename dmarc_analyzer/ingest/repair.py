@@ -30,6 +30,12 @@ _CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _FEEDBACK_START = re.compile(r"<(?:[\w.-]+:)?feedback[\s>]")
 _FEEDBACK_END = re.compile(r"</(?:[\w.-]+:)?feedback\s*>")
 _DOCTYPE = re.compile(r"<!DOCTYPE", re.IGNORECASE)
+HTML_PAGE = "an HTML page, not a DMARC aggregate report"
+# HTML is rarely well-formed XML: recognised by its start instead.
+_HTML_START = re.compile(
+    r"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+)?html[\s>]",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class DamagedXml(ReportRefused):
@@ -119,6 +125,8 @@ class RepairingReader:
             self._unsent = self._unsent[start.start() :]
             self._started = True
         elif final or len(self._unsent) > LOOKAHEAD_CHARS:
+            if _HTML_START.match(self._unsent):
+                raise ReportRefused(HTML_PAGE)
             # No report here: the parser says what the document is instead.
             self._unsent = _XML_DECLARATION.sub("", self._unsent, count=1)
             self._started = True

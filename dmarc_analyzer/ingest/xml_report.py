@@ -24,7 +24,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from dmarc_analyzer.errors import ReportRefused
-from dmarc_analyzer.ingest.repair import DamagedXml, RepairingReader
+from dmarc_analyzer.ingest.repair import HTML_PAGE, DamagedXml, RepairingReader
 from dmarc_analyzer.model import (
     DkimResult,
     OverrideReason,
@@ -48,6 +48,13 @@ MAX_TEXT_BYTES = 64 * 1024
 MAX_ELEMENT_BYTES = 1024 * 1024
 # Records before <report_metadata> wait in memory until the header is known.
 MAX_EARLY_RECORDS = 10_000
+# RFC 7489's words and the others receivers write (hardfail, unknown, error,
+# invalid); a word outside them is a wrong value.
+RESULT_WORDS = frozenset(
+    {"pass", "fail", "none", "neutral", "policy", "softfail", "hardfail"}
+    | {"temperror", "permerror", "unknown", "error", "invalid"}
+)
+DISPOSITIONS = frozenset({"none", "quarantine", "reject", "pass"})
 _READ_BYTES = 32 * 1024  # at most MAX_TEXT_BYTES, for the text check
 _UNDEFINED_ENTITY = re.compile(r"Entity '([^']*)' not defined")
 
@@ -127,18 +134,17 @@ def stream_repaired_report(source: BinaryIO) -> ReportStream:
 def _stream(source: BinaryIO, repairs: list[str]) -> ReportStream:
     elements = _top_level_elements(source)
     found: dict[str, etree._Element] = {}
-    early_records: list[Record] = []
-    first_record = None
+    early: list[Record | etree._Element] = []
     for name, element in elements:
         if name != "record":
             _refuse_a_second(name, found)
             found[name] = element
         elif "report_metadata" in found and "policy_published" in found:
-            first_record = element  # read once the header is known
+            early.append(element)  # read after the header, still in the tree
             break
-        elif len(early_records) < MAX_EARLY_RECORDS:
+        elif len(early) < MAX_EARLY_RECORDS:
             # Records before the metadata: rare, kept until the header is known.
-            early_records.append(_record(element, len(early_records) + 1))
+            early.append(_record(element, len(early) + 1))
         else:
             raise ReportRefused(
                 f"more than {MAX_EARLY_RECORDS:,} records before the report's "
@@ -146,7 +152,7 @@ def _stream(source: BinaryIO, repairs: list[str]) -> ReportStream:
             )
 
     header = _header(found)
-    records = _records(elements, early_records, first_record, found, repairs)
+    records = _records(elements, early, found, repairs)
     return ReportStream(header, records, repairs)
 
 
@@ -157,26 +163,46 @@ def _whole(stream: ReportStream) -> Report:
 
 def _records(
     elements: Iterator[tuple[str, etree._Element]],
-    early: list[Record],
-    first: etree._Element | None,
+    early: list[Record | etree._Element],
     header: dict[str, etree._Element],
     repairs: list[str],
 ) -> Iterator[Record]:
-    yield from early
-    number = len(early)
-    if first is not None:
-        number += 1
-        yield _record(first, number)
-    for name, element in elements:
+    """The records in document order, those read with the header first."""
+    number = skipped = unstored_messages = 0
+    for name, element in _chain_records(early, elements):
         if name == "record":
             number += 1
-            yield _record(element, number)
+            record = (
+                element if isinstance(element, Record) else _record(element, number)
+            )
+            if record.source_ip:
+                yield record
+            else:
+                skipped, unstored_messages = (
+                    skipped + 1,
+                    unstored_messages + record.count,
+                )
         elif name == "version" and name not in header:
-            # Stored with the header, which is written by now.
+            # The header is stored by now, and only the schema version is lost.
             header[name] = element
             repairs.append("ignored <version> after the records")
         else:
             _refuse_a_second(name, header)
+    if skipped:
+        # Nothing to store them under, but the loss is said.
+        repairs.append(
+            f"skipped {skipped:,} record(s) without a source_ip "
+            f"({unstored_messages:,} messages)"
+        )
+
+
+def _chain_records(
+    early: list[Record | etree._Element],
+    elements: Iterator[tuple[str, etree._Element]],
+) -> Iterator[tuple[str, Record | etree._Element]]:
+    for element in early:
+        yield "record", element
+    yield from elements
 
 
 def _refuse_a_second(name: str, found: dict[str, etree._Element]) -> None:
@@ -275,6 +301,8 @@ def _refuse_undefined_entity(
 def _checked_root(element: etree._Element) -> etree._Element:
     document = element.getroottree()
     root = document.getroot()
+    if "html" in (_local_name(root.tag).lower(), document.docinfo.root_name):
+        raise ReportRefused(HTML_PAGE)
     # Any DOCTYPE, internal subset or not: lxml was told to load and expand
     # nothing, and a report has no use for one.
     if document.docinfo.doctype or document.docinfo.internalDTD is not None:
@@ -371,9 +399,9 @@ def _record(element: etree._Element, number: int) -> Record:
     return Record(
         source_ip=_source_ip(_node_text(values.get("source_ip")), number),
         count=_count(_node_text(values.get("count")), number),
-        disposition=_node_word(values.get("disposition")),
-        dkim=_node_word(values.get("dkim")),
-        spf=_node_word(values.get("spf")),
+        disposition=_known(values.get("disposition"), DISPOSITIONS, number),
+        dkim=_known(values.get("dkim"), RESULT_WORDS, number),
+        spf=_known(values.get("spf"), RESULT_WORDS, number),
         reasons=tuple(
             OverrideReason(
                 type=_node_word(reason.get("type")),
@@ -388,7 +416,7 @@ def _record(element: etree._Element, number: int) -> Record:
             DkimResult(
                 domain=_node_text(result.get("domain")),
                 selector=_node_text(result.get("selector")),
-                result=_node_word(result.get("result")),
+                result=_known(result.get("result"), RESULT_WORDS, number),
             )
             for result in dkim_results
         ),
@@ -396,7 +424,7 @@ def _record(element: etree._Element, number: int) -> Record:
             SpfResult(
                 domain=_node_text(result.get("domain")),
                 scope=_node_word(result.get("scope")),
-                result=_node_word(result.get("result")),
+                result=_known(result.get("result"), RESULT_WORDS, number),
             )
             for result in spf_results
         ),
@@ -445,9 +473,18 @@ def _auth_results(
     return results["dkim"], results["spf"]
 
 
+def _known(element: etree._Element | None, known: frozenset[str], number: int):
+    """A result word of the vocabulary receivers use, the RFC's and beyond."""
+    word = _node_word(element)
+    if word is None or word in known:
+        return word
+    what = _local_name(element.tag)
+    raise ReportRefused(f"record {number} has an unknown {what} result {word[:30]!r}")
+
+
 def _source_ip(text: str | None, number: int) -> str:
     if text is None:
-        raise ReportRefused(f"record {number} has no source_ip")
+        return ""  # the record is skipped, with a warning
     if _is_canonical_ipv4(text):
         return text
     try:
