@@ -68,15 +68,6 @@ _WATCHED = ("{*}feedback", *(f"{{*}}{name}" for name in _TOP_LEVEL))
 Fields = dict[str, list[etree._Element]]
 
 
-__all__ = [
-    "DamagedXml",
-    "ReportStream",
-    "parse_aggregate_report",
-    "stream_aggregate_report",
-    "stream_repaired_report",
-]
-
-
 @dataclass(frozen=True, slots=True)
 class ReportStream:
     """A report whose records are read as they are asked for.
@@ -473,7 +464,9 @@ def _auth_results(
     return results["dkim"], results["spf"]
 
 
-def _known(element: etree._Element | None, known: frozenset[str], number: int):
+def _known(
+    element: etree._Element | None, known: frozenset[str], number: int
+) -> str | None:
     """A result word of the vocabulary receivers use, the RFC's and beyond."""
     word = _node_word(element)
     if word is None or word in known:
