@@ -243,3 +243,15 @@ def test_each_message_of_an_mbox_is_capped_without_reading_the_rest(monkeypatch)
     assert next(found).data == XML
     with pytest.raises(ReportRefused, match="message of more than 10,000 bytes"):
         next(found)
+
+
+def test_messages_nested_too_deeply_are_refused_not_a_crash():
+    carried = mail([("r.xml.gz", "application/gzip", gzip.compress(XML))])
+    shallow = deep = carried
+    for level in range(2_000):
+        wrapped = b"From: a@b\r\nContent-Type: message/rfc822\r\n\r\n" + deep
+        shallow, deep = (wrapped if level < 20 else shallow), wrapped
+
+    assert payloads(shallow) == [XML]
+    with pytest.raises(ReportRefused, match="e-mail message nested too deeply"):
+        payloads(deep)

@@ -469,13 +469,13 @@ def _without_from_line(message: bytearray) -> bytes:
 def _from_email(
     data: bytes, where: str, depth: int, expansion: _Expansion
 ) -> Iterator[PayloadStream]:
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    report_type = _other_report_type(message)
+    parts = _message_parts(data, where)
+    report_type = _other_report_type(parts)
     if report_type:
         raise ReportRefused(f"{_at(where)}{report_type}, not a DMARC aggregate report")
 
     found = False
-    for part_number, part in enumerate(message.walk()):
+    for part_number, part in enumerate(parts):
         if part.is_multipart():
             continue
         content = _decoded_payload(part)
@@ -507,9 +507,22 @@ def _decoded_payload(part: EmailMessage) -> bytes | None:
     return content if isinstance(content, bytes) else None
 
 
-def _other_report_type(message: EmailMessage) -> str | None:
+def _message_parts(data: bytes, where: str) -> list[EmailMessage]:
+    """The message and every part of it, forwarded messages included. The
+    standard library parses and walks nested parts by recursion: a message
+    nested a thousand deep is refused, not a crash."""
+    try:
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        return list(message.walk())
+    except RecursionError:
+        raise ReportRefused(
+            f"{_at(where)}e-mail message nested too deeply to read"
+        ) from None
+
+
+def _other_report_type(parts: list[EmailMessage]) -> str | None:
     """Recognise the other kinds of report that reach a rua= mailbox."""
-    for part in message.walk():
+    for part in parts:
         content_type = part.get_content_type()
         if content_type == "message/feedback-report":
             return "a DMARC failure (forensic) report"
