@@ -1,7 +1,8 @@
 """A mutation fuzz over the real corpus: files with bytes flipped, inserted,
 deleted or cut off, as they are and once compressed, must each be stored or
 refused with one line naming the problem; never another exception, never a
-hang. Seeded, so a failure can be replayed: the test id names the case."""
+hang. Seeded, so a failure can be replayed: it names the case (number, file,
+packing and mutations)."""
 
 import gzip
 import io
@@ -51,7 +52,9 @@ def _packed(data: bytes, how: str) -> bytes:
     if how == "zip":
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("report.xml", data)
+            # A fixed date: the same seed must give the same bytes.
+            info = zipfile.ZipInfo("report.xml", date_time=(2026, 12, 3, 0, 0, 0))
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
         return buffer.getvalue()
     return data
 
