@@ -1,5 +1,6 @@
 import gzip
 import io
+import random
 import zipfile
 from email.message import EmailMessage
 
@@ -193,3 +194,64 @@ def test_an_oversized_email_is_refused_before_it_is_parsed(monkeypatch):
 
     with pytest.raises(ReportRefused, match="an e-mail message of more than 10,000"):
         list(extract_payloads(gzip.compress(message + b" " * 20_000)))
+
+
+def test_all_members_together_are_capped(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_EXPANDED_BYTES", 10_000)
+    monkeypatch.setattr(containers, "MAX_TOTAL_EXPANDED_BYTES", 25_000)
+    member = b"<" + b" " * 9_000
+    archive = zipped({f"m{n}.xml": member for n in range(3)})
+
+    with pytest.raises(ReportRefused, match=r"m2.xml: the file's archives expand"):
+        payloads(archive)
+    assert payloads(zipped({f"m{n}.xml": member for n in range(2)})) == [member] * 2
+
+
+def test_zip_directories_with_too_many_entries_are_refused_unread(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_ZIP_ENTRIES", 50)
+    folders = {f"folder{n}/": b"" for n in range(60)}
+
+    with pytest.raises(ReportRefused, match="lists 61 entries"):
+        payloads(zipped({**folders, "r.xml": XML}))
+
+
+def test_zips_nested_in_zips_and_gzip_are_capped_in_depth():
+    nested = XML
+    for level in range(containers.MAX_DEPTH + 1):
+        nested = zipped({"r.zip": nested}) if level % 2 else gzip.compress(nested)
+
+    with pytest.raises(ReportRefused, match="nested more than"):
+        payloads(nested)
+
+
+def test_a_nested_zip_is_held_only_up_to_its_cap(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_NESTED_ZIP_BYTES", 1_000)
+    inner = zipped({"r.xml": XML, "noise.bin": random.Random(1).randbytes(2_000)})
+
+    with pytest.raises(ReportRefused, match="a nested zip of more than 1,000"):
+        payloads(gzip.compress(inner))
+
+
+def test_each_message_of_an_mbox_is_capped_without_reading_the_rest(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_MESSAGE_BYTES", 10_000)
+    one = mail([("a.xml.gz", "application/gzip", gzip.compress(XML))])
+    big = b"From: a@b\r\nSubject: x\r\n\r\n" + b"x" * 20_000
+    mbox = b"From a@a Thu Nov 26 00:00:00 2026\n" + one
+    mbox += b"\nFrom b@b Thu Nov 26 00:00:01 2026\n" + big
+
+    found = extract_payloads(mbox)
+    assert next(found).data == XML
+    with pytest.raises(ReportRefused, match="message of more than 10,000 bytes"):
+        next(found)
+
+
+def test_messages_nested_too_deeply_are_refused_not_a_crash():
+    carried = mail([("r.xml.gz", "application/gzip", gzip.compress(XML))])
+    shallow = deep = carried
+    for level in range(2_000):
+        wrapped = b"From: a@b\r\nContent-Type: message/rfc822\r\n\r\n" + deep
+        shallow, deep = (wrapped if level < 20 else shallow), wrapped
+
+    assert payloads(shallow) == [XML]
+    with pytest.raises(ReportRefused, match="e-mail message nested too deeply"):
+        payloads(deep)

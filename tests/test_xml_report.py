@@ -1,9 +1,14 @@
+import io
 from datetime import UTC, datetime
 
 import pytest
 
 from dmarc_analyzer.errors import ReportRefused
-from dmarc_analyzer.ingest.xml_report import parse_aggregate_report
+from dmarc_analyzer.ingest import repair, xml_report
+from dmarc_analyzer.ingest.xml_report import (
+    parse_aggregate_report,
+    stream_repaired_report,
+)
 from tests.conftest import record_xml, report_xml
 
 
@@ -93,7 +98,9 @@ def test_report_without_records_has_no_messages():
     ("xml", "reason"),
     [
         (b"this is not xml", "not well-formed XML"),
-        (b"<html><body>hi</body></html>", "<html>, not <feedback>"),
+        (b"<html><body>hi</body></html>", "an HTML page, not a DMARC"),
+        (b"<!DOCTYPE html><html><body><br></body></html>", "an HTML page, not"),
+        (report_xml(record_xml(dkim="banana")), "unknown dkim result 'banana'"),
         (
             report_xml(record_xml()).replace(b"<report_id>r-1</report_id>", b""),
             "missing or empty <report_id>",
@@ -232,3 +239,171 @@ def test_records_inside_a_wrapper_element_are_refused_not_dropped():
 
     with pytest.raises(ReportRefused, match="<record> inside <records>"):
         parse_aggregate_report(wrapped)
+
+
+def test_an_undefined_entity_is_named():
+    xml = report_xml(record_xml()).replace(b">receiver.example<", b">&foo;<")
+
+    with pytest.raises(ReportRefused, match=r"undefined entity &foo;"):
+        parse_aggregate_report(xml)
+
+
+def test_a_dtd_behind_damage_is_still_refused():
+    xml = report_xml(record_xml()).replace(
+        b"<feedback>",
+        b'<!DOCTYPE f [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<feedback>',
+    )
+    damaged = xml.replace(b"<version>1.0", b"<version>1.\xff0")
+
+    with pytest.raises(ReportRefused, match="unsafe XML"):
+        parse_aggregate_report(damaged)
+
+
+@pytest.mark.parametrize(
+    ("xml", "reason"),
+    [
+        (
+            report_xml(record_xml()).replace(
+                b"<report_metadata>", b" " * 70_000 + b"<report_metadata>"
+            ),
+            "a text of more than 65,536 bytes",
+        ),
+        (
+            report_xml(record_xml(header_from="a" * 70_000)),
+            "a text of more than 65,536 bytes",
+        ),
+        (
+            report_xml(
+                record_xml(auth="<dkim><domain>d.example</domain></dkim>" * 30_000)
+            ),
+            "more than 1,048,576 bytes without a complete <record>",
+        ),
+        (
+            report_xml(record_xml()).replace(
+                b"</feedback>", b"<x/>" * 300_000 + b"</feedback>"
+            ),
+            "more than 1,048,576 bytes without a complete <record>",
+        ),
+    ],
+    ids=["white space", "a value", "a record", "other elements"],
+)
+def test_oversized_text_and_elements_are_refused_as_they_are_read(xml, reason):
+    with pytest.raises(ReportRefused, match=reason):
+        parse_aggregate_report(xml)
+
+
+def test_values_up_to_the_limits_are_read():
+    xml = report_xml(record_xml(header_from="a" * 60_000, count=2))
+    assert parse_aggregate_report(xml).messages == 2
+
+
+@pytest.mark.parametrize("part", ["report_metadata", "policy_published", "version"])
+def test_a_second_header_part_is_refused(part):
+    xml = report_xml(record_xml())
+    start, end = xml.index(f"<{part}>".encode()), xml.index(f"</{part}>".encode())
+    twice = xml.replace(
+        b"</feedback>", xml[start : end + len(part) + 3] + b"</feedback>"
+    )
+
+    with pytest.raises(ReportRefused, match=f"a second <{part}>"):
+        parse_aggregate_report(twice)
+
+
+@pytest.mark.parametrize("field", ["count", "source_ip", "org_name", "begin"])
+def test_markup_inside_a_value_is_refused(field):
+    xml = report_xml(record_xml())
+    start = xml.index(f"<{field}>".encode()) + len(field) + 2
+    marked = xml[:start] + b"1<b>2</b>" + xml[start:]
+
+    with pytest.raises(ReportRefused, match=f"<{field}> holds markup"):
+        parse_aggregate_report(marked)
+
+
+def test_a_version_after_the_policy_is_kept_and_after_the_records_noted():
+    xml = report_xml(record_xml()).replace(b"<version>1.0</version>", b"")
+    after_policy = xml.replace(
+        b"</policy_published>", b"</policy_published><version>2.0</version>"
+    )
+    after_records = xml.replace(b"</feedback>", b"<version>2.0</version></feedback>")
+
+    assert parse_aggregate_report(after_policy).schema_version == "2.0"
+    report = parse_aggregate_report(after_records)
+    assert report.messages == 1
+    assert report.warnings == ("ignored <version> after the records",)
+
+
+def test_records_before_the_metadata_are_read_up_to_a_limit(monkeypatch):
+    xml = report_xml(record_xml(count=2) * 3)
+    start = xml.index(b"<report_metadata>")
+    records = xml.index(b"<record>")
+    early = xml[:start] + xml[records:-11] + xml[start:records] + b"</feedback>"
+
+    assert parse_aggregate_report(early).messages == 6
+    monkeypatch.setattr(xml_report, "MAX_EARLY_RECORDS", 2)
+    with pytest.raises(ReportRefused, match="more than 2 records before"):
+        parse_aggregate_report(early)
+
+
+class _Endless(io.RawIOBase):
+    """A report whose records never end, made as it is read."""
+
+    def __init__(self, damage: bytes = b""):
+        self.given = 0
+        head = report_xml("").replace(b"</feedback>", b"")
+        self._pending = damage + head
+        self._record = record_xml(count=1).encode()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while len(self._pending) < len(buffer):
+            self._pending += self._record
+        size = len(buffer)
+        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
+        self.given += size
+        return size
+
+
+def test_a_repaired_report_is_read_as_a_stream():
+    # Control characters and markup before <feedback>: repaired as read,
+    # never holding the document.
+    source = _Endless(b"<wrapper>\x01")
+
+    stream = stream_repaired_report(io.BufferedReader(source))
+    first = [
+        record.count for _, record in zip(range(10_000), stream.records, strict=False)
+    ]
+
+    assert sum(first) == 10_000
+    assert source.given < 8 * 1024 * 1024
+    assert stream.warnings == (
+        "removed control characters",
+        "ignored markup before <feedback>",
+    )
+
+
+def test_repairs_across_chunk_boundaries():
+    # </feedback> cut by a chunk boundary at each of its bytes, with invalid
+    # bytes and multi-byte characters on the way, gives the same report.
+    record = record_xml(header_from="caf\u00e9.example")
+    xml = report_xml(record * 200).replace(b"</feedback>", b"</feedback>\n<x/>")
+    xml = xml.replace(b"<org_name>receiver", b"<org_name>\xffreceiver")
+    end = xml.index(b"</feedback>")
+    for cut in range(1, len(b"</feedback>")):
+        shift = (-end - cut) % repair.CHUNK_BYTES
+        report = parse_aggregate_report(b" " * shift + xml)
+
+        assert report.messages == 200
+        assert report.records[-1].header_from == "caf\u00e9.example"
+        assert report.org_name == "\ufffdreceiver.example"
+        assert "ignored content after </feedback>" in report.warnings
+
+
+def test_records_without_a_source_ip_are_skipped_and_said():
+    xml = report_xml(record_xml(count=2) + record_xml("", count=5) + record_xml(""))
+
+    report = parse_aggregate_report(xml)
+
+    assert report.messages == 2
+    assert report.warnings == ("skipped 2 record(s) without a source_ip (6 messages)",)

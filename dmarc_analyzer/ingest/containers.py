@@ -30,14 +30,20 @@ CHUNK_BYTES = 256 * 1024
 
 # Far beyond any real report (the largest seen are a few hundred MB of XML).
 MAX_EXPANDED_BYTES = 1024 * 1024 * 1024
+# All that one file's gzip and zip layers expand to, every member counted.
+MAX_TOTAL_EXPANDED_BYTES = 2 * MAX_EXPANDED_BYTES
 # One e-mail is parsed whole by the standard library, at about ten times its
 # size in memory; report mails are a few MB, and servers refuse far less.
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+# A zip inside gzip or inside another zip is held in memory to be read.
+MAX_NESTED_ZIP_BYTES = 100 * 1024 * 1024
 # What is read of a payload that is no report, to say what it is instead.
 DESCRIBED_BYTES = 64 * 1024
 _WHITESPACE = b" \t\r\n"
 MAX_DEPTH = 4
 MAX_ZIP_MEMBERS = 1000
+# Folders and macOS clutter included; checked before zipfile reads them all.
+MAX_ZIP_ENTRIES = 10 * MAX_ZIP_MEMBERS
 
 # A header line: a field name of printable ASCII but ":", a colon, a value.
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
@@ -57,8 +63,20 @@ _OTHER_FORMATS = {
 }
 
 
-# An mbox "From " line: at the very start, or after a blank line.
-_MBOX_SEPARATOR = re.compile(rb"(?:\A|\n\r?\n)From [^\n]*\n")
+# What zipfile raises on a damaged archive or member (a version or method it
+# does not know is NotImplementedError; a bad password, RuntimeError).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    OSError,
+)
+
+# An mbox "From " line after a blank line: where the next message starts.
+_MBOX_SEPARATOR = re.compile(rb"\n\r?\nFrom [^\n]*\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +106,28 @@ def extract_payloads(data: bytes, where: str = "") -> Iterator[Payload]:
 def stream_payloads(source: BinaryIO, where: str = "") -> Iterator[PayloadStream]:
     """Like `extract_payloads`, for a file: each XML document as a stream.
     Errors in compressed data surface while the stream is read."""
-    yield from _extract(source, where, depth=0)
+    yield from _extract(source, where, 0, _Expansion())
 
 
-def _extract(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream]:
+class _Expansion:
+    """What one file's containers have expanded to so far, all together: each
+    member within its cap, a thousand of them could still be a bomb."""
+
+    def __init__(self):
+        self._total = 0
+
+    def add(self, size: int, where: str) -> None:
+        self._total += size
+        if self._total > MAX_TOTAL_EXPANDED_BYTES:
+            raise ReportRefused(
+                f"{_at(where)}the file's archives expand beyond "
+                f"{MAX_TOTAL_EXPANDED_BYTES:,} bytes in all"
+            )
+
+
+def _extract(
+    source: BinaryIO, where: str, depth: int, expansion: _Expansion
+) -> Iterator[PayloadStream]:
     if depth > MAX_DEPTH:
         raise ReportRefused(f"{_at(where)}containers nested more than {MAX_DEPTH} deep")
 
@@ -102,14 +138,15 @@ def _extract(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream
     if kind == "xml":
         yield PayloadStream(where, stream)
     elif kind == "gzip":
-        yield from _extract(_GunzipStream(stream, where), where, depth + 1)
+        gunzipped = _GunzipStream(stream, where, expansion)
+        yield from _extract(gunzipped, where, depth + 1, expansion)
     elif kind == "zip":
-        yield from _unzip(stream, where, depth)
+        yield from _unzip(stream, where, depth, expansion)
     elif kind == "email" and head.startswith(b"From "):
-        yield from _from_mbox(_read_capped(stream, where), where, depth)
+        yield from _from_mbox(stream, where, depth, expansion)
     elif kind == "email":
         data = _read_capped(stream, where, MAX_MESSAGE_BYTES, "an e-mail message")
-        yield from _from_email(data, where, depth)
+        yield from _from_email(data, where, depth, expansion)
     else:
         data = stream.read(DESCRIBED_BYTES)
         refused = OtherReportType if _is_tls_report(data) else ReportRefused
@@ -234,9 +271,10 @@ class _GunzipStream(io.RawIOBase):
     after the end are ignored, as most readers do.
     """
 
-    def __init__(self, compressed: BinaryIO, where: str):
+    def __init__(self, compressed: BinaryIO, where: str, expansion: _Expansion):
         self._compressed = compressed
         self._where = where
+        self._expansion = expansion
         self._decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
         self._pending = b""  # compressed bytes not yet given to the decompressor
         self._expanded = 0
@@ -271,6 +309,7 @@ class _GunzipStream(io.RawIOBase):
         return chunk
 
     def _count(self, size: int) -> None:
+        self._expansion.add(size, self._where)
         self._expanded += size
         if self._expanded > MAX_EXPANDED_BYTES:
             raise ReportRefused(
@@ -288,15 +327,19 @@ class _GunzipStream(io.RawIOBase):
             self._done, self._pending = True, b""
 
 
-def _unzip(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream]:
+def _unzip(
+    source: BinaryIO, where: str, depth: int, expansion: _Expansion
+) -> Iterator[PayloadStream]:
     if not source.seekable():
-        # A zip inside gzip: zipfile needs to seek; the archive is still
-        # compressed, so holding it is cheap.
-        source = io.BytesIO(_read_capped(source, where))
+        # A zip inside gzip or zip: zipfile needs to seek; the archive is
+        # still compressed, so holding it is cheap.
+        data = _read_capped(source, where, MAX_NESTED_ZIP_BYTES, "a nested zip")
+        source = io.BytesIO(data)
+    _check_entry_count(source, where)
     try:
         archive = zipfile.ZipFile(source)
         members = [info for info in archive.infolist() if _is_report_member(info)]
-    except (zipfile.BadZipFile, EOFError, ValueError) as error:
+    except _ZIP_ERRORS as error:
         raise ReportRefused(f"{_at(where)}broken zip archive: {error}") from error
 
     if not members:
@@ -309,8 +352,29 @@ def _unzip(source: BinaryIO, where: str, depth: int) -> Iterator[PayloadStream]:
 
     for info in members:
         member_where = f"{where}:{info.filename}" if where else info.filename
-        member = _open_member(archive, info, member_where)
-        yield from _extract(member, member_where, depth + 1)
+        member = _open_member(archive, info, member_where, expansion)
+        yield from _extract(member, member_where, depth + 1, expansion)
+
+
+def _check_entry_count(source: BinaryIO, where: str) -> None:
+    """Refuse a zip whose directory lists more entries than any report
+    archive, before zipfile builds an object for each of them."""
+    size = source.seek(0, io.SEEK_END)
+    source.seek(max(0, size - 65_536 - 22))
+    tail = source.read()
+    source.seek(0)
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) < end + 22:
+        return  # zipfile says what is wrong
+    entries = int.from_bytes(tail[end + 10 : end + 12], "little")
+    zip64 = tail.rfind(b"PK\x06\x06", 0, end)
+    if entries == 0xFFFF and zip64 >= 0 and len(tail) >= zip64 + 40:
+        entries = int.from_bytes(tail[zip64 + 32 : zip64 + 40], "little")
+    if entries > MAX_ZIP_ENTRIES:
+        raise ReportRefused(
+            f"{_at(where)}zip archive lists {entries:,} entries "
+            f"(more than {MAX_ZIP_ENTRIES:,})"
+        )
 
 
 def _is_report_member(info: zipfile.ZipInfo) -> bool:
@@ -321,7 +385,7 @@ def _is_report_member(info: zipfile.ZipInfo) -> bool:
 
 
 def _open_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, expansion: _Expansion
 ) -> BinaryIO:
     if info.flag_bits & 0x1:
         raise ReportRefused(f"{_at(where)}zip member is encrypted")
@@ -331,7 +395,7 @@ def _open_member(
         )
     with _zip_errors(where):
         member = archive.open(info)
-    return io.BufferedReader(_ZipMemberStream(member, where), CHUNK_BYTES)
+    return io.BufferedReader(_ZipMemberStream(member, where, expansion), CHUNK_BYTES)
 
 
 class _ZipMemberStream(io.RawIOBase):
@@ -339,8 +403,9 @@ class _ZipMemberStream(io.RawIOBase):
     the end) become refusals, and its size is capped whatever the header
     claimed."""
 
-    def __init__(self, member: BinaryIO, where: str):
+    def __init__(self, member: BinaryIO, where: str, expansion: _Expansion):
         self._member, self._where, self._expanded = member, where, 0
+        self._expansion = expansion
 
     def readable(self) -> bool:
         return True
@@ -348,6 +413,7 @@ class _ZipMemberStream(io.RawIOBase):
     def readinto(self, buffer) -> int:
         with _zip_errors(self._where):
             chunk = self._member.read(len(buffer))
+        self._expansion.add(len(chunk), self._where)
         self._expanded += len(chunk)
         if self._expanded > MAX_EXPANDED_BYTES:
             raise ReportRefused(
@@ -362,38 +428,62 @@ class _ZipMemberStream(io.RawIOBase):
 def _zip_errors(where: str) -> Iterator[None]:
     try:
         yield
-    except (
-        zipfile.BadZipFile,
-        EOFError,
-        zlib.error,
-        NotImplementedError,
-        RuntimeError,
-        ValueError,
-        OSError,
-    ) as error:
+    except _ZIP_ERRORS as error:
         raise ReportRefused(f"{_at(where)}unreadable zip member: {error}") from error
 
 
-def _from_mbox(data: bytes, where: str, depth: int) -> Iterator[PayloadStream]:
+def _from_mbox(
+    stream: BinaryIO, where: str, depth: int, expansion: _Expansion
+) -> Iterator[PayloadStream]:
     """Every message of an mbox file, each of which must carry a report."""
-    starts = [match.end() for match in _MBOX_SEPARATOR.finditer(data)]
-    for number, (start, end) in enumerate(
-        zip(starts, [*starts[1:], len(data)], strict=True), start=1
-    ):
+    for number, message in enumerate(_mbox_messages(stream, where), start=1):
         message_where = f"{where}:message {number}" if where else f"message {number}"
-        yield from _from_email(data[start:end], message_where, depth)
+        yield from _from_email(message, message_where, depth, expansion)
 
 
-def _from_email(data: bytes, where: str, depth: int) -> Iterator[PayloadStream]:
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    report_type = _other_report_type(message)
+def _mbox_messages(stream: BinaryIO, where: str) -> Iterator[bytes]:
+    """The messages of an mbox one at a time, without their "From " lines:
+    only one message, within MAX_MESSAGE_BYTES, is held at once."""
+    buffer, searched = bytearray(), 1
+    while True:
+        chunk = stream.read(CHUNK_BYTES)
+        buffer += chunk
+        while found := _MBOX_SEPARATOR.search(buffer, searched):
+            yield _without_from_line(buffer[: found.start()])
+            del buffer[: found.start()]
+            searched = 1
+        if len(buffer) > MAX_MESSAGE_BYTES:
+            raise ReportRefused(
+                f"{_at(where)}an e-mail message of more than "
+                f"{MAX_MESSAGE_BYTES:,} bytes"
+            )
+        if not chunk:
+            break
+        # A separator cut by the end of this chunk is found next time.
+        searched = max(1, len(buffer) - 1024)
+    if buffer.strip():
+        yield _without_from_line(buffer)
+
+
+def _without_from_line(message: bytearray) -> bytes:
+    message = message.lstrip(b"\r\n")
+    if message.startswith(b"From "):
+        message = message.partition(b"\n")[2]
+    return bytes(message)
+
+
+def _from_email(
+    data: bytes, where: str, depth: int, expansion: _Expansion
+) -> Iterator[PayloadStream]:
+    parts = _message_parts(data, where)
+    report_type = _other_report_type(parts)
     if report_type:
         raise OtherReportType(
             f"{_at(where)}{report_type}, not a DMARC aggregate report"
         )
 
     found = False
-    for part_number, part in enumerate(message.walk()):
+    for part_number, part in enumerate(parts):
         if part.is_multipart():
             continue
         content = _decoded_payload(part)
@@ -404,7 +494,7 @@ def _from_email(data: bytes, where: str, depth: int) -> Iterator[PayloadStream]:
         name = part.get_filename() or f"part {part_number}"
         part_where = f"{where}:{name}" if where else name
         found = True
-        yield from _extract(io.BytesIO(content), part_where, depth + 1)
+        yield from _extract(io.BytesIO(content), part_where, depth + 1, expansion)
 
     if not found:
         raise ReportRefused(f"{_at(where)}e-mail message carries no aggregate report")
@@ -425,9 +515,22 @@ def _decoded_payload(part: EmailMessage) -> bytes | None:
     return content if isinstance(content, bytes) else None
 
 
-def _other_report_type(message: EmailMessage) -> str | None:
+def _message_parts(data: bytes, where: str) -> list[EmailMessage]:
+    """The message and every part of it, forwarded messages included. The
+    standard library parses and walks nested parts by recursion: a message
+    nested a thousand deep is refused, not a crash."""
+    try:
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        return list(message.walk())
+    except RecursionError:
+        raise ReportRefused(
+            f"{_at(where)}e-mail message nested too deeply to read"
+        ) from None
+
+
+def _other_report_type(parts: list[EmailMessage]) -> str | None:
     """Recognise the other kinds of report that reach a rua= mailbox."""
-    for part in message.walk():
+    for part in parts:
         content_type = part.get_content_type()
         if content_type == "message/feedback-report":
             return "a DMARC failure (forensic) report"

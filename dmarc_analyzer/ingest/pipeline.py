@@ -20,8 +20,10 @@ from dmarc_analyzer.errors import DatabaseError, ReportRefused
 from dmarc_analyzer.ingest.containers import PayloadStream, stream_payloads
 from dmarc_analyzer.ingest.xml_report import (
     DamagedXml,
+    ReportStream,
     parse_aggregate_report,
     stream_aggregate_report,
+    stream_repaired_report,
 )
 from dmarc_analyzer.model import Report
 from dmarc_analyzer.storage.database import Database
@@ -159,7 +161,8 @@ def ingest_file(database: Database, path: Path) -> FileResult:
 
     Reports are streamed into the database as they are parsed. A report
     whose markup turns out to be damaged undoes the transaction; the file is
-    then stored again, each report parsed whole and repaired where it can be.
+    then stored again, each report repaired as it is read where it can be.
+    When even that fails, the reason given is the first one.
     """
     return _store_repairing(database, lambda: _open_report_file(path), printable(path))
 
@@ -176,8 +179,12 @@ def ingest_message(database: Database, message: bytes, source: str) -> FileResul
 def _store_repairing(database: Database, opener: Opener, source: str) -> FileResult:
     try:
         return _store(database, opener, source, streaming=True)
-    except DamagedXml:
+    except DamagedXml as error:
+        first_error = error
+    try:
         return _store(database, opener, source, streaming=False)
+    except DamagedXml:
+        raise first_error from None
 
 
 def _store(
@@ -187,21 +194,19 @@ def _store(
     with opener() as handle, database.transaction() as connection:
         for payload in stream_payloads(handle):
             with _naming_the_member(payload.where):
-                report, report_records = _read_payload(payload, streaming)
+                parsed = _read_payload(payload, streaming)
                 outcome = outcome + store_report(
-                    connection, report, report_records, source_file=source
+                    connection, parsed.header, parsed.records, source_file=source
                 )
-            repairs += report.warnings
+            repairs += parsed.warnings
     return FileResult(outcome=outcome, repairs=tuple(repairs))
 
 
-def _read_payload(payload: PayloadStream, streaming: bool):
-    """The report's header and its records, as a stream or read whole."""
+def _read_payload(payload: PayloadStream, streaming: bool) -> ReportStream:
+    """The report as it is read, strictly or repairing it as it goes."""
     if streaming:
-        parsed = stream_aggregate_report(payload.stream)
-        return parsed.header, parsed.records
-    report = parse_aggregate_report(payload.stream.read())
-    return report, report.records
+        return stream_aggregate_report(payload.stream)
+    return stream_repaired_report(payload.stream)
 
 
 def read_reports(path: Path) -> list[Report]:

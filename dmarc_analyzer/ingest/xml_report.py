@@ -7,22 +7,24 @@ read alike. Values are kept as written, apart from trimming white space and
 lower-casing result words, which receivers capitalise freely.
 
 Records are parsed one at a time and their elements dropped at once, so a
-report of half a million records needs no more memory than one of ten.
+report of half a million records needs no more memory than one of ten. What
+lxml reads is bounded too: a run of text, or a child of <feedback>, far
+longer than any real one is refused as it is read.
 """
 
-import codecs
 import io
 import ipaddress
 import re
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import BinaryIO
 
 from lxml import etree
 
 from dmarc_analyzer.errors import ReportRefused
+from dmarc_analyzer.ingest.repair import HTML_PAGE, DamagedXml, RepairingReader
 from dmarc_analyzer.model import (
     DkimResult,
     OverrideReason,
@@ -39,13 +41,22 @@ _WHOLE_NUMBER = re.compile(r"[0-9]{1,15}")
 # keeps every sum over millions of rows inside a 64-bit integer.
 MAX_COUNT = 10**12
 LATEST_YEAR = 2200
-_DECLARED_ENCODING = re.compile(
-    rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']"""
+# Real values are a few dozen bytes, a real record a few KB: a run of text
+# (a value, white space, a comment) or a child of <feedback> beyond these is
+# no report, and is refused before lxml has built it in memory.
+MAX_TEXT_BYTES = 64 * 1024
+MAX_ELEMENT_BYTES = 1024 * 1024
+# Records before <report_metadata> wait in memory until the header is known.
+MAX_EARLY_RECORDS = 10_000
+# RFC 7489's words and the others receivers write (hardfail, unknown, error,
+# invalid); a word outside them is a wrong value.
+RESULT_WORDS = frozenset(
+    {"pass", "fail", "none", "neutral", "policy", "softfail", "hardfail"}
+    | {"temperror", "permerror", "unknown", "error", "invalid"}
 )
-_XML_DECLARATION = re.compile(r"<\?xml[^>]*\?>")
-_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_FEEDBACK_START = re.compile(r"<(?:[\w.-]+:)?feedback[\s>]")
-_FEEDBACK_END = re.compile(r"</(?:[\w.-]+:)?feedback\s*>")
+DISPOSITIONS = frozenset({"none", "quarantine", "reject", "pass"})
+_READ_BYTES = 32 * 1024  # at most MAX_TEXT_BYTES, for the text check
+_UNDEFINED_ENTITY = re.compile(r"Entity '([^']*)' not defined")
 
 # The children of <feedback> the parser stops at; "{*}" matches any
 # namespace or none. The elements inside a record arrive with it.
@@ -57,24 +68,23 @@ _WATCHED = ("{*}feedback", *(f"{{*}}{name}" for name in _TOP_LEVEL))
 Fields = dict[str, list[etree._Element]]
 
 
-class DamagedXml(ReportRefused):
-    """The document is not well-formed, or does not start at <feedback>.
-
-    `repair_xml` may still make a report of it: the caller can try again on
-    the repaired text, after undoing whatever it did with the records so far.
-    """
-
-
 @dataclass(frozen=True, slots=True)
 class ReportStream:
     """A report whose records are read as they are asked for.
 
     `header` holds everything but the records. Iterating `records` can still
-    raise `ReportRefused` (a bad record) or `DamagedXml` (broken markup).
+    raise `ReportRefused` (a bad record) or `DamagedXml` (broken markup), and
+    add to `repairs` (damage repaired, content ignored).
     """
 
     header: Report
     records: Iterator[Record]
+    repairs: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every warning about the report; complete once the records are read."""
+        return (*self.repairs, *self.header.warnings)
 
 
 def parse_aggregate_report(data: bytes) -> Report:
@@ -89,57 +99,116 @@ def parse_aggregate_report(data: bytes) -> Report:
     except DamagedXml as error:
         first_error = error
 
-    repaired, repairs = repair_xml(data)
-    if repaired is not None:
-        try:
-            report = _whole(stream_aggregate_report(io.BytesIO(repaired.encode())))
-        except DamagedXml:
-            pass
-        else:
-            return replace(report, warnings=(*repairs, *report.warnings))
-    raise ReportRefused(str(first_error))
+    try:
+        return _whole(stream_repaired_report(io.BytesIO(data)))
+    except DamagedXml:
+        raise ReportRefused(str(first_error)) from None
 
 
 def stream_aggregate_report(source: BinaryIO) -> ReportStream:
     """Read up to the end of the report's metadata and policy; the records
     follow as they are iterated. Raises `DamagedXml` where
-    `parse_aggregate_report` would try a repair."""
+    `stream_repaired_report` may still read a report."""
+    repairs: list[str] = []
+    return _stream(source, repairs)
+
+
+def stream_repaired_report(source: BinaryIO) -> ReportStream:
+    """Like `stream_aggregate_report`, with the damage that leaves the report
+    intact (bytes invalid in the declared encoding, control characters,
+    markup before or after <feedback>) undone as the document is read, and
+    named in `repairs`."""
+    repairs: list[str] = []
+    return _stream(RepairingReader(source, repairs), repairs)
+
+
+def _stream(source: BinaryIO, repairs: list[str]) -> ReportStream:
     elements = _top_level_elements(source)
     found: dict[str, etree._Element] = {}
-    early_records: list[Record] = []
+    early: list[Record | etree._Element] = []
     for name, element in elements:
-        if name == "record":
-            # Records before the metadata: rare, kept until the header is known.
-            early_records.append(_record(element, len(early_records) + 1))
-        else:
-            found.setdefault(name, element)
-        if "report_metadata" in found and "policy_published" in found:
+        if name != "record":
+            _refuse_a_second(name, found)
+            found[name] = element
+        elif "report_metadata" in found and "policy_published" in found:
+            early.append(element)  # read after the header, still in the tree
             break
+        elif len(early) < MAX_EARLY_RECORDS:
+            # Records before the metadata: rare, kept until the header is known.
+            early.append(_record(element, len(early) + 1))
+        else:
+            raise ReportRefused(
+                f"more than {MAX_EARLY_RECORDS:,} records before the report's "
+                "metadata and policy"
+            )
 
     header = _header(found)
-    return ReportStream(header, _records(elements, early_records))
+    records = _records(elements, early, found, repairs)
+    return ReportStream(header, records, repairs)
 
 
 def _whole(stream: ReportStream) -> Report:
-    return replace(stream.header, records=tuple(stream.records))
+    records = tuple(stream.records)
+    return replace(stream.header, records=records, warnings=stream.warnings)
 
 
 def _records(
-    elements: Iterator[tuple[str, etree._Element]], early: list[Record]
+    elements: Iterator[tuple[str, etree._Element]],
+    early: list[Record | etree._Element],
+    header: dict[str, etree._Element],
+    repairs: list[str],
 ) -> Iterator[Record]:
-    yield from early
-    number = len(early)
-    for name, element in elements:
+    """The records in document order, those read with the header first."""
+    number = skipped = unstored_messages = 0
+    for name, element in _chain_records(early, elements):
         if name == "record":
             number += 1
-            yield _record(element, number)
+            record = (
+                element if isinstance(element, Record) else _record(element, number)
+            )
+            if record.source_ip:
+                yield record
+            else:
+                skipped, unstored_messages = (
+                    skipped + 1,
+                    unstored_messages + record.count,
+                )
+        elif name == "version" and name not in header:
+            # The header is stored by now, and only the schema version is lost.
+            header[name] = element
+            repairs.append("ignored <version> after the records")
+        else:
+            _refuse_a_second(name, header)
+    if skipped:
+        # Nothing to store them under, but the loss is said.
+        repairs.append(
+            f"skipped {skipped:,} record(s) without a source_ip "
+            f"({unstored_messages:,} messages)"
+        )
+
+
+def _chain_records(
+    early: list[Record | etree._Element],
+    elements: Iterator[tuple[str, etree._Element]],
+) -> Iterator[tuple[str, Record | etree._Element]]:
+    for element in early:
+        yield "record", element
+    yield from elements
+
+
+def _refuse_a_second(name: str, found: dict[str, etree._Element]) -> None:
+    """One report per document: a second metadata or policy would leave it
+    unclear which one the records belong to."""
+    if name in found:
+        raise ReportRefused(f"a second <{name}> in <feedback>: not one report")
 
 
 def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]]:
     """The children of <feedback> worth reading, each once complete; those
     already given are dropped from the tree, so memory stays flat."""
+    reader = _BoundedReader(source)
     parser = etree.iterparse(
-        source,
+        reader,
         events=("end",),
         tag=_WATCHED,
         resolve_entities=False,
@@ -154,6 +223,7 @@ def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]
             if root is None:
                 root = _checked_root(element)
             if element.getparent() is root:
+                reader.element_done()
                 yield _local_name(element.tag), element
                 _drop_done(element, root)
             elif _local_name(element.tag) == "record":
@@ -163,14 +233,67 @@ def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]
                     f"<record> inside <{parent}>, not directly in <feedback>"
                 )
     except etree.XMLSyntaxError as error:
+        _refuse_undefined_entity(parser.error_log, error)
         raise DamagedXml(f"not well-formed XML: {_one_line(error)}") from error
     if root is None:  # no <feedback> anywhere: say what the document is
         _checked_root(parser.root)
 
 
+class _BoundedReader:
+    """The document as lxml reads it, refused as soon as it holds a run of
+    text longer than MAX_TEXT_BYTES, or MAX_ELEMENT_BYTES pass without a
+    child of <feedback> ending. lxml's own limit on a text node is 10 MB,
+    and on an element none."""
+
+    def __init__(self, source: BinaryIO):
+        self._source = source
+        self._text_run = 0  # bytes since the last "<"
+        self._since_element = 0
+
+    def read(self, size: int = -1) -> bytes:
+        # Chunks no longer than the text limit: a run of text too long is
+        # then always one that spans chunks, and is seen.
+        chunk = self._source.read(min(size, _READ_BYTES) if size > 0 else _READ_BYTES)
+        first = chunk.find(b"<")
+        run = self._text_run + (len(chunk) if first < 0 else first)
+        self._text_run = run if first < 0 else len(chunk) - chunk.rfind(b"<") - 1
+        if run > MAX_TEXT_BYTES:
+            raise ReportRefused(
+                f"a text of more than {MAX_TEXT_BYTES:,} bytes without markup: "
+                "no value of a report is that long"
+            )
+
+        self._since_element += len(chunk)
+        if self._since_element > MAX_ELEMENT_BYTES:
+            raise ReportRefused(
+                f"more than {MAX_ELEMENT_BYTES:,} bytes without a complete "
+                "<record> or other child of <feedback>: a record is a few KB"
+            )
+        return chunk
+
+    def element_done(self) -> None:
+        self._since_element = 0
+
+
+def _refuse_undefined_entity(
+    log: etree._ListErrorLog, error: etree.XMLSyntaxError
+) -> None:
+    """lxml reports an entity it does not know as "no element found"; the
+    reason is in the parser's log."""
+    for entry in log:
+        undefined = _UNDEFINED_ENTITY.search(entry.message or "")
+        if undefined:
+            raise ReportRefused(
+                f"reference to an undefined entity &{undefined.group(1)[:40]};"
+                " (a report has no entities, and none are ever expanded)"
+            ) from error
+
+
 def _checked_root(element: etree._Element) -> etree._Element:
     document = element.getroottree()
     root = document.getroot()
+    if "html" in (_local_name(root.tag).lower(), document.docinfo.root_name):
+        raise ReportRefused(HTML_PAGE)
     # Any DOCTYPE, internal subset or not: lxml was told to load and expand
     # nothing, and a report has no use for one.
     if document.docinfo.doctype or document.docinfo.internalDTD is not None:
@@ -217,54 +340,6 @@ def _header(found: dict[str, etree._Element]) -> Report:
         extra_contact_info=_text(metadata, "extra_contact_info"),
         warnings=tuple(warnings),
     )
-
-
-def repair_xml(data: bytes) -> tuple[str | None, list[str]]:
-    """Decode the document and undo the kinds of damage that leave the
-    report itself intact.
-
-    Returns the document as text without its XML declaration (None when it
-    cannot be decoded at all) and a list of what was repaired.
-    """
-    text, repairs = _decoded(data)
-    if text is None:
-        return None, []
-
-    cleaned = _CONTROL_CHARACTERS.sub("", text.lstrip("\ufeff"))
-    if cleaned != text.lstrip("\ufeff"):
-        repairs.append("removed control characters")
-
-    start = _FEEDBACK_START.search(cleaned)
-    ends = list(_FEEDBACK_END.finditer(cleaned))
-    if not start or not ends:
-        return _XML_DECLARATION.sub("", cleaned, count=1), repairs
-    before = _XML_DECLARATION.sub("", cleaned[: start.start()]).strip()
-    after = cleaned[ends[-1].end() :].strip()
-    if before:
-        repairs.append("ignored markup before <feedback>")
-    if after:
-        repairs.append("ignored content after </feedback>")
-    return cleaned[start.start() : ends[-1].end()], repairs
-
-
-def _decoded(data: bytes) -> tuple[str | None, list[str]]:
-    """The text in the declared encoding (UTF-8 when none is declared)."""
-    declared = _DECLARED_ENCODING.search(data[:200])
-    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    try:
-        encoding = codecs.lookup(encoding).name
-        return data.decode(encoding), []
-    except UnicodeDecodeError:
-        pass
-    except (LookupError, UnicodeError, ValueError):
-        return None, []  # no such encoding, or not a text encoding (rot13)
-    try:
-        text = data.decode(encoding, errors="replace")
-    except (UnicodeError, ValueError):
-        return None, []
-    return text, [f"replaced bytes that are not valid {encoding}"]
 
 
 def _org_name(metadata: Fields) -> str:
@@ -315,9 +390,9 @@ def _record(element: etree._Element, number: int) -> Record:
     return Record(
         source_ip=_source_ip(_node_text(values.get("source_ip")), number),
         count=_count(_node_text(values.get("count")), number),
-        disposition=_node_word(values.get("disposition")),
-        dkim=_node_word(values.get("dkim")),
-        spf=_node_word(values.get("spf")),
+        disposition=_known(values.get("disposition"), DISPOSITIONS, number),
+        dkim=_known(values.get("dkim"), RESULT_WORDS, number),
+        spf=_known(values.get("spf"), RESULT_WORDS, number),
         reasons=tuple(
             OverrideReason(
                 type=_node_word(reason.get("type")),
@@ -332,7 +407,7 @@ def _record(element: etree._Element, number: int) -> Record:
             DkimResult(
                 domain=_node_text(result.get("domain")),
                 selector=_node_text(result.get("selector")),
-                result=_node_word(result.get("result")),
+                result=_known(result.get("result"), RESULT_WORDS, number),
             )
             for result in dkim_results
         ),
@@ -340,7 +415,7 @@ def _record(element: etree._Element, number: int) -> Record:
             SpfResult(
                 domain=_node_text(result.get("domain")),
                 scope=_node_word(result.get("scope")),
-                result=_node_word(result.get("result")),
+                result=_known(result.get("result"), RESULT_WORDS, number),
             )
             for result in spf_results
         ),
@@ -389,9 +464,20 @@ def _auth_results(
     return results["dkim"], results["spf"]
 
 
+def _known(
+    element: etree._Element | None, known: frozenset[str], number: int
+) -> str | None:
+    """A result word of the vocabulary receivers use, the RFC's and beyond."""
+    word = _node_word(element)
+    if word is None or word in known:
+        return word
+    what = _local_name(element.tag)
+    raise ReportRefused(f"record {number} has an unknown {what} result {word[:30]!r}")
+
+
 def _source_ip(text: str | None, number: int) -> str:
     if text is None:
-        raise ReportRefused(f"record {number} has no source_ip")
+        return ""  # the record is skipped, with a warning
     if _is_canonical_ipv4(text):
         return text
     try:
@@ -491,9 +577,13 @@ def _node_word(element: etree._Element | None) -> str | None:
 
 
 def _element_text(element: etree._Element) -> str | None:
-    # Most values are a single text node; itertext is for the rest.
-    text = element.text if len(element) == 0 else "".join(element.itertext())
-    text = text.strip() if text else None
+    if len(element):
+        # <count>1<b>2</b></count> is not 12: markup has no place in a value.
+        raise ReportRefused(
+            f"<{_local_name(element.tag)}> holds markup "
+            f"(<{_local_name(element[0].tag)}>), not a value"
+        )
+    text = element.text.strip() if element.text else None
     return text or None
 
 
