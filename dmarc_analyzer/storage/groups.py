@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from dmarc_analyzer.model import Record, Report
 from dmarc_analyzer.storage.bulk import IdAllocator, write_rows
@@ -106,7 +106,8 @@ def _write(connection: Connection, new: list[PreparedReport]) -> None:
     report_rows, record_rows, reasons, dkim, spf = [], [], [], [], []
     first = 0
     for report_pk, report in zip(report_pks, new, strict=True):
-        report_rows.append({**report.values, "id": report_pk, "ingested_at": now})
+        report.values["ingested_at"] = now
+        report_rows.append((report_pk, *report.values.values()))
         pks = record_pks[first : first + len(report.records)]
         first += len(report.records)
         record_rows += [
@@ -116,9 +117,7 @@ def _write(connection: Connection, new: list[PreparedReport]) -> None:
         dkim += [(pks[index], *rest) for index, *rest in report.dkim]
         spf += [(pks[index], *rest) for index, *rest in report.spf]
 
-    # Through SQLAlchemy, which stores times as every other query of them
-    # expects (on SQLite, as text of a fixed format).
-    connection.execute(insert(reports), report_rows)
+    write_rows(connection, reports, ("id", *new[0].values), report_rows)
     write_rows(connection, records, RECORD_COLUMNS, record_rows)
     write_rows(connection, override_reasons, ("record_pk", "type", "comment"), reasons)
     write_rows(
