@@ -13,17 +13,13 @@ stored, its records in batches, in a transaction of its own.
 """
 
 import contextlib
-import gc
 import logging
-import multiprocessing
 import os
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from dmarc_analyzer.alignment import load_suffix_list
 from dmarc_analyzer.errors import DatabaseError, ReportRefused
 from dmarc_analyzer.ingest.containers import PayloadStream, stream_payloads
+from dmarc_analyzer.ingest.parallel import map_in_order
 from dmarc_analyzer.ingest.xml_report import (
     DamagedXml,
     parse_aggregate_report,
@@ -63,10 +60,6 @@ WHOLE_FILE_RECORDS = 5000
 GROUP_FILES = 250
 GROUP_RECORDS = 20_000
 GROUP_SECONDS = 1.0
-# Worker processes are worth starting from this many files; each takes
-# this many files at a time.
-POOL_FROM_FILES = 40
-FILES_PER_TASK = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +169,14 @@ def ingest_paths(
         for path in find_report_files(paths, summary.refused)
         if os.path.realpath(path) not in skipped
     )
+    # Every report needs it: read once, before worker processes are forked.
+    load_suffix_list()
     group = _Group(database, summary, on_file_done)
-    for path, parsed in _parse_in_order(wanted):
+    # No database connection may live on in a worker: were this process
+    # killed, its transaction would stay open, holding its locks, for as
+    # long as a worker kept the connection's socket.
+    parsed_files = map_in_order(parse_whole_file, wanted, database.close)
+    for path, parsed in parsed_files:
         summary.files += 1
         if parsed is None:
             group.commit()  # files are counted in order
@@ -301,63 +300,6 @@ def _count(
     summary.warnings += [Repair(printable(path), w) for w in result.repairs]
     if on_file_done:
         on_file_done(path, result)
-
-
-def _parse_in_order(paths: Iterator[Path]) -> Iterator[tuple[Path, ParsedFile | None]]:
-    """Each path with its file parsed whole, or None when it is to be
-    streamed; in worker processes when there are enough files and cores."""
-    first = list(islice(paths, POOL_FROM_FILES))
-    workers = min(_cores(), 4)
-    if len(first) < POOL_FROM_FILES or workers < 2:
-        for path in chain(first, paths):
-            yield path, parse_whole_file(path)
-        return
-
-    tasks = _batched(chain(first, paths), FILES_PER_TASK)
-    load_suffix_list()
-    # Forked workers start at once with everything imported; they use
-    # nothing of this process but the parser.
-    context = multiprocessing.get_context("fork")
-    # Frozen in each worker, the objects inherited are left alone by its
-    # garbage collector, and their memory stays shared (copy on write).
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=gc.freeze
-    ) as pool:
-        pending: deque = deque()
-        for task in tasks:
-            pending.append((task, pool.submit(_parse_files, task)))
-            # A few tasks ahead and no more: parsed files wait in memory.
-            if len(pending) > 2 * workers:
-                yield from _results(*pending.popleft())
-        while pending:
-            yield from _results(*pending.popleft())
-
-
-def _cores() -> int:
-    """The cores this process may use; 1 where workers cannot be forked."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def _results(task: list[Path], future) -> Iterator[tuple[Path, ParsedFile | None]]:
-    try:
-        parsed = future.result()
-    except Exception:  # a worker died (out of memory, say): stream its files
-        log.debug("a parsing process failed", exc_info=True)
-        parsed = [None] * len(task)
-    return zip(task, parsed, strict=True)
-
-
-def _batched(items: Iterator[Path], size: int) -> Iterator[list[Path]]:
-    while batch := list(islice(items, size)):
-        yield batch
-
-
-def _parse_files(paths: list[Path]) -> list[ParsedFile | None]:
-    return [parse_whole_file(path) for path in paths]
 
 
 def parse_whole_file(path: Path) -> ParsedFile | None:

@@ -128,6 +128,8 @@ class Database:
         return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
+        """Close the connections kept open for reuse; using the database
+        again opens new ones."""
         self.engine.dispose()
 
 
