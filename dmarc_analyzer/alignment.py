@@ -42,6 +42,12 @@ def _suffix_list() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+def load_suffix_list() -> None:
+    """Read the public suffix list now rather than at first use: worker
+    processes forked afterwards share it instead of each reading it."""
+    _suffix_list()
+
+
 @functools.cache
 def base_domain(domain: str) -> str | None:
     """The organizational domain: example.co.uk for mail.example.co.uk."""

@@ -1,12 +1,14 @@
 """An ingest killed at any moment leaves no partial report, and a re-run
 brings the database to what one clean run gives; two ingests of the same
-files at once neither duplicate nor lose a report. On both backends, with
-real reports from the corpus."""
+files at once neither duplicate nor lose a report; the worker processes
+that parse die with a killed ingest. On both backends, with real reports
+from the corpus."""
 
 import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -68,3 +70,26 @@ def test_two_ingests_of_the_same_files_at_once(database_url, expected):
 
     assert first.wait(timeout=600) in (0, 1) and second.wait(timeout=600) in (0, 1)
     assert totals(database_url) == expected
+
+
+def test_a_killed_ingest_leaves_no_worker_process_behind(database_url):
+    process = ingest(database_url)
+    time.sleep(2.0)  # past the first files: the parsing processes are running
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+    workers = [int(pid) for pid in children.split()]
+    process.kill()
+    process.wait()
+
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers and not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -68,5 +68,10 @@ def test_reports_listing_imports_no_dataframes_charts_or_dns(sample_database):
 def test_a_database_at_head_is_opened_without_alembic_orm_or_analysis(
     sample_database,
 ):
-    slow = ["alembic", "sqlalchemy.orm", "dmarc_analyzer.analysis.failures"]
+    slow = [
+        "alembic",
+        "sqlalchemy.orm",
+        "sqlalchemy.dialects.postgresql",
+        "dmarc_analyzer.analysis.failures",
+    ]
     assert imported_by("--db", sample_database, "reports", heavy=slow) == []

@@ -400,8 +400,10 @@ def test_records_are_stored_in_batches_with_their_results(database, inbox, monke
 def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypatch):
     import zipfile
 
+    from dmarc_analyzer.ingest import pipeline
     from dmarc_analyzer.storage import reports as storage
 
+    monkeypatch.setattr(pipeline, "WHOLE_FILE_RECORDS", 0)  # streamed, not grouped
     real_insert = storage._insert_records
 
     def failing_on_the_second(connection, report_pk, report, report_records):
@@ -419,6 +421,35 @@ def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypa
     assert len(summary.refused) == 1 and "disk full" in summary.refused[0].reason
     assert api.stored_reports(database) == []
     assert count_rows(database, records) == 0
+
+
+def test_a_failure_in_a_group_undoes_only_its_file(database, inbox, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from dmarc_analyzer.storage import groups
+
+    real_write = groups._write
+
+    def failing_with_the_second(connection, new):
+        if any(report.values["report_id"] == "second" for report in new):
+            raise OperationalError("INSERT", {}, Exception("disk full"))
+        return real_write(connection, new)
+
+    monkeypatch.setattr(groups, "_write", failing_with_the_second)
+    for name in ("first", "second", "third"):
+        (inbox / f"{name}.xml").write_bytes(report_xml(record_xml(), report_id=name))
+    done = []
+
+    summary = api.ingest(database, [inbox], lambda path, _: done.append(path.name))
+
+    assert [refusal.path for refusal in summary.refused] == [str(inbox / "second.xml")]
+    assert "disk full" in summary.refused[0].reason
+    assert sorted(r.report_id for r in api.stored_reports(database)) == [
+        "first",
+        "third",
+    ]
+    assert done == ["first.xml", "second.xml", "third.xml"]
+    assert count_rows(database, records) == 2
 
 
 def test_names_with_newlines_escapes_and_bad_bytes(database, inbox):

@@ -1,9 +1,15 @@
 """Ingest files and folders of reports into the database.
 
-Each file is unpacked and parsed as it is stored, its records in batches,
-all of its reports in one transaction: a file that fails at any step, even
-at its last record, leaves nothing behind. It is refused with a one-line
-reason, and the run goes on with the next file.
+A file's reports are stored all or none: a file that fails at any step,
+even at its last record, leaves nothing behind. It is refused with a
+one-line reason, and the run goes on with the next file.
+
+Small files, most of them, are parsed whole in worker processes and stored
+in groups: one transaction, one wait for the disk and one statement per
+table for many files. A file counts as stored, and is handed to
+`on_file_done`, once its group is committed. A large file, or one that the
+quick way cannot take (damaged, refused), is unpacked and parsed as it is
+stored, its records in batches, in a transaction of its own.
 """
 
 import contextlib
@@ -11,13 +17,20 @@ import io
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from dmarc_analyzer.alignment import load_suffix_list
 from dmarc_analyzer.errors import DatabaseError, ReportRefused
 from dmarc_analyzer.ingest.containers import PayloadStream, stream_payloads
+from dmarc_analyzer.ingest.parallel import map_in_order
 from dmarc_analyzer.ingest.xml_report import (
     DamagedXml,
     ReportStream,
@@ -26,7 +39,12 @@ from dmarc_analyzer.ingest.xml_report import (
     stream_repaired_report,
 )
 from dmarc_analyzer.model import Report
-from dmarc_analyzer.storage.database import Database
+from dmarc_analyzer.storage.database import Database, as_database_error
+from dmarc_analyzer.storage.groups import (
+    PreparedReport,
+    prepare_report,
+    store_report_groups,
+)
 from dmarc_analyzer.storage.reports import StoreOutcome, store_report
 
 log = logging.getLogger(__name__)
@@ -35,6 +53,16 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 # A file bigger than this is refused before it is read into memory.
 MAX_FILE_BYTES = 512 * 1024 * 1024
+
+# A file is parsed whole when it is at most this big and has at most this many
+# records; a larger one is streamed, so that memory stays flat.
+WHOLE_FILE_BYTES = 1024 * 1024
+WHOLE_FILE_RECORDS = 5000
+# A group of files is committed when it has this many files or records, or
+# when its first file waited this long.
+GROUP_FILES = 250
+GROUP_RECORDS = 20_000
+GROUP_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,19 +169,165 @@ def ingest_paths(
     """
     summary = IngestSummary()
     skipped = {os.path.realpath(path) for path in skip}
-    for path in find_report_files(paths, summary.refused):
-        if os.path.realpath(path) in skipped:
-            continue
+    wanted = (
+        path
+        for path in find_report_files(paths, summary.refused)
+        if os.path.realpath(path) not in skipped
+    )
+    # Every report needs it: read once, before worker processes are forked.
+    load_suffix_list()
+    group = _Group(database, summary, on_file_done)
+    # No database connection may live on in a worker: were this process
+    # killed, its transaction would stay open, holding its locks, for as
+    # long as a worker kept the connection's socket.
+    parsed_files = map_in_order(parse_whole_file, wanted, database.close)
+    for path, parsed in parsed_files:
         summary.files += 1
-        result = _ingest_one(database, path)
-        if result.refusal:
-            summary.refused.append(result.refusal)
-        else:
-            summary.add(result.outcome)
-        summary.warnings += [Repair(printable(path), w) for w in result.repairs]
-        if on_file_done:
-            on_file_done(path, result)
+        if parsed is None:
+            group.commit()  # files are counted in order
+            _count(summary, path, _ingest_one(database, path), on_file_done)
+            continue
+        group.add(path, parsed)
+        if group.full():
+            group.commit()
+    group.commit()
     return summary
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """The reports of a small file, read whole and ready to be written."""
+
+    reports: tuple[PreparedReport, ...]
+    repairs: tuple[str, ...]
+    records: int
+
+
+class _Group:
+    """Parsed files waiting to be stored in one transaction."""
+
+    def __init__(
+        self, database: Database, summary: IngestSummary, on_file_done: FileDone | None
+    ):
+        self._database = database
+        self._summary = summary
+        self._on_file_done = on_file_done
+        self._files: list[tuple[Path, ParsedFile]] = []
+        self._records = 0
+        self._started = 0.0
+
+    def add(self, path: Path, parsed: ParsedFile) -> None:
+        if not self._files:
+            self._started = time.monotonic()
+        self._files.append((path, parsed))
+        self._records += parsed.records
+
+    def full(self) -> bool:
+        return (
+            len(self._files) >= GROUP_FILES
+            or self._records >= GROUP_RECORDS
+            or time.monotonic() - self._started >= GROUP_SECONDS
+        )
+
+    def commit(self) -> None:
+        """Store the files, then count each: none is counted before the
+        commit that keeps it."""
+        if not self._files:
+            return
+        try:
+            with self._database.transaction() as connection:
+                results = _store_group(connection, self._files)
+        except Exception:  # the group's boundary: its files go one by one
+            # The transaction failed as a whole (its commit, say): each file
+            # again, the careful way, so that each is stored or says why not.
+            log.debug("storing a group failed", exc_info=True)
+            results = [_ingest_one(self._database, path) for path, _ in self._files]
+        for (path, _), result in zip(self._files, results, strict=True):
+            _count(self._summary, path, result, self._on_file_done)
+        self._files, self._records = [], 0
+
+
+def _store_group(
+    connection: Connection, files: list[tuple[Path, ParsedFile]]
+) -> list[FileResult]:
+    try:
+        with connection.begin_nested():
+            outcomes = store_report_groups(
+                connection, [parsed.reports for _, parsed in files]
+            )
+    except SQLAlchemyError:
+        # Another ingest stored one of the reports meanwhile (PostgreSQL):
+        # file by file, each report checked again.
+        log.debug("storing a group failed; file by file", exc_info=True)
+        return [_store_parsed(connection, path, parsed) for path, parsed in files]
+    return [
+        FileResult(outcome=outcome, repairs=parsed.repairs)
+        for outcome, (_, parsed) in zip(outcomes, files, strict=True)
+    ]
+
+
+def _store_parsed(connection: Connection, path: Path, parsed: ParsedFile) -> FileResult:
+    """One file of a group in a savepoint of its own: a failure undoes this
+    file alone. A report that another ingest stored meanwhile makes the
+    first try fail; the second finds it stored."""
+    try:
+        try:
+            with connection.begin_nested():
+                [outcome] = store_report_groups(connection, [parsed.reports])
+        except IntegrityError:
+            with connection.begin_nested():
+                [outcome] = store_report_groups(connection, [parsed.reports])
+    except SQLAlchemyError as error:
+        log.debug("refused %s", printable(path), exc_info=True)
+        reason = printable(as_database_error(error))
+        return FileResult(refusal=Refusal(printable(path), reason))
+    return FileResult(outcome=outcome, repairs=parsed.repairs)
+
+
+def _count(
+    summary: IngestSummary,
+    path: Path,
+    result: FileResult,
+    on_file_done: FileDone | None,
+) -> None:
+    if result.refusal:
+        summary.refused.append(result.refusal)
+    else:
+        summary.add(result.outcome)
+        for repair in result.repairs:
+            log.warning("%s: repaired: %s", printable(path), repair)
+        log.info(
+            "%s: %d reports added, %d duplicates",
+            printable(path),
+            result.outcome.added,
+            result.outcome.duplicates,
+        )
+    summary.warnings += [Repair(printable(path), w) for w in result.repairs]
+    if on_file_done:
+        on_file_done(path, result)
+
+
+def parse_whole_file(path: Path) -> ParsedFile | None:
+    """The reports of a small file, read whole; None for a file that is
+    large, damaged or refused, and is to be stored the careful way, which
+    says why it is refused."""
+    reports, repairs, count = [], [], 0
+    source_file = printable(path)
+    try:
+        with _open_report_file(path) as handle:
+            if os.fstat(handle.fileno()).st_size > WHOLE_FILE_BYTES:
+                return None
+            for payload in stream_payloads(handle):
+                parsed = stream_aggregate_report(payload.stream)
+                records = tuple(islice(parsed.records, WHOLE_FILE_RECORDS - count + 1))
+                count += len(records)
+                if count > WHOLE_FILE_RECORDS:
+                    return None
+                reports.append(prepare_report(parsed.header, records, source_file))
+                repairs += parsed.header.warnings
+    except Exception:  # whatever it is, the careful way finds it again
+        return None
+    return ParsedFile(tuple(reports), tuple(repairs), count)
 
 
 def ingest_file(database: Database, path: Path) -> FileResult:
@@ -242,7 +416,7 @@ def printable(text: object) -> str:
 
 def _ingest_one(database: Database, path: Path) -> FileResult:
     try:
-        result = ingest_file(database, path)
+        return ingest_file(database, path)
     except (ReportRefused, DatabaseError) as error:
         log.debug("refused %s", printable(path), exc_info=True)
         return FileResult(refusal=Refusal(printable(path), printable(error)))
@@ -253,17 +427,6 @@ def _ingest_one(database: Database, path: Path) -> FileResult:
         log.debug("unexpected failure on %s", printable(path), exc_info=True)
         reason = printable(f"unexpected error: {type(error).__name__}: {error}")
         return FileResult(refusal=Refusal(printable(path), reason))
-
-    for repair in result.repairs:
-        log.warning("%s: repaired: %s", printable(path), repair)
-    outcome = result.outcome
-    log.info(
-        "%s: %d reports added, %d duplicates",
-        printable(path),
-        outcome.added,
-        outcome.duplicates,
-    )
-    return result
 
 
 @contextlib.contextmanager

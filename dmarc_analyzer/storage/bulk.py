@@ -18,6 +18,15 @@ def write_rows(
     """Insert `rows` (tuples in the order of `columns`) into `table`."""
     if not rows:
         return
+    processors = _bind_processors(connection, table, columns)
+    if processors:
+        rows = [
+            tuple(
+                value if process is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            )
+            for row in rows
+        ]
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     if connection.dialect.name == "postgresql":
@@ -26,6 +35,17 @@ def write_rows(
         marks = ", ".join("?" * len(columns))
         statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
         connection.exec_driver_sql(statement, rows)
+
+
+def _bind_processors(connection: Connection, table: Table, columns: Sequence[str]):
+    """What SQLAlchemy would make of each column's values for this database
+    (times as text of a fixed format on SQLite), or None if nothing."""
+    dialect = connection.dialect
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        for name in columns
+    ]
+    return processors if any(processors) else None
 
 
 def _copy(connection: Connection, statement: str, rows: list[tuple]) -> None:

@@ -101,7 +101,7 @@ class Database:
                 with connection.begin():
                     yield connection
         except SQLAlchemyError as error:
-            raise DatabaseError(f"database error: {_first_line(error)}") from error
+            raise as_database_error(error) from error
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -109,7 +109,7 @@ class Database:
             with self.engine.connect() as connection:
                 yield connection
         except SQLAlchemyError as error:
-            raise DatabaseError(f"database error: {_first_line(error)}") from error
+            raise as_database_error(error) from error
 
     @property
     def files(self) -> list[Path]:
@@ -128,6 +128,8 @@ class Database:
         return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
+        """Close the connections kept open for reuse; using the database
+        again opens new ones."""
         self.engine.dispose()
 
 
@@ -196,6 +198,11 @@ def _alembic_config(connection: Connection):
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
     return config
+
+
+def as_database_error(error: SQLAlchemyError) -> DatabaseError:
+    """The driver's error as ours, in one line."""
+    return DatabaseError(f"database error: {_first_line(error)}")
 
 
 def _first_line(error: Exception) -> str:

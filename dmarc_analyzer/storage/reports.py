@@ -150,8 +150,16 @@ def _is_stored(connection: Connection, key: str) -> bool:
 def _insert_report(
     connection: Connection, report: Report, key: str, source_file: str
 ) -> int:
+    values = report_values(report, key, source_file)
+    return connection.execute(
+        insert(reports).returning(reports.c.id), values
+    ).scalar_one()
+
+
+def report_values(report: Report, key: str, source_file: str) -> dict:
+    """A reports row but its id, by column name."""
     policy = report.policy
-    values = {
+    return {
         "natural_key": key,
         "org_name": report.org_name,
         "org_email": report.org_email,
@@ -173,9 +181,6 @@ def _insert_report(
         "source_file": source_file,
         "ingested_at": _naive_utc(datetime.now(UTC)),
     }
-    return connection.execute(
-        insert(reports).returning(reports.c.id), values
-    ).scalar_one()
 
 
 def _insert_records(
@@ -238,9 +243,12 @@ def _record_values(
     record_pk: int, report_pk: int, record: Record, policy: PublishedPolicy
 ) -> tuple:
     """A records row, in the order of RECORD_COLUMNS."""
+    return (record_pk, report_pk, *record_values(record, policy))
+
+
+def record_values(record: Record, policy: PublishedPolicy) -> tuple:
+    """A records row but its two ids, in the order of RECORD_COLUMNS."""
     return (
-        record_pk,
-        report_pk,
         record.source_ip,
         record.count,
         record.disposition,

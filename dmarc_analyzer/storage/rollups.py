@@ -29,7 +29,6 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dmarc_analyzer.model import FORWARDING_REASONS
 from dmarc_analyzer.storage.schema import (
@@ -41,6 +40,7 @@ from dmarc_analyzer.storage.schema import (
     source_days,
     spf_results,
 )
+from dmarc_analyzer.storage.upsert import dialect_insert
 
 # Reporter-controlled values are cut in the keys, as an index entry has a
 # size limit on PostgreSQL (2,704 bytes): names at the longest a domain name
@@ -88,8 +88,13 @@ def lock_for_adding(connection: Connection) -> None:
 
 def add_report(connection: Connection, report_pk: int) -> None:
     """Add the records of one stored report to the daily totals."""
-    _add_sources(connection, reports.c.id == report_pk)
-    _add_results(connection, reports.c.id == report_pk)
+    add_reports(connection, [report_pk])
+
+
+def add_reports(connection: Connection, report_pks: list[int]) -> None:
+    """Add the records of stored reports to the daily totals."""
+    _add_sources(connection, reports.c.id.in_(report_pks))
+    _add_results(connection, reports.c.id.in_(report_pks))
 
 
 def rebuild_days(connection: Connection, days: Iterable[date]) -> None:
@@ -123,14 +128,6 @@ def fill(connection: Connection) -> None:
     """Count every stored report into empty totals, in one pass."""
     _add_sources(connection, true())
     _add_results(connection, true())
-
-
-def stored_days(connection: Connection, condition=None) -> list[date]:
-    """The UTC days on which stored reports (matching `condition`) begin."""
-    query = select(reports.c.begin)
-    if condition is not None:
-        query = query.where(condition)
-    return sorted({moment.date() for moment in connection.execute(query).scalars()})
 
 
 def _add_sources(connection: Connection, which_reports) -> None:
@@ -170,7 +167,7 @@ def _add_sources(connection: Connection, which_reports) -> None:
         .order_by(*key)  # rows locked in one order
     )
     columns = [*SOURCE_KEY, "messages", "first_begin", "last_end"]
-    statement = _insert(connection, source_days).from_select(columns, totals)
+    statement = dialect_insert(connection, source_days).from_select(columns, totals)
     added = statement.excluded
     connection.execute(
         statement.on_conflict_do_update(
@@ -212,7 +209,7 @@ def _add_results(connection: Connection, which_reports) -> None:
         totals = (
             select(*key, func.sum(per_result.c.count)).group_by(*key).order_by(*key)
         )
-        statement = _insert(connection, result_days).from_select(
+        statement = dialect_insert(connection, result_days).from_select(
             [*RESULT_KEY, "messages"], totals
         )
         connection.execute(
@@ -269,11 +266,6 @@ def _earlier(current, added):
 
 def _later(current, added):
     return case((added > current, added), else_=current)
-
-
-def _insert(connection: Connection, table):
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 def messages_where(condition, table=source_days):

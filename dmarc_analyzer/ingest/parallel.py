@@ -1,0 +1,106 @@
+"""Run a function over many files in worker processes, results in order.
+
+Parsing is most of what ingesting a small file costs, and the database
+writes of many small files are cheap once grouped: on two cores, two
+processes parse while this one writes. Workers are forked, so that they
+start at once with everything imported.
+"""
+
+import gc
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import chain, islice
+from pathlib import Path
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+
+# Workers are worth starting from this many files; each task is this many
+# files, so that a task is worth sending to another process.
+POOL_FROM_FILES = 40
+FILES_PER_TASK = 20
+MAX_WORKERS = 4
+PARENT_CHECK_SECONDS = 0.5
+
+
+def map_in_order(
+    work: Callable[[Path], Result | None],
+    paths: Iterator[Path],
+    before_workers: Callable[[], object] = lambda: None,
+) -> Iterator[tuple[Path, Result | None]]:
+    """Each path with `work(path)`, in the order of `paths`; in worker
+    processes when there are enough files and cores, started after
+    `before_workers()` (which closes what they must not inherit). `work`
+    never raises; a task lost with its worker (out of memory, say) gives
+    None for each of its files."""
+    first = list(islice(paths, POOL_FROM_FILES))
+    workers = min(_cores(), MAX_WORKERS)
+    if len(first) < POOL_FROM_FILES or workers < 2:
+        for path in chain(first, paths):
+            yield path, work(path)
+        return
+
+    before_workers()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    ) as pool:
+        pending: deque = deque()
+        for task in _batched(chain(first, paths), FILES_PER_TASK):
+            pending.append((task, pool.submit(_work_on, work, task)))
+            # A few tasks ahead and no more: results wait in memory.
+            if len(pending) > 2 * workers:
+                yield from _results(*pending.popleft())
+        while pending:
+            yield from _results(*pending.popleft())
+
+
+def _start_worker(parent: int) -> None:
+    # Frozen, the objects inherited are left alone by the worker's garbage
+    # collector, and their memory stays shared (copy on write).
+    gc.freeze()
+    watchdog = threading.Thread(target=_exit_with, args=(parent,), daemon=True)
+    watchdog.start()
+
+
+def _exit_with(parent: int) -> None:
+    """A worker whose parent was killed would wait for work forever: it
+    holds the write end of its own task queue."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _work_on(work: Callable[[Path], Result | None], paths: list[Path]) -> list:
+    return [work(path) for path in paths]
+
+
+def _results(task: list[Path], future: Future) -> Iterator[tuple[Path, object]]:
+    try:
+        results = future.result()
+    except Exception:  # the worker is gone: None for each of its files
+        log.debug("a worker process failed", exc_info=True)
+        results = [None] * len(task)
+    return zip(task, results, strict=True)
+
+
+def _batched(items: Iterator[Path], size: int) -> Iterator[list[Path]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+def _cores() -> int:
+    """The cores this process may use; 1 where workers cannot be forked."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
