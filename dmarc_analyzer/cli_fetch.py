@@ -275,7 +275,7 @@ def _show_fetch(summary, as_json: bool) -> None:
             ("left for next run", summary.failed),
         ]:
             for item in found:
-                print(f"{label} {item.path}: {item.reason}", file=sys.stderr)
+                print(f"{label} {_identified(item)}: {item.reason}", file=sys.stderr)
         plural = console.plural
         stdout.print(
             f"{plural(summary.messages, 'message')}: "
@@ -289,3 +289,12 @@ def _show_fetch(summary, as_json: bool) -> None:
         )
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _identified(item) -> str:
+    """Where the message was, where it went, and which message it is: its old
+    place is gone once it is moved."""
+    text = item.where if item.folder is None else f"{item.where} -> {item.folder}"
+    headers = [("Subject", item.subject), ("Message-ID", item.message_id)]
+    details = [f"{name}: {value}" for name, value in headers if value]
+    return f"{text} ({', '.join(details)})" if details else text

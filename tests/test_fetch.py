@@ -191,10 +191,10 @@ def test_a_message_that_could_not_be_stored_stays_for_the_next_run(
     deliver(imap, report_messages()[:3])
     real_ingest = run.ingest_message
 
-    def flaky_ingest(database, message, where):
+    def flaky_ingest(database, message, where, **options):
         if where.endswith(";UID=2"):
             raise DatabaseError("database error: disk I/O error")
-        return real_ingest(database, message, where)
+        return real_ingest(database, message, where, **options)
 
     monkeypatch.setattr(run, "ingest_message", flaky_ingest)
     first = fetch(url, imap)
@@ -278,3 +278,29 @@ processed = "Archive.DMARC"
     assert PASSWORD not in done.stdout + done.stderr
     assert (tmp_path / "dmarc.sqlite").is_file()
     assert counts(imap)["Archive.DMARC"] == 4
+
+
+def test_a_maildir_fetch_archives_where_imap_clients_see_it(server, imap):
+    """`fetch maildir ~/Maildir/.DMARC`: Dovecot lists the archive folders as
+    sub-folders of DMARC, and the moved messages keep Dovecot's file mode."""
+    with connect(imap) as client:
+        client.create_folder("DMARC")
+        for message in report_messages()[:2] + invalid_messages()[:1]:
+            client.append("DMARC", message)
+    maildir = server.root / "home" / imap.user / "Maildir"
+
+    summary = api.fetch_maildir(api.open_database("sqlite://"), maildir / ".DMARC")
+
+    assert summary.processed == 2
+    assert counts(imap) == {
+        "INBOX": 0,
+        "DMARC": 0,
+        f"DMARC.{FOLDERS.processed}": 2,
+        f"DMARC.{FOLDERS.invalid}": 1,
+    }
+    moved = list((maildir / f".DMARC.{FOLDERS.processed}").glob("cur/*"))
+    moved += (maildir / f".DMARC.{FOLDERS.processed}").glob("new/*")
+    owner = maildir.stat().st_uid
+    assert {(file.stat().st_mode & 0o777, file.stat().st_uid) for file in moved} == {
+        (0o600, owner)
+    }
