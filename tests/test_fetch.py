@@ -15,7 +15,7 @@ from dmarc_analyzer import api
 from dmarc_analyzer.errors import DatabaseError, MailboxError
 from dmarc_analyzer.fetch import run
 from dmarc_analyzer.fetch.imap import ImapMailbox
-from tests.imap_server import DOVECOT, PASSWORD, DovecotServer
+from tests.imap_server import DOVECOT, PASSWORD, PREFIXED_USER, DovecotServer
 from tests.mail_messages import (
     expected,
     invalid_messages,
@@ -220,10 +220,13 @@ def test_tls_and_starttls_with_the_server_certificate(server, imap, security):
     assert summary.processed == 2
 
 
-def test_an_untrusted_certificate_is_refused(server, imap):
+def test_an_untrusted_certificate_is_refused_with_a_hint(server, imap):
     untrusted = dataclasses.replace(imap, security="tls", port=server.tls_port)
-    with pytest.raises(MailboxError, match="certificate verify failed"):
+    with pytest.raises(MailboxError, match="certificate verify failed") as refused:
         ImapMailbox(untrusted, PASSWORD)
+
+    assert str(refused.value).startswith("cannot connect to imaps://")
+    assert "set ca_file" in str(refused.value)
 
 
 def test_a_server_without_move_gets_copy_delete_and_expunge(imap, monkeypatch):
@@ -239,11 +242,6 @@ def test_a_server_without_move_gets_copy_delete_and_expunge(imap, monkeypatch):
 
     assert summary.processed == 3
     assert counts(imap) == {"INBOX": 0, FOLDERS.processed: 3}
-
-
-def test_wrong_password_is_one_line_error(imap):
-    with pytest.raises(MailboxError, match="cannot log in"):
-        ImapMailbox(imap, "not the password")
 
 
 def test_command_line_with_a_settings_file(tmp_path, imap):
@@ -304,3 +302,44 @@ def test_a_maildir_fetch_archives_where_imap_clients_see_it(server, imap):
     assert {(file.stat().st_mode & 0o777, file.stat().st_uid) for file in moved} == {
         (0o600, owner)
     }
+
+
+def test_archive_folders_go_in_the_servers_namespace_and_are_subscribed(imap):
+    """A server whose folders all live under INBOX. (Courier, many hosts)."""
+    courier = dataclasses.replace(imap, user=PREFIXED_USER)
+    deliver(courier, report_messages()[:1] + invalid_messages()[:1])
+
+    summary = api.fetch_imap(api.open_database("sqlite://"), courier, password=PASSWORD)
+
+    assert summary.processed == 1 and len(summary.invalid) == 1
+    archives = {f"INBOX.{FOLDERS.processed}": 1, f"INBOX.{FOLDERS.invalid}": 1}
+    assert counts(courier) == {"INBOX": 0, **archives}
+    with connect(courier) as client:
+        assert {name for _, _, name in client.list_sub_folders()} >= set(archives)
+
+
+def test_wrong_password_is_one_line_error_in_the_servers_words(imap):
+    with pytest.raises(MailboxError) as refused:
+        ImapMailbox(imap, "not the password")
+
+    assert str(refused.value).startswith(f"cannot log in to imap://{imap.user}@")
+    assert "[AUTHENTICATIONFAILED]" in str(refused.value)
+    assert "b'" not in str(refused.value)
+
+
+def test_without_settings_host_and_user_are_asked_for_first(tmp_path):
+    command = [sys.executable, "-m", "dmarc_analyzer", "--db", "db.sqlite"]
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    done = subprocess.run(
+        [*command, "fetch", "imap"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1
+    assert "IMAP needs a host and a user" in done.stderr
+    assert "password" not in done.stderr
