@@ -161,7 +161,7 @@ def _prepare_sqlite_file(database: str | None, create: bool) -> None:
             raise DatabaseError(f"no folder {path.parent} for the database {path.name}")
     elif not path.is_file():
         raise DatabaseError(
-            f"no database at {path} (ingest reports first, or check --db)"
+            f"no database at {path} (ingest or fetch reports first, or check --db)"
         )
 
 
