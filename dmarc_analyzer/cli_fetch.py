@@ -19,6 +19,7 @@ import typer
 
 from dmarc_analyzer.cli import (
     JsonOption,
+    _Group,
     _open_database,
     _parse_day,
     _progress,
@@ -31,6 +32,7 @@ from dmarc_analyzer.cli import (
 )
 
 fetch_app = typer.Typer(
+    cls=_Group,
     help="Import the reports in a mailbox and move each message to an archive "
     "folder once its reports are stored.",
     no_args_is_help=True,
