@@ -134,6 +134,7 @@ class MboxMailbox:
     def close(self) -> None:
         with _local_errors(f"cannot close {self.name}"):
             self._box.close()  # flushes and unlocks
+            _same_owner(self._path, self._stat)
             for target in self._folders.values():
                 target.close()
 
