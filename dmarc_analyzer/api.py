@@ -171,8 +171,9 @@ def fetch_imap(
     its reports are committed. The password, when not given, comes from the
     file or environment variable that `imap` names."""
     from dmarc_analyzer.config import imap_password
-    from dmarc_analyzer.fetch.imap import ImapMailbox
+    from dmarc_analyzer.fetch.imap import ImapMailbox, check_settings
 
+    check_settings(imap)  # before the password: the first thing to set
     secret = imap_password(imap) if password is None else password
     mailbox = ImapMailbox(imap, secret, since)
     size = imap.batch_size

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.errors import DmarcAnalyzerError
@@ -28,19 +29,48 @@ from dmarc_analyzer.lazy import lazy_import
 api = lazy_import("dmarc_analyzer.api")
 console = lazy_import("dmarc_analyzer.reporting.console")
 
+
+class _Group(TyperGroup):
+    """Help that shows an on/off flag (--json, --yes) as a plain flag: this
+    Typer would print a `<bool>` value after it, which the flag refuses."""
+
+    def get_params(self, ctx: typer.Context) -> list:
+        return _plain_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: typer.Context, name: str):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            _plain_flags(command.params)
+            if command.get_help_option(ctx) is not None:
+                _plain_flags([command.get_help_option(ctx)])
+        return command
+
+
+def _plain_flags(params: list) -> list:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # shown as nothing
+    return params
+
+
 app = typer.Typer(
+    cls=_Group,
     no_args_is_help=True,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+db_app = typer.Typer(
+    cls=_Group, help="Manage the database schema.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 senders_file_app = typer.Typer(
+    cls=_Group,
     help="Keep the file naming your own servers and vendors in the database.",
     no_args_is_help=True,
 )
 app.add_typer(senders_file_app, name="senders-file")
 dns_app = typer.Typer(
+    cls=_Group,
     help="Check the DNS records that DKIM and DMARC depend on.",
     no_args_is_help=True,
 )
@@ -105,7 +135,8 @@ SendersFileOption = Annotated[
     typer.Option(
         "--senders-file",
         help="TOML file naming your own servers and vendors "
-        "(default: the one kept by `senders-file set`).",
+        "(default: the settings file's senders_file, else the one kept by "
+        "`senders-file set`).",
     ),
 ]
 
@@ -117,8 +148,8 @@ def options(
         typer.Option(
             "--db",
             envvar=DATABASE_ENV,
-            help="SQLAlchemy URL or SQLite file path "
-            "[default: sqlite:///dmarc-analyzer.sqlite]",
+            help="SQLAlchemy URL or SQLite file path [default: the settings "
+            "file's database, else sqlite:///dmarc-analyzer.sqlite]",
             show_default=False,
         ),
     ] = None,

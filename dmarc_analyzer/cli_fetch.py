@@ -19,6 +19,7 @@ import typer
 
 from dmarc_analyzer.cli import (
     JsonOption,
+    _Group,
     _open_database,
     _parse_day,
     _progress,
@@ -31,6 +32,7 @@ from dmarc_analyzer.cli import (
 )
 
 fetch_app = typer.Typer(
+    cls=_Group,
     help="Import the reports in a mailbox and move each message to an archive "
     "folder once its reports are stored.",
     no_args_is_help=True,
@@ -275,7 +277,7 @@ def _show_fetch(summary, as_json: bool) -> None:
             ("left for next run", summary.failed),
         ]:
             for item in found:
-                print(f"{label} {item.path}: {item.reason}", file=sys.stderr)
+                print(f"{label} {_identified(item)}: {item.reason}", file=sys.stderr)
         plural = console.plural
         stdout.print(
             f"{plural(summary.messages, 'message')}: "
@@ -289,3 +291,12 @@ def _show_fetch(summary, as_json: bool) -> None:
         )
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _identified(item) -> str:
+    """Where the message was, where it went, and which message it is: its old
+    place is gone once it is moved."""
+    text = item.where if item.folder is None else f"{item.where} -> {item.folder}"
+    headers = [("Subject", item.subject), ("Message-ID", item.message_id)]
+    details = [f"{name}: {value}" for name, value in headers if value]
+    return f"{text} ({', '.join(details)})" if details else text

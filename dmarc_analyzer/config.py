@@ -145,8 +145,10 @@ def parse_settings(data: dict, path: Path) -> Settings:
 def parse_duration(text: str, what: str = "duration") -> timedelta:
     """'400d' or '57w' as a timedelta."""
     match = _DURATION.fullmatch(text)
-    if not match or int(match.group(1)) == 0:
+    if not match:
         raise SettingsError(f"{what}: {text!r} is not a duration such as 400d or 57w")
+    if int(match.group(1)) == 0:
+        raise SettingsError(f"{what}: {text!r} is too short: the minimum is 1d")
     days = int(match.group(1)) * (7 if match.group(2).lower() == "w" else 1)
     return timedelta(days=days)
 

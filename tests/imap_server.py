@@ -3,7 +3,10 @@ an unprivileged process with a configuration of its own.
 
 Any user name logs in with the one password (a static passdb), each with a
 Maildir of its own: a test that picks a new user name starts from an empty
-mailbox without starting another server. It listens for plain IMAP (with
+mailbox without starting another server. The user `PREFIXED_USER` sees its
+folders under the namespace prefix `INBOX.`, as on a Courier server.
+
+It listens for plain IMAP (with
 STARTTLS) on `port` and for IMAP over TLS on `tls_port`, with a self-signed
 certificate for 127.0.0.1 in `certificate`.
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 DOVECOT = Path("/usr/sbin/dovecot")
 PASSWORD = "test-password"
+PREFIXED_USER = "courier-style"
 
 CONFIG = """\
 base_dir = {root}/run
@@ -42,10 +46,20 @@ passdb {{
   args = password={password}
 }}
 userdb {{
+  driver = passwd-file
+  args = {root}/users
+  default_fields = uid={user} gid={group} home={root}/home/%u
+  override_fields = namespace/inbox/prefix=INBOX.
+}}
+userdb {{
   driver = static
   args = uid={user} gid={group} home={root}/home/%u
 }}
 mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = .
+}}
 service imap-login {{
   chroot =
   inet_listener imap {{
@@ -93,6 +107,7 @@ class DovecotServer:
                 tls_port=self.tls_port,
             )
         )
+        (self.root / "users").write_text(f"{PREFIXED_USER}::::::\n")
         if self.as_root:
             for path in [self.root, *self.root.iterdir()]:
                 shutil.chown(path, account.pw_uid, account.pw_gid)

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
+from email.utils import make_msgid
 
 from tests.conftest import CORPUS
 
@@ -108,6 +109,24 @@ def invalid_messages() -> list[bytes]:
     return [message.as_bytes(policy=SMTP) for message in (spam, pdf, broken, damaged)]
 
 
+def half_broken_message() -> bytes:
+    """A good report and a truncated one, attached to one message."""
+    message = _envelope("Report domain: example.com (two attachments)")
+    message.set_content("Two reports attached.")
+    good = (CORPUS / CORPUS_FILES[2]).read_bytes()
+    message.add_attachment(
+        gzip.compress(good),
+        maintype="application",
+        subtype="gzip",
+        filename="ok.xml.gz",
+    )
+    truncated = gzip.compress((CORPUS / CORPUS_FILES[5]).read_bytes())[:60]
+    message.add_attachment(
+        truncated, maintype="application", subtype="gzip", filename="cut.xml.gz"
+    )
+    return message.as_bytes(policy=SMTP)
+
+
 def other_report_messages() -> list[bytes]:
     """A DMARC failure (forensic) report and an SMTP TLS report."""
     failure = _envelope("DMARC failure report")
@@ -148,4 +167,5 @@ def _envelope(subject: str) -> EmailMessage:
     message["To"] = "dmarc@example.com"
     message["Subject"] = subject
     message["Date"] = "Mon, 23 Nov 2026 08:00:00 +0000"
+    message["Message-ID"] = make_msgid(domain="receiver.example")
     return message

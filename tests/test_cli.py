@@ -37,6 +37,34 @@ def test_help_shows_every_command_with_an_example():
         assert "dmarc-analyzer " + command in result.stdout
 
 
+@pytest.mark.parametrize(
+    "command", [[], ["prune"], ["fetch", "mbox"], ["db", "upgrade"], ["summary"]]
+)
+def test_help_shows_on_off_flags_without_a_value(command):
+    from typer.testing import CliRunner
+
+    from dmarc_analyzer.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"])
+
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout
+    assert "--help " in result.stdout
+
+
+def test_help_names_the_settings_file_keys_behind_defaults():
+    from typer.testing import CliRunner
+
+    from dmarc_analyzer.cli import app
+
+    def words(*command: str) -> str:
+        shown = CliRunner().invoke(app, [*command, "--help"]).stdout
+        return " ".join(shown.replace("│", " ").split())
+
+    assert "the settings file's database" in words()
+    assert "the settings file's senders_file" in words("summary")
+
+
 def test_ingest_samples_then_reports_match_the_manifest(db):
     first = run("ingest", "--json", SAMPLES, db=db)
     again = run("ingest", "--json", SAMPLES, db=db)

@@ -15,7 +15,7 @@ from dmarc_analyzer import api
 from dmarc_analyzer.errors import DatabaseError, MailboxError
 from dmarc_analyzer.fetch import run
 from dmarc_analyzer.fetch.imap import ImapMailbox
-from tests.imap_server import DOVECOT, PASSWORD, DovecotServer
+from tests.imap_server import DOVECOT, PASSWORD, PREFIXED_USER, DovecotServer
 from tests.mail_messages import (
     expected,
     invalid_messages,
@@ -191,10 +191,10 @@ def test_a_message_that_could_not_be_stored_stays_for_the_next_run(
     deliver(imap, report_messages()[:3])
     real_ingest = run.ingest_message
 
-    def flaky_ingest(database, message, where):
+    def flaky_ingest(database, message, where, **options):
         if where.endswith(";UID=2"):
             raise DatabaseError("database error: disk I/O error")
-        return real_ingest(database, message, where)
+        return real_ingest(database, message, where, **options)
 
     monkeypatch.setattr(run, "ingest_message", flaky_ingest)
     first = fetch(url, imap)
@@ -220,10 +220,13 @@ def test_tls_and_starttls_with_the_server_certificate(server, imap, security):
     assert summary.processed == 2
 
 
-def test_an_untrusted_certificate_is_refused(server, imap):
+def test_an_untrusted_certificate_is_refused_with_a_hint(server, imap):
     untrusted = dataclasses.replace(imap, security="tls", port=server.tls_port)
-    with pytest.raises(MailboxError, match="certificate verify failed"):
+    with pytest.raises(MailboxError, match="certificate verify failed") as refused:
         ImapMailbox(untrusted, PASSWORD)
+
+    assert str(refused.value).startswith("cannot connect to imaps://")
+    assert "set ca_file" in str(refused.value)
 
 
 def test_a_server_without_move_gets_copy_delete_and_expunge(imap, monkeypatch):
@@ -239,11 +242,6 @@ def test_a_server_without_move_gets_copy_delete_and_expunge(imap, monkeypatch):
 
     assert summary.processed == 3
     assert counts(imap) == {"INBOX": 0, FOLDERS.processed: 3}
-
-
-def test_wrong_password_is_one_line_error(imap):
-    with pytest.raises(MailboxError, match="cannot log in"):
-        ImapMailbox(imap, "not the password")
 
 
 def test_command_line_with_a_settings_file(tmp_path, imap):
@@ -278,3 +276,70 @@ processed = "Archive.DMARC"
     assert PASSWORD not in done.stdout + done.stderr
     assert (tmp_path / "dmarc.sqlite").is_file()
     assert counts(imap)["Archive.DMARC"] == 4
+
+
+def test_a_maildir_fetch_archives_where_imap_clients_see_it(server, imap):
+    """`fetch maildir ~/Maildir/.DMARC`: Dovecot lists the archive folders as
+    sub-folders of DMARC, and the moved messages keep Dovecot's file mode."""
+    with connect(imap) as client:
+        client.create_folder("DMARC")
+        for message in report_messages()[:2] + invalid_messages()[:1]:
+            client.append("DMARC", message)
+    maildir = server.root / "home" / imap.user / "Maildir"
+
+    summary = api.fetch_maildir(api.open_database("sqlite://"), maildir / ".DMARC")
+
+    assert summary.processed == 2
+    assert counts(imap) == {
+        "INBOX": 0,
+        "DMARC": 0,
+        f"DMARC.{FOLDERS.processed}": 2,
+        f"DMARC.{FOLDERS.invalid}": 1,
+    }
+    moved = list((maildir / f".DMARC.{FOLDERS.processed}").glob("cur/*"))
+    moved += (maildir / f".DMARC.{FOLDERS.processed}").glob("new/*")
+    owner = maildir.stat().st_uid
+    assert {(file.stat().st_mode & 0o777, file.stat().st_uid) for file in moved} == {
+        (0o600, owner)
+    }
+
+
+def test_archive_folders_go_in_the_servers_namespace_and_are_subscribed(imap):
+    """A server whose folders all live under INBOX. (Courier, many hosts)."""
+    courier = dataclasses.replace(imap, user=PREFIXED_USER)
+    deliver(courier, report_messages()[:1] + invalid_messages()[:1])
+
+    summary = api.fetch_imap(api.open_database("sqlite://"), courier, password=PASSWORD)
+
+    assert summary.processed == 1 and len(summary.invalid) == 1
+    archives = {f"INBOX.{FOLDERS.processed}": 1, f"INBOX.{FOLDERS.invalid}": 1}
+    assert counts(courier) == {"INBOX": 0, **archives}
+    with connect(courier) as client:
+        assert {name for _, _, name in client.list_sub_folders()} >= set(archives)
+
+
+def test_wrong_password_is_one_line_error_in_the_servers_words(imap):
+    with pytest.raises(MailboxError) as refused:
+        ImapMailbox(imap, "not the password")
+
+    assert str(refused.value).startswith(f"cannot log in to imap://{imap.user}@")
+    assert "[AUTHENTICATIONFAILED]" in str(refused.value)
+    assert "b'" not in str(refused.value)
+
+
+def test_without_settings_host_and_user_are_asked_for_first(tmp_path):
+    command = [sys.executable, "-m", "dmarc_analyzer", "--db", "db.sqlite"]
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    done = subprocess.run(
+        [*command, "fetch", "imap"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1
+    assert "IMAP needs a host and a user" in done.stderr
+    assert "password" not in done.stderr

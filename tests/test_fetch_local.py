@@ -3,6 +3,8 @@ library's mailbox module."""
 
 import json
 import mailbox
+import os
+import stat
 import subprocess
 import sys
 
@@ -11,9 +13,10 @@ import pytest
 from dmarc_analyzer import api
 from dmarc_analyzer.errors import MailboxError
 from dmarc_analyzer.fetch import local
-from dmarc_analyzer.fetch.local import MaildirMailbox, MboxMailbox
+from dmarc_analyzer.fetch.local import MaildirMailbox, MboxMailbox, maildir_archive
 from tests.mail_messages import (
     expected,
+    half_broken_message,
     invalid_messages,
     other_report_messages,
     report_messages,
@@ -144,6 +147,85 @@ def test_not_a_maildir_is_an_error(tmp_path):
         api.fetch_maildir(database, tmp_path)
 
 
+def test_archive_folders_are_maildir_plus_plus_sub_folders(tmp_path):
+    top = tmp_path / "Maildir"
+    make_maildir(top, [])
+    make_maildir(top / ".DMARC", [])
+
+    assert maildir_archive(top, "done") == top / ".done"
+    assert maildir_archive(top / ".DMARC", "done") == top / ".DMARC.done"
+    assert maildir_archive(tmp_path / "plain", "done") == tmp_path / "plain/.done"
+
+
+def test_maildir_messages_keep_their_mode(tmp_path):
+    make_maildir(tmp_path / "Maildir", report_messages()[:2])
+    for file in (tmp_path / "Maildir").glob("*/*"):
+        file.chmod(0o600)
+
+    api.fetch_maildir(api.open_database("sqlite://"), tmp_path / "Maildir")
+
+    moved = list((tmp_path / "Maildir" / f".{FOLDERS.processed}").glob("*/*"))
+    assert len(moved) == 2
+    assert {stat.S_IMODE(file.stat().st_mode) for file in moved} == {0o600}
+
+
+def test_mbox_keeps_its_owner_and_mode_and_archives_are_as_private(tmp_path):
+    source = tmp_path / "dmarc"
+    make_mbox(source, report_messages()[:2] + invalid_messages()[:1])
+    source.chmod(0o660)
+    if os.geteuid() == 0:  # as a mail job run by root on a user's mbox
+        os.chown(source, 65534, 8)
+    before = source.stat()
+
+    api.fetch_mbox(api.open_database("sqlite://"), source)
+
+    for path in (source, tmp_path / FOLDERS.processed, tmp_path / FOLDERS.invalid):
+        after = path.stat()
+        assert stat.S_IMODE(after.st_mode) == 0o660, path
+        assert (after.st_uid, after.st_gid) == (before.st_uid, before.st_gid), path
+
+
+def test_a_readable_report_beside_a_broken_one_is_stored(tmp_path):
+    make_mbox(tmp_path / "dmarc", [half_broken_message()])
+
+    summary = api.fetch_mbox(api.open_database("sqlite://"), tmp_path / "dmarc")
+
+    assert summary.processed == 1 and summary.reports_added == 1
+    assert summary.invalid == []
+    [warning] = summary.warnings
+    assert "cut.xml.gz: truncated gzip data" in warning.reason
+    assert mbox_count(tmp_path / FOLDERS.processed) == 1
+
+
+def test_a_file_with_a_broken_member_is_still_refused_whole(tmp_path):
+    (tmp_path / "two.eml").write_bytes(half_broken_message())
+    database = api.open_database("sqlite://")
+
+    summary = api.ingest(database, [tmp_path / "two.eml"])
+
+    assert summary.reports_added == 0
+    assert "cut.xml.gz: truncated gzip data" in summary.refused[0].reason
+
+
+def test_not_an_mbox_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("Dear diary\n")
+    command = [sys.executable, "-m", "dmarc_analyzer", "--db", "db.sqlite"]
+
+    done = subprocess.run(
+        [*command, "fetch", "mbox", "notes.txt"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        'notes.txt is not an mbox file (it does not start with "From ")'
+    )
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_command_line_mbox_json(tmp_path):
     make_mbox(tmp_path / "dmarc", report_messages()[:2] + invalid_messages()[:1])
     command = [sys.executable, "-m", "dmarc_analyzer", "--db", "db.sqlite"]
@@ -158,10 +240,34 @@ def test_command_line_mbox_json(tmp_path):
 
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["processed"] == 2 and summary["invalid"][0]["message"] == (
-        "dmarc:message 3"
-    )
+    [invalid] = summary["invalid"]
+    assert summary["processed"] == 2 and invalid["message"] == "dmarc:message 3"
+    assert invalid["folder"] == "bad" and invalid["subject"] == "You have won"
+    assert invalid["message_id"].endswith("@receiver.example>")
     assert mbox_count(tmp_path / "bad") == 1
+
+
+def test_command_line_names_each_message_set_aside(tmp_path):
+    make_mbox(tmp_path / "dmarc", [*invalid_messages()[:1], half_broken_message()])
+    command = [sys.executable, "-m", "dmarc_analyzer", "--db", "db.sqlite"]
+
+    done = subprocess.run(
+        [*command, "fetch", "mbox", "dmarc"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    warning, invalid = done.stderr.splitlines()
+    assert warning == (
+        "WARNING: dmarc:message 2: attachment skipped: cut.xml.gz: truncated gzip data"
+    )
+    assert invalid.startswith(
+        "invalid dmarc:message 1 -> dmarc-invalid (Subject: You have won, Message-ID: <"
+    )
+    assert done.stdout.startswith("2 messages: 1 processed (1 report added,")
 
 
 @pytest.mark.parametrize(

@@ -118,3 +118,14 @@ def test_command_line_needs_an_age(tmp_path):
     )
     assert done.returncode == 2
     assert "not a duration" in done.stderr
+
+
+def test_command_line_says_the_minimum_age(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "dmarc_analyzer", "prune", "--older-than", "0d"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "'0d' is too short: the minimum is 1d" in done.stderr

@@ -1,7 +1,10 @@
 """The database layer, on SQLite and on PostgreSQL."""
 
 import gzip
+import logging
 import random
+import sqlite3
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
@@ -553,3 +556,24 @@ def test_the_schema_head_constant_is_the_newest_migration():
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_HEAD]
+
+
+def test_a_writer_that_must_wait_for_another_says_so_once(tmp_path, caplog):
+    path = tmp_path / "db.sqlite"
+    database = api.open_database(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(1.5, lambda: other.execute("COMMIT")).start()
+
+    with caplog.at_level(logging.WARNING), database.transaction() as connection:
+        connection.exec_driver_sql("SELECT 1")
+    waited = caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), database.transaction() as connection:
+        connection.exec_driver_sql("SELECT 1")
+
+    assert waited.count("waiting for another process that is writing to") == 1
+    assert str(path) in waited
+    assert caplog.text == ""
+    other.close()
+    database.close()

@@ -1,6 +1,12 @@
 """An IMAP folder as a mailbox, through IMAPClient (which parsedmarc
-depends on already): TLS, STARTTLS or plain, messages by UID."""
+depends on already): TLS, STARTTLS or plain, messages by UID.
 
+Archive folder names are put in the server's personal namespace unless
+they are in it already: `dmarc-processed` is `INBOX.dmarc-processed` on a
+server whose folders all live under `INBOX.` (Courier, many hosts). The
+folders are subscribed when created, for clients that show only those."""
+
+import ast
 import contextlib
 import ipaddress
 import logging
@@ -25,13 +31,14 @@ class ImapMailbox:
     def __init__(
         self, settings: ImapSettings, password: str, since: date | None = None
     ):
-        if not settings.host or not settings.user:
-            raise MailboxError("IMAP needs a host and a user (options or settings)")
+        check_settings(settings)
         self.settings, self.since = settings, since
+        scheme = "imaps" if settings.security == "tls" else "imap"
         self.name = (
-            f"imap://{settings.user}@{settings.host}:{settings.effective_port}"
+            f"{scheme}://{settings.user}@{settings.host}:{settings.effective_port}"
             f"/{settings.folder}"
         )
+        self._prefix = ""
         self._existing: set[str] = set()
         self._deleted: list[int] = []
         with _imap_errors(f"cannot connect to {self.name}"):
@@ -40,6 +47,7 @@ class ImapMailbox:
             with _imap_errors(f"cannot log in to {self.name}"):
                 self._client.login(settings.user, password)
             with _imap_errors(f"cannot open {self.name}"):
+                self._prefix = _personal_prefix(self._client)
                 self._client.select_folder(settings.folder)
         except MailboxError:
             with contextlib.suppress(OSError):
@@ -67,6 +75,7 @@ class ImapMailbox:
             yield MailMessage(uid, f"{self.name};UID={uid}", data, _size(sizes, uid))
 
     def move(self, key: int, folder: str) -> None:
+        folder = self.qualified(folder)
         with _imap_errors(f"cannot move UID {key} of {self.name} to {folder}"):
             self._ensure_folder(folder)
             if self._client.has_capability("MOVE"):
@@ -93,12 +102,43 @@ class ImapMailbox:
         with contextlib.suppress(IMAPClientError, OSError):
             self._client.logout()
 
+    def qualified(self, folder: str) -> str:
+        """`folder` in the personal namespace, unless it is there already."""
+        if not self._prefix or folder.upper() == "INBOX":
+            return folder
+        if folder.startswith(self._prefix):
+            return folder
+        return self._prefix + folder
+
     def _ensure_folder(self, folder: str) -> None:
         if folder in self._existing:
             return
         if not self._client.folder_exists(folder):
             self._client.create_folder(folder)
+            self._client.subscribe_folder(folder)
         self._existing.add(folder)
+
+
+def _personal_prefix(client: IMAPClient) -> str:
+    """The prefix of the personal namespace, ending in its delimiter: "" on
+    most servers, "INBOX." on Courier."""
+    if not client.has_capability("NAMESPACE"):
+        return ""
+    personal = client.namespace().personal
+    if not personal:
+        return ""
+    prefix, delimiter = personal[0]
+    prefix = prefix.decode() if isinstance(prefix, bytes) else prefix or ""
+    delimiter = delimiter.decode() if isinstance(delimiter, bytes) else delimiter
+    if prefix and delimiter and not prefix.endswith(delimiter):
+        prefix += delimiter
+    return prefix
+
+
+def check_settings(settings: ImapSettings) -> None:
+    """Raise `MailboxError` when the server or the user is not named."""
+    if not settings.host or not settings.user:
+        raise MailboxError("IMAP needs a host and a user (options or settings)")
 
 
 def _connect(settings: ImapSettings) -> IMAPClient:
@@ -139,5 +179,16 @@ def _imap_errors(doing: str) -> Iterator[None]:
     try:
         yield
     except (IMAPClientError, OSError) as error:  # timeouts and TLS included
-        reason = str(error) or type(error).__name__
-        raise MailboxError(f"{doing}: {reason}") from error
+        raise MailboxError(f"{doing}: {_reason(error)}") from error
+
+
+def _reason(error: Exception) -> str:
+    reason = str(error) or type(error).__name__
+    # IMAPClient gives the server's words as bytes, or as their repr (a
+    # LoginError): b'[AUTHENTICATIONFAILED] Authentication failed.'
+    if reason[:2] in ("b'", 'b"') and reason.endswith(reason[1]):
+        with contextlib.suppress(ValueError, SyntaxError):
+            reason = ast.literal_eval(reason).decode("utf-8", "replace")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        reason += " (a server with its own certificate: set ca_file, or --ca-file)"
+    return reason

@@ -8,13 +8,16 @@ it then. Nothing is lost and nothing is stored twice.
 
 Where each message goes:
 
-- its reports stored, or all stored already: the processed folder;
-- no aggregate report in it: the invalid folder, with the reason logged;
+- its reports stored, or all stored already: the processed folder, even
+  when another attachment of it could not be read (a warning names it);
+- no readable aggregate report in it: the invalid folder, with the reason;
 - a failure (forensic) or SMTP TLS report: the other-reports folder, counted;
 - storing failed (the database, an unexpected error): nowhere, it stays
   and is tried again next run.
 """
 
+import email.parser
+import email.policy
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +26,33 @@ from dmarc_analyzer.config import ArchiveFolders
 from dmarc_analyzer.errors import DatabaseError, OtherReportType, ReportRefused
 from dmarc_analyzer.fetch.mailbox import Mailbox, MailMessage
 from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
-from dmarc_analyzer.ingest.pipeline import Refusal, ingest_message, printable
+from dmarc_analyzer.ingest.pipeline import Refusal, ingest_message, plural, printable
 from dmarc_analyzer.storage.database import Database
 from dmarc_analyzer.storage.reports import StoreOutcome
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A message not processed: moved to `folder`, or left where it was
+    (`folder` None). `where` is where it was, gone once it is moved: its
+    Subject and Message-ID say which message it was."""
+
+    where: str
+    reason: str
+    folder: str | None
+    subject: str = ""
+    message_id: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "message": self.where,
+            "reason": self.reason,
+            "folder": self.folder,
+            "subject": self.subject,
+            "message_id": self.message_id,
+        }
 
 
 @dataclass(slots=True)
@@ -40,9 +65,9 @@ class FetchSummary:
     reports_added: int = 0
     duplicates: int = 0
     records_added: int = 0
-    invalid: list[Refusal] = field(default_factory=list)
-    other_reports: list[Refusal] = field(default_factory=list)
-    failed: list[Refusal] = field(default_factory=list)
+    invalid: list[SetAside] = field(default_factory=list)
+    other_reports: list[SetAside] = field(default_factory=list)
+    failed: list[SetAside] = field(default_factory=list)
     warnings: list[Refusal] = field(default_factory=list)
 
     def add(self, outcome: StoreOutcome) -> None:
@@ -52,9 +77,6 @@ class FetchSummary:
         self.records_added += outcome.records
 
     def as_dict(self) -> dict:
-        def listed(items: list[Refusal]) -> list[dict]:
-            return [{"message": item.path, "reason": item.reason} for item in items]
-
         return {
             "mailbox": self.mailbox,
             "messages": self.messages,
@@ -62,10 +84,12 @@ class FetchSummary:
             "reports_added": self.reports_added,
             "duplicates": self.duplicates,
             "records_added": self.records_added,
-            "invalid": listed(self.invalid),
-            "other_reports": listed(self.other_reports),
-            "failed": listed(self.failed),
-            "warnings": listed(self.warnings),
+            "invalid": [item.as_dict() for item in self.invalid],
+            "other_reports": [item.as_dict() for item in self.other_reports],
+            "failed": [item.as_dict() for item in self.failed],
+            "warnings": [
+                {"message": item.path, "reason": item.reason} for item in self.warnings
+            ],
         }
 
 
@@ -92,7 +116,7 @@ def fetch_mailbox(
     for batch in batched(keys, batch_size):
         for message in mailbox.read(batch):
             summary.messages += 1
-            destination = _store(database, message, summary)
+            destination = _store(database, message, folders, summary)
             if destination is not None:
                 mailbox.move(message.key, getattr(folders, destination))
             if on_message_done:
@@ -108,50 +132,76 @@ def batched(items: Sequence, size: int) -> Iterator[Sequence]:
 
 
 def _store(
-    database: Database, message: MailMessage, summary: FetchSummary
+    database: Database,
+    message: MailMessage,
+    folders: ArchiveFolders,
+    summary: FetchSummary,
 ) -> str | None:
     """Store one message's reports and count the outcome. Return where the
     message goes, as a field of ArchiveFolders, or None: it stays."""
     where = printable(message.where)
+
+    def set_aside(found: list[SetAside], destination: str, reason) -> str:
+        folder = getattr(folders, destination)
+        item = _set_aside(message, where, printable(reason), folder)
+        log.info("%s: to %s: %s", where, folder, item.reason)
+        found.append(item)
+        return destination
+
+    def leave(reason) -> None:
+        item = _set_aside(message, where, printable(reason), None)
+        log.info("%s: left in place, tried again next run: %s", where, item.reason)
+        summary.failed.append(item)
+
     if message.data is None:
         reason = f"e-mail message of more than {MAX_MESSAGE_BYTES:,} bytes"
-        return _set_aside(summary.invalid, "invalid", where, reason)
+        return set_aside(summary.invalid, "invalid", reason)
 
     try:
-        result = ingest_message(database, message.data, where)
+        result = ingest_message(database, message.data, where, keep_going=True)
     except OtherReportType as error:
-        return _set_aside(summary.other_reports, "other_reports", where, error)
+        return set_aside(summary.other_reports, "other_reports", error)
     except ReportRefused as error:
-        return _set_aside(summary.invalid, "invalid", where, error)
+        return set_aside(summary.invalid, "invalid", error)
     except RecursionError:
-        return _set_aside(summary.invalid, "invalid", where, "nested too deeply")
+        return set_aside(summary.invalid, "invalid", "nested too deeply")
     except DatabaseError as error:
-        return _leave(summary, where, printable(error))
+        return leave(error)
     except Exception as error:  # the per-message boundary: record it, go on
         log.debug("unexpected failure on %s", where, exc_info=True)
-        reason = f"unexpected error: {type(error).__name__}: {error}"
-        return _leave(summary, where, printable(reason))
+        return leave(f"unexpected error: {type(error).__name__}: {error}")
 
     summary.add(result.outcome)
     for repair in result.repairs:
         log.warning("%s: repaired: %s", where, repair)
         summary.warnings.append(Refusal(where, repair))
+    for skipped in result.skipped:
+        log.warning("%s: attachment skipped: %s", where, skipped)
+        summary.warnings.append(Refusal(where, f"attachment skipped: {skipped}"))
     log.info(
-        "%s: %d reports added, %d duplicates",
+        "%s: %s added, %s",
         where,
-        result.outcome.added,
-        result.outcome.duplicates,
+        plural(result.outcome.added, "report"),
+        plural(result.outcome.duplicates, "duplicate"),
     )
     return "processed"
 
 
-def _set_aside(found: list[Refusal], folder: str, where: str, reason) -> str:
-    reason = printable(reason)
-    log.info("%s: to %s: %s", where, folder, reason)
-    found.append(Refusal(where, reason))
-    return folder
+def _set_aside(
+    message: MailMessage, where: str, reason: str, folder: str | None
+) -> SetAside:
+    subject, message_id = _headers(message.data)
+    return SetAside(where, reason, folder, subject, message_id)
 
 
-def _leave(summary: FetchSummary, where: str, reason: str) -> None:
-    log.info("%s: left in place, tried again next run: %s", where, reason)
-    summary.failed.append(Refusal(where, reason))
+def _headers(data: bytes | None) -> tuple[str, str]:
+    """The Subject and Message-ID of a message, as one line each."""
+    if data is None:
+        return "", ""
+    parser = email.parser.BytesHeaderParser(policy=email.policy.default)
+    try:
+        headers = parser.parsebytes(data[:65536])
+        subject, message_id = headers["Subject"], headers["Message-ID"]
+    except (ValueError, LookupError, TypeError, AttributeError):
+        return "", ""  # headers too broken to decode
+    return printable(subject or "").strip(), printable(message_id or "").strip()

@@ -475,6 +475,24 @@ def _without_from_line(message: bytearray) -> bytes:
 def _from_email(
     data: bytes, where: str, depth: int, expansion: _Expansion
 ) -> Iterator[PayloadStream]:
+    for attachment in email_attachments(data, where):
+        yield from _extract(
+            io.BytesIO(attachment.content), attachment.where, depth + 1, expansion
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A part of an e-mail message that may hold a report, and its name."""
+
+    where: str
+    content: bytes
+
+
+def email_attachments(data: bytes, where: str = "") -> list[Attachment]:
+    """The parts of an e-mail message that may hold a report, forwarded
+    messages' included. Raises `OtherReportType` for a failure or SMTP TLS
+    report, `ReportRefused` when no part may hold a report."""
     parts = _message_parts(data, where)
     report_type = _other_report_type(parts)
     if report_type:
@@ -482,7 +500,7 @@ def _from_email(
             f"{_at(where)}{report_type}, not a DMARC aggregate report"
         )
 
-    found = False
+    found = []
     for part_number, part in enumerate(parts):
         if part.is_multipart():
             continue
@@ -492,12 +510,24 @@ def _from_email(
         if _is_body_text(part) and b"<feedback" not in content[:65536]:
             continue  # the message's own text or HTML, not an attached report
         name = part.get_filename() or f"part {part_number}"
-        part_where = f"{where}:{name}" if where else name
-        found = True
-        yield from _extract(io.BytesIO(content), part_where, depth + 1, expansion)
+        found.append(Attachment(f"{where}:{name}" if where else name, content))
 
     if not found:
         raise ReportRefused(f"{_at(where)}e-mail message carries no aggregate report")
+    return found
+
+
+def expansion_budget() -> _Expansion:
+    """What the archives of one file or message may expand to, in all: give
+    the same budget to each `attachment_payloads` call of a message."""
+    return _Expansion()
+
+
+def attachment_payloads(
+    attachment: Attachment, budget: _Expansion
+) -> Iterator[PayloadStream]:
+    """`stream_payloads` for one attachment of an e-mail message."""
+    return _extract(io.BytesIO(attachment.content), attachment.where, 1, budget)
 
 
 def _is_body_text(part: EmailMessage) -> bool:

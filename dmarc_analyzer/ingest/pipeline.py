@@ -29,7 +29,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from dmarc_analyzer.alignment import load_suffix_list
 from dmarc_analyzer.errors import DatabaseError, ReportRefused
-from dmarc_analyzer.ingest.containers import PayloadStream, stream_payloads
+from dmarc_analyzer.ingest.containers import (
+    Attachment,
+    PayloadStream,
+    attachment_payloads,
+    email_attachments,
+    expansion_budget,
+    stream_payloads,
+)
 from dmarc_analyzer.ingest.parallel import map_in_order
 from dmarc_analyzer.ingest.xml_report import (
     DamagedXml,
@@ -116,6 +123,8 @@ class FileResult:
     outcome: StoreOutcome | None = None
     refusal: Refusal | None = None
     repairs: tuple[str, ...] = ()
+    # Attachments of an e-mail message that were passed over, and why.
+    skipped: tuple[str, ...] = ()
 
 
 FileDone = Callable[[Path, FileResult], None]
@@ -297,10 +306,10 @@ def _count(
         for repair in result.repairs:
             log.warning("%s: repaired: %s", printable(path), repair)
         log.info(
-            "%s: %d reports added, %d duplicates",
+            "%s: %s added, %s",
             printable(path),
-            result.outcome.added,
-            result.outcome.duplicates,
+            plural(result.outcome.added, "report"),
+            plural(result.outcome.duplicates, "duplicate"),
         )
     summary.warnings += [Repair(printable(path), w) for w in result.repairs]
     if on_file_done:
@@ -324,7 +333,7 @@ def parse_whole_file(path: Path) -> ParsedFile | None:
                 if count > WHOLE_FILE_RECORDS:
                     return None
                 reports.append(prepare_report(parsed.header, records, source_file))
-                repairs += parsed.header.warnings
+                repairs += parsed.warnings  # complete: the records were read
     except Exception:  # whatever it is, the careful way finds it again
         return None
     return ParsedFile(tuple(reports), tuple(repairs), count)
@@ -341,13 +350,70 @@ def ingest_file(database: Database, path: Path) -> FileResult:
     return _store_repairing(database, lambda: _open_report_file(path), printable(path))
 
 
-def ingest_message(database: Database, message: bytes, source: str) -> FileResult:
+def ingest_message(
+    database: Database, message: bytes, source: str, *, keep_going: bool = False
+) -> FileResult:
     """Store the reports of one e-mail message, as `ingest_file` does a
     file: all in one transaction, or `ReportRefused` (`OtherReportType` for a
-    failure or SMTP TLS report). `source` is recorded with each report."""
-    return _store_repairing(
-        database, lambda: contextlib.nullcontext(io.BytesIO(message)), source
-    )
+    failure or SMTP TLS report). `source` is recorded with each report.
+
+    With `keep_going`, an attachment that cannot be read is passed over (in
+    `skipped`, with the reason) and the others are stored; only a message
+    with no readable report at all is refused, for its first bad attachment.
+    """
+    if not keep_going:
+        return _store_repairing(
+            database, lambda: contextlib.nullcontext(io.BytesIO(message)), source
+        )
+
+    attachments = email_attachments(message)
+    budget = expansion_budget()
+    outcome, repairs, skipped = StoreOutcome(), [], []
+    first_error: ReportRefused | None = None
+    with database.transaction() as connection:
+        for attachment in attachments:
+            try:
+                stored, repaired = _store_attachment(
+                    connection, attachment, budget, source
+                )
+            except ReportRefused as error:
+                first_error = first_error or error
+                skipped.append(printable(error))
+                continue
+            outcome, repairs = outcome + stored, repairs + repaired
+        if first_error is not None and outcome.added + outcome.duplicates == 0:
+            raise first_error
+    return FileResult(outcome=outcome, repairs=tuple(repairs), skipped=tuple(skipped))
+
+
+def _store_attachment(
+    connection: Connection, attachment: Attachment, budget, source: str
+) -> tuple[StoreOutcome, list[str]]:
+    """Store one attachment's reports, read as a stream, else again repairing
+    its markup; each try under a savepoint, undone whole when it fails."""
+    try:
+        return _store_under_savepoint(connection, attachment, budget, source, True)
+    except DamagedXml as error:
+        first_error = error
+    try:
+        return _store_under_savepoint(connection, attachment, budget, source, False)
+    except DamagedXml:
+        raise first_error from None
+
+
+def _store_under_savepoint(
+    connection: Connection, attachment: Attachment, budget, source, streaming: bool
+) -> tuple[StoreOutcome, list[str]]:
+    outcome, repairs = StoreOutcome(), []
+    with connection.begin_nested():
+        for payload in attachment_payloads(attachment, budget):
+            with _naming_the_member(payload.where):
+                parsed = _read_payload(payload, streaming)
+                outcome = outcome + store_report(
+                    connection, parsed.header, parsed.records, source_file=source
+                )
+            repairs += parsed.warnings
+    return outcome, repairs
 
 
 def _store_repairing(database: Database, opener: Opener, source: str) -> FileResult:
@@ -403,6 +469,11 @@ def _naming_the_member(where: str) -> Iterator[None]:
         if not where or str(error).startswith(f"{where}: "):
             raise
         raise type(error)(f"{where}: {error}") from error
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 report', '2 reports': for log lines."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def printable(text: object) -> str:

@@ -1,6 +1,7 @@
 """Open a database by URL and keep its schema at the newest migration."""
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # The newest revision in migrations/versions (a test holds them equal): a
 # database already there is opened without loading Alembic at all.
 SCHEMA_HEAD = "0004"
+
+# How long a SQLite writer waits for another one: a large file's ingest
+# holds the write lock for its whole transaction. After the first second
+# of waiting it says so, once.
+BUSY_TIMEOUT_MS = 300_000
+FIRST_WAIT_MS = 1_000
 
 
 def database_url(text: str) -> str:
@@ -163,7 +170,7 @@ def _prepare_sqlite_file(database: str | None, create: bool) -> None:
             raise DatabaseError(f"no folder {path.parent} for the database {path.name}")
     elif not path.is_file():
         raise DatabaseError(
-            f"no database at {path} (ingest reports first, or check --db)"
+            f"no database at {path} (ingest or fetch reports first, or check --db)"
         )
 
 
@@ -177,7 +184,7 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     # Another ingest may hold the write lock for a large file's whole
     # transaction: wait for it rather than refuse good files.
-    cursor.execute("PRAGMA busy_timeout=300000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
@@ -186,7 +193,26 @@ def _begin_sqlite(connection: Connection) -> None:
     # A writer takes the write lock up front, so that two writers queue on
     # the busy timeout instead of one failing when it upgrades a read lock.
     writes = connection.get_execution_options().get("writes", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+    if not writes:
+        connection.exec_driver_sql("BEGIN")
+        return
+
+    driver = connection.connection.dbapi_connection
+    driver.execute(f"PRAGMA busy_timeout={FIRST_WAIT_MS}")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error) and "busy" not in str(error):
+            raise
+        log.warning(
+            "waiting for another process that is writing to %s (up to %d minutes)",
+            connection.engine.url.database,
+            BUSY_TIMEOUT_MS // 60_000,
+        )
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def _alembic_config(connection: Connection):
