@@ -3,6 +3,7 @@ and broken DKIM, DMARC and SPF records. The keys are made here."""
 
 import base64
 import json
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -110,6 +111,7 @@ def dkim_zone(keys) -> dict:
 def policy_zone() -> dict:
     includes = " ".join(f"include:i{n}.example.net" for n in range(11))
     zone = {
+        "example.com.": {"A": ["192.0.2.1"]},  # no SPF, no DMARC
         "good.example.": {
             "TXT": ['"v=spf1 ip4:192.0.2.0/24 -all"'],
             "MX": ["10 mx.good.example."],
@@ -129,6 +131,16 @@ def policy_zone() -> dict:
         },
         "norua.example.": {"TXT": ['"v=spf1 -all"']},
         "_dmarc.norua.example.": {"TXT": ['"v=DMARC1; p=none"']},
+        "nospf.example.": {"A": ["192.0.2.1"]},
+        # An SPF include the server never answers for.
+        "slowinclude.example.": {
+            "TXT": ['"v=spf1 include:_spf3.slowinclude.example -all"']
+        },
+        "_spf3.slowinclude.example.": dns_server.SILENT,
+        "_dmarc.slowinclude.example.": {"TXT": ['"v=DMARC1; p=reject"']},
+        "refused.example.": dns_server.REFUSED,
+        "mail.refused.example.": {"TXT": ['"v=spf1 -all"']},
+        "_dmarc.refused.example.": dns_server.REFUSED,
         "servfail.example.": dns_server.SERVFAIL,
         "_dmarc.servfail.example.": dns_server.SERVFAIL,
         "silent.example.": dns_server.SILENT,
@@ -181,7 +193,7 @@ def codes(findings) -> dict[str, str]:
         ("notxt", "dkim-no-txt", "error"),
         ("broken", "dns-servfail", "error"),
         ("slow", "dns-timeout", "error"),
-        ("refused", "dns-unreachable", "error"),
+        ("refused", "dns-refused", "error"),
     ],
 )
 def test_dkim_key_records(resolver, selector, code, severity):
@@ -203,7 +215,10 @@ def test_key_details_are_told(resolver):
     vendor = dkim.check_selector(resolver, "example.com", "vendor")
     quoted = dkim.check_selector(resolver, "example.com", "quoted")
 
-    assert [f.message for f in good if f.code == "dkim-key"] == ["RSA key of 2048 bits"]
+    # A good key is one row, which says what the key is.
+    assert [(f.code, f.message) for f in good] == [
+        ("dkim-ok", "a usable DKIM key record; RSA key of 2048 bits")
+    ]
     assert "s1.dkim.vendor.example" in next(
         f.message for f in vendor if f.code == "dkim-cname"
     )
@@ -220,7 +235,9 @@ def test_key_details_are_told(resolver):
         ("nospf.example", "dmarc-missing", "spf-missing"),
         ("lookups.example", "dmarc-ok", "spf-too-many-lookups"),
         ("norua.example", "dmarc-warning", "spf-ok"),
+        ("nxdomain.example", "domain-nxdomain", "domain-nxdomain"),
         ("servfail.example", "dns-servfail", "dns-servfail"),
+        ("refused.example", "dns-refused", "dns-refused"),
         ("silent.example", "dns-timeout", "dns-timeout"),
     ],
 )
@@ -238,9 +255,49 @@ def test_dmarc_and_spf_records(resolver, domain, dmarc_code, spf_code):
         if finding.code.endswith("-ok"):
             assert finding.severity == "ok"
         elif finding.code.endswith("-warning"):
-            assert finding.severity == "warning" and "rua" in finding.message
+            assert finding.severity == "warning" and finding.fix
+            if finding.message.startswith("rua tag"):
+                assert "Add rua=mailto:" in finding.fix
+            if "p tag value of none" in finding.message:
+                assert "publish p=quarantine" in finding.fix
         else:
             assert finding.severity == "error" and finding.fix
+        if finding.code.startswith("dns-"):  # the name asked, as asked
+            assert domain in finding.message
+        if finding.code == "dns-refused":
+            assert "REFUSED" in finding.message
+            assert "recursive resolver" in finding.fix
+        if finding.code == "domain-nxdomain":  # not "publish a record"
+            assert "--nameserver" in finding.fix
+            assert "Publish" not in finding.fix
+
+
+def test_the_organisational_domain_that_failed_is_named(resolver):
+    # No _dmarc.mail.refused.example: checkdmarc asks _dmarc.refused.example,
+    # which the server refuses.
+    policy.forget_cached_answers()
+
+    [finding] = policy.check_dmarc(resolver, "mail.refused.example")
+
+    assert finding.code == "dns-refused"
+    assert finding.name == "_dmarc.mail.refused.example"
+    assert finding.message.startswith(
+        "the DNS server refused to answer (REFUSED) for _dmarc.refused.example, "
+        "so _dmarc.mail.refused.example could not be checked"
+    )
+
+
+def test_a_failed_spf_include_is_named(resolver):
+    policy.forget_cached_answers()
+
+    [finding] = policy.check_spf(resolver, "slowinclude.example")
+
+    assert finding.code == "dns-timeout"
+    assert finding.name == "slowinclude.example"
+    assert finding.message.startswith(
+        "no DNS server answered in time for _spf3.slowinclude.example, so "
+        "slowinclude.example could not be checked"
+    )
 
 
 def dkim_xml(domain: str, selector: str, result: str) -> str:
@@ -350,6 +407,60 @@ def test_check_links_findings_to_reported_failures_and_stores_them(
     assert len(api.dns_check_history(database)) == len(first.findings) + len(
         second.findings
     )
+
+
+def test_a_missing_selector_is_linked_to_its_fail_results(database, tmp_path, server):
+    records = record_xml(  # the user's own server: SPF vouches for it
+        "192.0.2.10",
+        200,
+        dkim="fail",
+        auth=dkim_xml("example.com", "default", "fail")
+        + "<spf><domain>example.com</domain><result>pass</result></spf>",
+    ) + record_xml(  # a stranger's forged signature: nothing passed
+        "203.0.113.7",
+        3,
+        dkim="fail",
+        spf="fail",
+        auth=dkim_xml("example.com", "forged", "fail")
+        + "<spf><domain>example.com</domain><result>fail</result></spf>",
+    )
+    path = tmp_path / "report.xml"
+    path.write_bytes(report_xml(records, begin=1709424000, end=1709510399))
+    api.ingest(database, [path])
+    options = api.DnsCheckOptions(nameservers=(server.address,), timeout=TIMEOUT)
+
+    check = api.check_dns(database, "example.com", options)
+
+    found = {f.selector: f for f in check.findings if f.kind == "dkim"}
+    own, forged = found["default"], found["forged"]
+    assert (own.code, own.severity) == ("dkim-nxdomain", "error")
+    assert [r.describe() for r in own.reported] == [
+        "fail at receivers for 200 messages on 2024-03-03"
+    ]
+    assert (forged.code, forged.severity) == ("dkim-nxdomain", "warning")
+    assert "probably forged" in forged.message
+    assert forged.fix.startswith("Only if s=forged is your own")
+
+
+def test_no_dns_server_answering_is_one_line_and_stores_nothing(tmp_path):
+    db = str(tmp_path / "cli.sqlite")
+    database = api.open_database(db)
+    store_reports(database, tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        nothing_there = f"127.0.0.1:{closed.getsockname()[1]}"
+
+    result = run_cli(
+        "dns", "check", "--nameserver", nothing_there, "--timeout", 0.3, db=db
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: no DNS server answered (127.0.0.1:")
+    assert "check --nameserver" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert api.dns_check_history(database) == []
+    database.close()
 
 
 def test_the_history_says_when_a_record_was_broken_and_mended(database, tmp_path, keys):
@@ -484,4 +595,4 @@ def test_cli_exits_0_when_nothing_is_wrong(tmp_path, keys):
         result = run_cli("dns", "check", "--nameserver", running.address, db=db)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 domain, 1 selector checked: 0 errors" in result.stdout
+    assert "1 domain, 1 selector checked: 0 errors, 0 warnings" in result.stdout

@@ -24,7 +24,11 @@ def check_selector(resolver, domain: str, selector: str) -> list[Finding]:
     if found.status == lookup.ANSWERED and len(found.records) == 1:
         problems += check_record(b"".join(found.records[0]))
     if not any(problem.severity in (ERROR, WARNING) for problem in problems):
-        problems.append(Problem(OK, "dkim-ok", "a usable DKIM key record"))
+        # One row for a good key: what the key is, told in the ok itself.
+        told = [p.message for p in problems if p.code == "dkim-key"]
+        problems = [p for p in problems if p.code != "dkim-key"]
+        ok = "; ".join(["a usable DKIM key record", *told])
+        problems.append(Problem(OK, "dkim-ok", ok))
     return [
         Finding(DKIM, name, domain, p.severity, p.code, p.message, p.fix, selector)
         for p in problems
