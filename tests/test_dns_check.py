@@ -494,39 +494,109 @@ def test_the_summary_tells_when_records_were_broken(database, tmp_path):
     store_reports(database, tmp_path)  # permerror for s=short on March 3 and 4
     short = "short._domainkey.example.com"
 
-    def at(day: int) -> datetime:
-        return datetime(2024, 3, day, 12, tzinfo=UTC)
+    def at(day: int, month: int = 3) -> datetime:
+        return datetime(2024, month, day, 12, tzinfo=UTC)
 
     def finding(name, severity, code, kind="dkim", selector="short"):
         return Finding(kind, name, "example.com", severity, code, "...", "", selector)
 
+    bad = finding(short, "error", "dkim-bad-base64")
+    good = finding("good._domainkey.example.com", "ok", "dkim-ok", selector="good")
     with database.transaction() as connection:
-        save_findings(connection, at(2), [finding(short, "error", "dkim-bad-base64")])
-        save_findings(connection, at(3), [finding(short, "error", "dkim-bad-base64")])
-        save_findings(connection, at(5), [finding(short, "ok", "dkim-ok")])
+        # Broken twice in the period: one action, not two.
+        save_findings(connection, at(2), [bad, good])
+        save_findings(connection, at(3), [bad])
+        save_findings(connection, at(4), [replace(bad, severity="ok", code="dkim-ok")])
+        save_findings(connection, at(6), [bad])
+        # A failed lookup neither breaks nor mends a record.
+        timeout = finding(short, "error", "dns-timeout")
+        lost = replace(good, severity="error", code="dns-timeout")
+        save_findings(connection, at(7), [timeout, lost])
+        save_findings(connection, at(8), [replace(bad, severity="ok", code="dkim-ok")])
         spf = finding("example.com", "error", "spf-missing", "spf", None)
         save_findings(connection, at(4), [spf])
         # Broken and mended before the period: not told.
         old = finding("old._domainkey.example.com", "error", "dkim-nxdomain")
         save_findings(connection, at(1), [old])
         save_findings(connection, at(2), [replace(old, severity="ok", code="dkim-ok")])
+        # Broken after the period and still broken: told.
+        dmarc = finding("_dmarc.example.com", "error", "dmarc-missing", "dmarc", None)
+        save_findings(connection, at(1, month=5), [dmarc])
 
     summary = api.summarize(database, api.Period(date(2024, 3, 3), date(2024, 3, 9)))
-    actions = {
-        a["code"]: a
+    actions = [
+        a
         for a in api.summary_dict(summary, api.language("en"))["actions"]
         if a["code"].startswith("dns_record")
-    }
+    ]
 
-    assert sorted(actions) == ["dns_record_broken", "dns_record_mended"]
-    mended = actions["dns_record_mended"]
-    assert mended["title"] == f"The DNS record {short} was broken"
+    titles = [a["title"] for a in actions]
+    assert sorted(titles) == [
+        "Fix the DMARC record of example.com (_dmarc.example.com)",
+        "Fix the SPF record of example.com",
+        f"The DKIM key record {short} was broken",
+    ]
+    mended = next(a for a in actions if a["code"] == "dns_record_mended")
     assert mended["messages"] == 14
-    assert "(dkim-bad-base64) from Mar 2, 2024 to Mar 3, 2024" in mended["detail"]
-    assert "mended by Mar 5, 2024" in mended["detail"]
-    broken = actions["dns_record_broken"]
-    assert broken["title"] == "Fix the DNS record example.com"
-    assert "not mended since" in broken["detail"]
+    assert mended["domain"] == "example.com"
+    assert "(dkim-bad-base64) from Mar 2, 2024 to Mar 6, 2024" in mended["detail"]
+    assert "mended by Mar 8, 2024" in mended["detail"]
+    spf_action = next(a for a in actions if "SPF" in a["title"])
+    assert "(spf-missing) on Mar 4, 2024, and not mended since" in spf_action["detail"]
+    assert all(a["domain"] == "example.com" for a in actions)
+
+
+def test_a_broken_key_is_one_action_with_the_record_s_fix(database, tmp_path):
+    store_reports(database, tmp_path)  # permerror for s=short on March 3 and 4
+    week = api.Period(date(2024, 3, 3), date(2024, 3, 9))
+
+    before = api.summarize(database, week).overall.actions
+    short = Finding(
+        "dkim",
+        "short._domainkey.example.com",
+        "example.com",
+        "error",
+        "dkim-rsa-too-short",
+        "...",
+        selector="short",
+    )
+    with database.transaction() as connection:
+        save_findings(connection, datetime(2024, 3, 4, tzinfo=UTC), [short])
+    after = api.summarize(database, week).overall.actions
+
+    assert "dns_permerror" in [a.code for a in before]
+    assert "dns_permerror" not in [a.code for a in after]
+    [record] = [a for a in after if a.code == "dns_record_broken"]
+    assert str(record.title) == "Fix the DKIM key record short._domainkey.example.com"
+    assert record.messages == 14
+
+
+def test_the_policy_step_waits_for_broken_records(database, tmp_path):
+    own = record_xml("192.0.2.10", 200, auth=dkim_xml("example.com", "s", "pass"))
+    stranger = record_xml("203.0.113.9", 10, dkim="fail", spf="fail", auth="")
+    path = tmp_path / "report.xml"
+    policy = "<adkim>r</adkim><aspf>r</aspf><p>quarantine</p>"
+    path.write_bytes(
+        report_xml(own + stranger, begin=1709424000, end=1709510399, policy=policy)
+    )
+    api.ingest(database, [path])
+    week = api.Period(date(2024, 3, 3), date(2024, 3, 9))
+    dmarc = Finding(
+        "dmarc", "_dmarc.example.com", "example.com", "error", "dmarc-missing", "..."
+    )
+
+    before = api.summarize(database, week).overall.actions
+    with database.transaction() as connection:
+        save_findings(connection, datetime(2024, 3, 5, tzinfo=UTC), [dmarc])
+    after = api.summarize(database, week).overall.actions
+
+    assert [a.code for a in before if a.domain] == ["policy_ready"]
+    step = next(a for a in after if a.code.startswith("policy"))
+    assert step.code == "policy_not_ready"
+    assert str(step.title) == (
+        "example.com: fix its DNS records before moving to p=reject"
+    )
+    assert "dns check finds _dmarc.example.com broken" in str(step.detail)
 
 
 def run_cli(*args, db):
