@@ -442,6 +442,22 @@ def test_a_missing_selector_is_linked_to_its_fail_results(database, tmp_path, se
     assert forged.fix.startswith("Only if s=forged is your own")
 
 
+def test_a_resolver_that_knows_no_domain_is_not_told_as_missing_records(
+    database, tmp_path
+):
+    store_reports(database, tmp_path)
+
+    with dns_server.DnsServer({}) as nxdomain_for_all:
+        options = api.DnsCheckOptions(nameservers=(nxdomain_for_all.address,))
+        check = api.check_dns(database, "example.com", options)
+    summary = api.summarize(database, api.Period(date(2024, 3, 3), date(2024, 3, 9)))
+
+    own = [f for f in check.findings if f.domain == "example.com"]
+    assert {f.code for f in own} == {"domain-nxdomain"}
+    assert all("--nameserver" in f.fix for f in own)
+    assert not [a for a in summary.overall.actions if a.code.startswith("dns_record")]
+
+
 def test_no_dns_server_answering_is_one_line_and_stores_nothing(tmp_path):
     db = str(tmp_path / "cli.sqlite")
     database = api.open_database(db)

@@ -285,14 +285,13 @@ def _place(
 
 
 def _under_missing_domain(finding: Finding) -> Finding:
+    """A key missing because its whole domain is: not the key's fault."""
     if finding.code != "dkim-nxdomain":
         return finding
-    return replace(
-        finding,
-        fix=f"The domain {finding.domain} itself does not exist at the DNS "
-        "server asked: see its domain-nxdomain finding; publishing a key "
-        "there is not the fix.",
+    missing = lookup.domain_missing_finding(
+        DKIM, finding.name, finding.domain, finding.selector
     )
+    return replace(missing, reported=finding.reported, vendor_key=finding.vendor_key)
 
 
 def _never_passed(finding: Finding) -> Finding:
