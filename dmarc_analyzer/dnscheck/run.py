@@ -129,10 +129,9 @@ def run_check(check: DnsCheck, options: DnsCheckOptions) -> DnsCheck:
 
     vendor_keys = {(s.domain, s.selector) for s in check.selectors if not s.aligned}
     never_passed = {(s.domain, s.selector) for s in check.selectors if not s.passed}
-    missing_domains = {f.domain for f in found if f.code == lookup.DOMAIN_NXDOMAIN}
     check.findings = worst_first(
         [
-            _place(finding, check.reported, vendor_keys, never_passed, missing_domains)
+            _place(finding, check.reported, vendor_keys, never_passed)
             for finding in found
         ]
     )
@@ -267,31 +266,21 @@ def _place(
     reported: Reported,
     vendor_keys: set[tuple[str, str]],
     never_passed: set[tuple[str, str]],
-    missing_domains: set[str],
 ) -> Finding:
     """Link a DKIM key's or SPF record's finding to the failures reported
-    for it, and mark the keys that are a vendor's own, those that never
-    passed, and those under a domain the resolver says does not exist."""
+    for it, and mark the keys that are a vendor's own and those that never
+    passed. A failed lookup keeps its own fix: it is not about the key."""
     key = (finding.kind, finding.domain, finding.selector or "")
     linked = finding.linked(reported.get(key, ()))
     selector = (finding.domain, finding.selector)
+    lookup_failed = linked.code in lookup.LOOKUP_FAILURES
+    if selector in vendor_keys and lookup_failed:
+        return replace(linked, vendor_key=True, severity=WARNING)
     if selector in vendor_keys:
-        linked = linked.as_vendor_key()
-    elif selector in never_passed and linked.severity == ERROR:
-        linked = _never_passed(linked)
-    if linked.kind == DKIM and linked.domain in missing_domains:
-        linked = _under_missing_domain(linked)
+        return linked.as_vendor_key()
+    if selector in never_passed and linked.severity == ERROR and not lookup_failed:
+        return _never_passed(linked)
     return linked
-
-
-def _under_missing_domain(finding: Finding) -> Finding:
-    """A key missing because its whole domain is: not the key's fault."""
-    if finding.code != "dkim-nxdomain":
-        return finding
-    missing = lookup.domain_missing_finding(
-        DKIM, finding.name, finding.domain, finding.selector
-    )
-    return replace(missing, reported=finding.reported, vendor_key=finding.vendor_key)
 
 
 def _never_passed(finding: Finding) -> Finding:
