@@ -163,6 +163,15 @@ def resolver(server):
     return make_resolver([parse_nameserver(server.address)], TIMEOUT)
 
 
+@pytest.fixture
+def sqlite_database(tmp_path):
+    """SQLite only: the storage is tested on both backends elsewhere in this
+    file, and these tests are about what is told."""
+    database = api.open_database(str(tmp_path / "dns.sqlite"))
+    yield database
+    database.close()
+
+
 def codes(findings) -> dict[str, str]:
     return {finding.code: finding.severity for finding in findings}
 
@@ -410,7 +419,9 @@ def test_check_links_findings_to_reported_failures_and_stores_them(
     )
 
 
-def test_a_missing_selector_is_linked_to_its_fail_results(database, tmp_path, server):
+def test_a_missing_selector_is_linked_to_its_fail_results(
+    sqlite_database, tmp_path, server
+):
     records = record_xml(  # the user's own server: SPF vouches for it
         "192.0.2.10",
         200,
@@ -427,10 +438,10 @@ def test_a_missing_selector_is_linked_to_its_fail_results(database, tmp_path, se
     )
     path = tmp_path / "report.xml"
     path.write_bytes(report_xml(records, begin=1709424000, end=1709510399))
-    api.ingest(database, [path])
+    api.ingest(sqlite_database, [path])
     options = api.DnsCheckOptions(nameservers=(server.address,), timeout=TIMEOUT)
 
-    check = api.check_dns(database, "example.com", options)
+    check = api.check_dns(sqlite_database, "example.com", options)
 
     found = {f.selector: f for f in check.findings if f.kind == "dkim"}
     own, forged = found["default"], found["forged"]
@@ -444,14 +455,16 @@ def test_a_missing_selector_is_linked_to_its_fail_results(database, tmp_path, se
 
 
 def test_a_resolver_that_knows_no_domain_is_not_told_as_missing_records(
-    database, tmp_path
+    sqlite_database, tmp_path
 ):
-    store_reports(database, tmp_path)
+    store_reports(sqlite_database, tmp_path)
 
     with dns_server.DnsServer({}) as nxdomain_for_all:
         options = api.DnsCheckOptions(nameservers=(nxdomain_for_all.address,))
-        check = api.check_dns(database, "example.com", options)
-    summary = api.summarize(database, api.Period(date(2024, 3, 3), date(2024, 3, 9)))
+        check = api.check_dns(sqlite_database, "example.com", options)
+    summary = api.summarize(
+        sqlite_database, api.Period(date(2024, 3, 3), date(2024, 3, 9))
+    )
 
     # Its own records and the vendor's key alike: the resolver's doing.
     assert {f.code for f in check.findings} == {"domain-nxdomain"}
@@ -565,11 +578,11 @@ def test_the_summary_tells_when_records_were_broken(database, tmp_path):
     assert all(a["domain"] == "example.com" for a in actions)
 
 
-def test_a_broken_key_is_one_action_with_the_record_s_fix(database, tmp_path):
-    store_reports(database, tmp_path)  # permerror for s=short on March 3 and 4
+def test_a_broken_key_is_one_action_with_the_record_s_fix(sqlite_database, tmp_path):
+    store_reports(sqlite_database, tmp_path)  # permerror for s=short on March 3 and 4
     week = api.Period(date(2024, 3, 3), date(2024, 3, 9))
 
-    before = api.summarize(database, week).overall.actions
+    before = api.summarize(sqlite_database, week).overall.actions
     short = Finding(
         "dkim",
         "short._domainkey.example.com",
@@ -579,9 +592,9 @@ def test_a_broken_key_is_one_action_with_the_record_s_fix(database, tmp_path):
         "...",
         selector="short",
     )
-    with database.transaction() as connection:
+    with sqlite_database.transaction() as connection:
         save_findings(connection, datetime(2024, 3, 4, tzinfo=UTC), [short])
-    after = api.summarize(database, week).overall.actions
+    after = api.summarize(sqlite_database, week).overall.actions
 
     assert "dns_permerror" in [a.code for a in before]
     assert "dns_permerror" not in [a.code for a in after]
@@ -590,7 +603,7 @@ def test_a_broken_key_is_one_action_with_the_record_s_fix(database, tmp_path):
     assert record.messages == 14
 
 
-def test_the_policy_step_waits_for_broken_records(database, tmp_path):
+def test_the_policy_step_waits_for_broken_records(sqlite_database, tmp_path):
     own = record_xml("192.0.2.10", 200, auth=dkim_xml("example.com", "s", "pass"))
     stranger = record_xml("203.0.113.9", 10, dkim="fail", spf="fail", auth="")
     path = tmp_path / "report.xml"
@@ -598,16 +611,16 @@ def test_the_policy_step_waits_for_broken_records(database, tmp_path):
     path.write_bytes(
         report_xml(own + stranger, begin=1709424000, end=1709510399, policy=policy)
     )
-    api.ingest(database, [path])
+    api.ingest(sqlite_database, [path])
     week = api.Period(date(2024, 3, 3), date(2024, 3, 9))
     dmarc = Finding(
         "dmarc", "_dmarc.example.com", "example.com", "error", "dmarc-missing", "..."
     )
 
-    before = api.summarize(database, week).overall.actions
-    with database.transaction() as connection:
+    before = api.summarize(sqlite_database, week).overall.actions
+    with sqlite_database.transaction() as connection:
         save_findings(connection, datetime(2024, 3, 5, tzinfo=UTC), [dmarc])
-    after = api.summarize(database, week).overall.actions
+    after = api.summarize(sqlite_database, week).overall.actions
 
     assert [a.code for a in before if a.domain] == ["policy_ready"]
     step = next(a for a in after if a.code.startswith("policy"))
