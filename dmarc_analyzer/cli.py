@@ -509,7 +509,7 @@ def dns_check(
         typer.Option(
             "--nameserver",
             metavar="HOST[:PORT]",
-            help="DNS server to ask (repeatable); default: the system's.",
+            help="Recursive resolver to ask (repeatable); default: the system's.",
         ),
     ] = None,
     timeout: Annotated[
@@ -526,9 +526,11 @@ def dns_check(
     Each finding has a severity (error, warning, info, ok), a code, what is
     wrong and the fix, and the permerror/temperror the receivers reported
     for that selector. A DNS server that does not answer is reported as
-    dns-timeout, dns-servfail or dns-unreachable, never as a missing record.
-    Exit status 1 when any finding is an error, 0 when there are only
-    warnings or none.
+    dns-timeout, dns-servfail, dns-refused or dns-unreachable, never as a
+    missing record. --nameserver must be a recursive resolver. When no DNS
+    server answered at all, that is said in one line, nothing is stored,
+    and the exit status is 1. Exit status 1 when any finding is an error, 0
+    when there are only warnings or none.
 
     Examples:
 
@@ -549,7 +551,8 @@ def dns_check(
         stdout.print(
             f"{console.plural(len(result.domains), 'domain')}, "
             f"{console.plural(len(result.selectors), 'selector')} checked: "
-            f"{console.plural(len(result.errors), 'error')}",
+            f"{console.plural(len(result.errors), 'error')}, "
+            f"{console.plural(len(result.warnings), 'warning')}",
             highlight=False,
         )
     if result.errors:

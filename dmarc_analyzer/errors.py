@@ -31,3 +31,8 @@ class SettingsError(DmarcAnalyzerError):
 
 class MailboxError(DmarcAnalyzerError):
     """The mailbox cannot be reached, read, or tidied (IMAP, Maildir, mbox)."""
+
+
+class DnsUnavailable(DmarcAnalyzerError):
+    """No DNS server answered any lookup of a `dns check`: the resolver
+    asked is down or unreachable, so nothing was learnt about the records."""

@@ -3,6 +3,7 @@ and broken DKIM, DMARC and SPF records. The keys are made here."""
 
 import base64
 import json
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -98,6 +99,7 @@ def dkim_zone(keys) -> dict:
     zone |= {
         "vendor._domainkey.example.com.": {"CNAME": ["s1.dkim.vendor.example."]},
         "s1.dkim.vendor.example.": {"TXT": [txt(f"v=DKIM1; p={good}")]},
+        "vendor.example.": {"A": ["192.0.2.7"]},
         "dangling._domainkey.example.com.": {"CNAME": ["gone.vendor.example."]},
         "notxt._domainkey.example.com.": {"A": ["192.0.2.1"]},
         "broken._domainkey.example.com.": dns_server.SERVFAIL,
@@ -110,6 +112,7 @@ def dkim_zone(keys) -> dict:
 def policy_zone() -> dict:
     includes = " ".join(f"include:i{n}.example.net" for n in range(11))
     zone = {
+        "example.com.": {"A": ["192.0.2.1"]},  # no SPF, no DMARC
         "good.example.": {
             "TXT": ['"v=spf1 ip4:192.0.2.0/24 -all"'],
             "MX": ["10 mx.good.example."],
@@ -129,6 +132,16 @@ def policy_zone() -> dict:
         },
         "norua.example.": {"TXT": ['"v=spf1 -all"']},
         "_dmarc.norua.example.": {"TXT": ['"v=DMARC1; p=none"']},
+        "nospf.example.": {"A": ["192.0.2.1"]},
+        # An SPF include the server never answers for.
+        "slowinclude.example.": {
+            "TXT": ['"v=spf1 include:_spf3.slowinclude.example -all"']
+        },
+        "_spf3.slowinclude.example.": dns_server.SILENT,
+        "_dmarc.slowinclude.example.": {"TXT": ['"v=DMARC1; p=reject"']},
+        "refused.example.": dns_server.REFUSED,
+        "mail.refused.example.": {"TXT": ['"v=spf1 -all"']},
+        "_dmarc.refused.example.": dns_server.REFUSED,
         "servfail.example.": dns_server.SERVFAIL,
         "_dmarc.servfail.example.": dns_server.SERVFAIL,
         "silent.example.": dns_server.SILENT,
@@ -148,6 +161,15 @@ def server(keys):
 @pytest.fixture
 def resolver(server):
     return make_resolver([parse_nameserver(server.address)], TIMEOUT)
+
+
+@pytest.fixture
+def sqlite_database(tmp_path):
+    """SQLite only: the storage is tested on both backends elsewhere in this
+    file, and these tests are about what is told."""
+    database = api.open_database(str(tmp_path / "dns.sqlite"))
+    yield database
+    database.close()
 
 
 def codes(findings) -> dict[str, str]:
@@ -181,7 +203,7 @@ def codes(findings) -> dict[str, str]:
         ("notxt", "dkim-no-txt", "error"),
         ("broken", "dns-servfail", "error"),
         ("slow", "dns-timeout", "error"),
-        ("refused", "dns-unreachable", "error"),
+        ("refused", "dns-refused", "error"),
     ],
 )
 def test_dkim_key_records(resolver, selector, code, severity):
@@ -203,7 +225,10 @@ def test_key_details_are_told(resolver):
     vendor = dkim.check_selector(resolver, "example.com", "vendor")
     quoted = dkim.check_selector(resolver, "example.com", "quoted")
 
-    assert [f.message for f in good if f.code == "dkim-key"] == ["RSA key of 2048 bits"]
+    # A good key is one row, which says what the key is.
+    assert [(f.code, f.message) for f in good] == [
+        ("dkim-ok", "a usable DKIM key record; RSA key of 2048 bits")
+    ]
     assert "s1.dkim.vendor.example" in next(
         f.message for f in vendor if f.code == "dkim-cname"
     )
@@ -220,7 +245,9 @@ def test_key_details_are_told(resolver):
         ("nospf.example", "dmarc-missing", "spf-missing"),
         ("lookups.example", "dmarc-ok", "spf-too-many-lookups"),
         ("norua.example", "dmarc-warning", "spf-ok"),
+        ("nxdomain.example", "domain-nxdomain", "domain-nxdomain"),
         ("servfail.example", "dns-servfail", "dns-servfail"),
+        ("refused.example", "dns-refused", "dns-refused"),
         ("silent.example", "dns-timeout", "dns-timeout"),
     ],
 )
@@ -238,9 +265,49 @@ def test_dmarc_and_spf_records(resolver, domain, dmarc_code, spf_code):
         if finding.code.endswith("-ok"):
             assert finding.severity == "ok"
         elif finding.code.endswith("-warning"):
-            assert finding.severity == "warning" and "rua" in finding.message
+            assert finding.severity == "warning" and finding.fix
+            if finding.message.startswith("rua tag"):
+                assert "Add rua=mailto:" in finding.fix
+            if "p tag value of none" in finding.message:
+                assert "publish p=quarantine" in finding.fix
         else:
             assert finding.severity == "error" and finding.fix
+        if finding.code.startswith("dns-"):  # the name asked, as asked
+            assert domain in finding.message
+        if finding.code == "dns-refused":
+            assert "REFUSED" in finding.message
+            assert "recursive resolver" in finding.fix
+        if finding.code == "domain-nxdomain":  # not "publish a record"
+            assert "--nameserver" in finding.fix
+            assert "Publish" not in finding.fix
+
+
+def test_the_organisational_domain_that_failed_is_named(resolver):
+    # No _dmarc.mail.refused.example: checkdmarc asks _dmarc.refused.example,
+    # which the server refuses.
+    policy.forget_cached_answers()
+
+    [finding] = policy.check_dmarc(resolver, "mail.refused.example")
+
+    assert finding.code == "dns-refused"
+    assert finding.name == "_dmarc.mail.refused.example"
+    assert finding.message.startswith(
+        "the DNS server refused to answer (REFUSED) for _dmarc.refused.example, "
+        "so _dmarc.mail.refused.example could not be checked"
+    )
+
+
+def test_a_failed_spf_include_is_named(resolver):
+    policy.forget_cached_answers()
+
+    [finding] = policy.check_spf(resolver, "slowinclude.example")
+
+    assert finding.code == "dns-timeout"
+    assert finding.name == "slowinclude.example"
+    assert finding.message.startswith(
+        "no DNS server answered in time for _spf3.slowinclude.example, so "
+        "slowinclude.example could not be checked"
+    )
 
 
 def dkim_xml(domain: str, selector: str, result: str) -> str:
@@ -352,6 +419,82 @@ def test_check_links_findings_to_reported_failures_and_stores_them(
     )
 
 
+def test_a_missing_selector_is_linked_to_its_fail_results(
+    sqlite_database, tmp_path, server
+):
+    records = record_xml(  # the user's own server: SPF vouches for it
+        "192.0.2.10",
+        200,
+        dkim="fail",
+        auth=dkim_xml("example.com", "default", "fail")
+        + "<spf><domain>example.com</domain><result>pass</result></spf>",
+    ) + record_xml(  # a stranger's forged signature: nothing passed
+        "203.0.113.7",
+        3,
+        dkim="fail",
+        spf="fail",
+        auth=dkim_xml("example.com", "forged", "fail")
+        + "<spf><domain>example.com</domain><result>fail</result></spf>",
+    )
+    path = tmp_path / "report.xml"
+    path.write_bytes(report_xml(records, begin=1709424000, end=1709510399))
+    api.ingest(sqlite_database, [path])
+    options = api.DnsCheckOptions(nameservers=(server.address,), timeout=TIMEOUT)
+
+    check = api.check_dns(sqlite_database, "example.com", options)
+
+    found = {f.selector: f for f in check.findings if f.kind == "dkim"}
+    own, forged = found["default"], found["forged"]
+    assert (own.code, own.severity) == ("dkim-nxdomain", "error")
+    assert [r.describe() for r in own.reported] == [
+        "fail at receivers for 200 messages on 2024-03-03"
+    ]
+    assert (forged.code, forged.severity) == ("dkim-nxdomain", "warning")
+    assert "probably forged" in forged.message
+    assert forged.fix.startswith("Only if s=forged is your own")
+
+
+def test_a_resolver_that_knows_no_domain_is_not_told_as_missing_records(
+    sqlite_database, tmp_path
+):
+    store_reports(sqlite_database, tmp_path)
+
+    with dns_server.DnsServer({}) as nxdomain_for_all:
+        options = api.DnsCheckOptions(nameservers=(nxdomain_for_all.address,))
+        check = api.check_dns(sqlite_database, "example.com", options)
+    summary = api.summarize(
+        sqlite_database, api.Period(date(2024, 3, 3), date(2024, 3, 9))
+    )
+
+    # Its own records and the vendor's key alike: the resolver's doing.
+    assert {f.code for f in check.findings} == {"domain-nxdomain"}
+    assert all("--nameserver" in f.fix for f in check.findings)
+    vendor = next(f for f in check.findings if f.domain == "vendor.example")
+    assert (vendor.severity, vendor.vendor_key) == ("warning", True)
+    assert not [a for a in summary.overall.actions if a.code.startswith("dns_record")]
+
+
+def test_no_dns_server_answering_is_one_line_and_stores_nothing(tmp_path):
+    db = str(tmp_path / "cli.sqlite")
+    database = api.open_database(db)
+    store_reports(database, tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        nothing_there = f"127.0.0.1:{closed.getsockname()[1]}"
+
+    result = run_cli(
+        "dns", "check", "--nameserver", nothing_there, "--timeout", 0.3, db=db
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: no DNS server answered (127.0.0.1:")
+    assert "check --nameserver" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert api.dns_check_history(database) == []
+    database.close()
+
+
 def test_the_history_says_when_a_record_was_broken_and_mended(database, tmp_path, keys):
     store_reports(database, tmp_path)
     short = "short._domainkey.example.com."
@@ -383,39 +526,109 @@ def test_the_summary_tells_when_records_were_broken(database, tmp_path):
     store_reports(database, tmp_path)  # permerror for s=short on March 3 and 4
     short = "short._domainkey.example.com"
 
-    def at(day: int) -> datetime:
-        return datetime(2024, 3, day, 12, tzinfo=UTC)
+    def at(day: int, month: int = 3) -> datetime:
+        return datetime(2024, month, day, 12, tzinfo=UTC)
 
     def finding(name, severity, code, kind="dkim", selector="short"):
         return Finding(kind, name, "example.com", severity, code, "...", "", selector)
 
+    bad = finding(short, "error", "dkim-bad-base64")
+    good = finding("good._domainkey.example.com", "ok", "dkim-ok", selector="good")
     with database.transaction() as connection:
-        save_findings(connection, at(2), [finding(short, "error", "dkim-bad-base64")])
-        save_findings(connection, at(3), [finding(short, "error", "dkim-bad-base64")])
-        save_findings(connection, at(5), [finding(short, "ok", "dkim-ok")])
+        # Broken twice in the period: one action, not two.
+        save_findings(connection, at(2), [bad, good])
+        save_findings(connection, at(3), [bad])
+        save_findings(connection, at(4), [replace(bad, severity="ok", code="dkim-ok")])
+        save_findings(connection, at(6), [bad])
+        # A failed lookup neither breaks nor mends a record.
+        timeout = finding(short, "error", "dns-timeout")
+        lost = replace(good, severity="error", code="dns-timeout")
+        save_findings(connection, at(7), [timeout, lost])
+        save_findings(connection, at(8), [replace(bad, severity="ok", code="dkim-ok")])
         spf = finding("example.com", "error", "spf-missing", "spf", None)
         save_findings(connection, at(4), [spf])
         # Broken and mended before the period: not told.
         old = finding("old._domainkey.example.com", "error", "dkim-nxdomain")
         save_findings(connection, at(1), [old])
         save_findings(connection, at(2), [replace(old, severity="ok", code="dkim-ok")])
+        # Broken after the period and still broken: told.
+        dmarc = finding("_dmarc.example.com", "error", "dmarc-missing", "dmarc", None)
+        save_findings(connection, at(1, month=5), [dmarc])
 
     summary = api.summarize(database, api.Period(date(2024, 3, 3), date(2024, 3, 9)))
-    actions = {
-        a["code"]: a
+    actions = [
+        a
         for a in api.summary_dict(summary, api.language("en"))["actions"]
         if a["code"].startswith("dns_record")
-    }
+    ]
 
-    assert sorted(actions) == ["dns_record_broken", "dns_record_mended"]
-    mended = actions["dns_record_mended"]
-    assert mended["title"] == f"The DNS record {short} was broken"
+    titles = [a["title"] for a in actions]
+    assert sorted(titles) == [
+        "Fix the DMARC record of example.com (_dmarc.example.com)",
+        "Fix the SPF record of example.com",
+        f"The DKIM key record {short} was broken",
+    ]
+    mended = next(a for a in actions if a["code"] == "dns_record_mended")
     assert mended["messages"] == 14
-    assert "(dkim-bad-base64) from Mar 2, 2024 to Mar 3, 2024" in mended["detail"]
-    assert "mended by Mar 5, 2024" in mended["detail"]
-    broken = actions["dns_record_broken"]
-    assert broken["title"] == "Fix the DNS record example.com"
-    assert "not mended since" in broken["detail"]
+    assert mended["domain"] == "example.com"
+    assert "(dkim-bad-base64) from Mar 2, 2024 to Mar 6, 2024" in mended["detail"]
+    assert "mended by Mar 8, 2024" in mended["detail"]
+    spf_action = next(a for a in actions if "SPF" in a["title"])
+    assert "(spf-missing) on Mar 4, 2024, and not mended since" in spf_action["detail"]
+    assert all(a["domain"] == "example.com" for a in actions)
+
+
+def test_a_broken_key_is_one_action_with_the_record_s_fix(sqlite_database, tmp_path):
+    store_reports(sqlite_database, tmp_path)  # permerror for s=short on March 3 and 4
+    week = api.Period(date(2024, 3, 3), date(2024, 3, 9))
+
+    before = api.summarize(sqlite_database, week).overall.actions
+    short = Finding(
+        "dkim",
+        "short._domainkey.example.com",
+        "example.com",
+        "error",
+        "dkim-rsa-too-short",
+        "...",
+        selector="short",
+    )
+    with sqlite_database.transaction() as connection:
+        save_findings(connection, datetime(2024, 3, 4, tzinfo=UTC), [short])
+    after = api.summarize(sqlite_database, week).overall.actions
+
+    assert "dns_permerror" in [a.code for a in before]
+    assert "dns_permerror" not in [a.code for a in after]
+    [record] = [a for a in after if a.code == "dns_record_broken"]
+    assert str(record.title) == "Fix the DKIM key record short._domainkey.example.com"
+    assert record.messages == 14
+
+
+def test_the_policy_step_waits_for_broken_records(sqlite_database, tmp_path):
+    own = record_xml("192.0.2.10", 200, auth=dkim_xml("example.com", "s", "pass"))
+    stranger = record_xml("203.0.113.9", 10, dkim="fail", spf="fail", auth="")
+    path = tmp_path / "report.xml"
+    policy = "<adkim>r</adkim><aspf>r</aspf><p>quarantine</p>"
+    path.write_bytes(
+        report_xml(own + stranger, begin=1709424000, end=1709510399, policy=policy)
+    )
+    api.ingest(sqlite_database, [path])
+    week = api.Period(date(2024, 3, 3), date(2024, 3, 9))
+    dmarc = Finding(
+        "dmarc", "_dmarc.example.com", "example.com", "error", "dmarc-missing", "..."
+    )
+
+    before = api.summarize(sqlite_database, week).overall.actions
+    with sqlite_database.transaction() as connection:
+        save_findings(connection, datetime(2024, 3, 5, tzinfo=UTC), [dmarc])
+    after = api.summarize(sqlite_database, week).overall.actions
+
+    assert [a.code for a in before if a.domain] == ["policy_ready"]
+    step = next(a for a in after if a.code.startswith("policy"))
+    assert step.code == "policy_not_ready"
+    assert str(step.title) == (
+        "example.com: fix its DNS records before moving to p=reject"
+    )
+    assert "dns check finds _dmarc.example.com broken" in str(step.detail)
 
 
 def run_cli(*args, db):
@@ -484,4 +697,4 @@ def test_cli_exits_0_when_nothing_is_wrong(tmp_path, keys):
         result = run_cli("dns", "check", "--nameserver", running.address, db=db)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 domain, 1 selector checked: 0 errors" in result.stdout
+    assert "1 domain, 1 selector checked: 0 errors, 0 warnings" in result.stdout

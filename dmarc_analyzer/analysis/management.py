@@ -12,8 +12,9 @@ from datetime import date
 
 from sqlalchemy import Connection
 
+from dmarc_analyzer.alignment import aligned
 from dmarc_analyzer.analysis import causes
-from dmarc_analyzer.analysis.dns_actions import dns_actions
+from dmarc_analyzer.analysis.dns_actions import DNS_RECORD_BROKEN, dns_actions
 from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources, by_vendor
 from dmarc_analyzer.analysis.findings import (
     VendorFailures,
@@ -78,6 +79,12 @@ class Action:
     messages: int
     domain: str | None = None
     vendor: str | None = None
+    # The DKIM key record (s1._domainkey.example.com) or other DNS record
+    # the action is about, when it is about one.
+    record: str | None = None
+
+
+POLICY_CODES = ("policy_ready", "policy_not_ready")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +183,12 @@ def _section(
         connection, previous, domain, options
     )
     in_force = policies(connection, scope)
-    actions = _vendor_actions(vendors) + _spoofing_action(found, cause_messages)
-    actions += dns_actions(connection, period, domain)
+    records = dns_actions(connection, period, domain)
+    actions = _vendor_actions(vendors, records)
+    actions += _spoofing_action(found, cause_messages) + records
     if domain is not None or len(stats.domains) == 1:
-        actions += _policy_actions(in_force, found)
+        still_broken = _broken_by_domain(records)
+        actions += _policy_actions(in_force, found, still_broken)
     return Section(
         domain=domain,
         overview=stats,
@@ -243,13 +252,18 @@ _ACTION_TITLES = {
 }
 
 
-def _vendor_actions(vendors: list[VendorFailures]) -> list[Action]:
-    """One action per vendor and cause that is yours to fix."""
+def _vendor_actions(
+    vendors: list[VendorFailures], records: list[Action]
+) -> list[Action]:
+    """One action per vendor and cause that is yours to fix; none for a
+    cause whose key record `dns check` found broken, which the record's
+    own action tells (with the fix of the record, not a guess)."""
+    broken = {a.record for a in records if a.code == DNS_RECORD_BROKEN}
     actions = []
     for vendor in vendors:
         groups = [group for source in vendor.sources for group in source.groups]
         for cause, messages in failed_by_cause(groups).items():
-            if cause in _NOT_YOURS_TO_FIX:
+            if cause in _NOT_YOURS_TO_FIX or _key_record(groups, cause) in broken:
                 continue
             actions.append(
                 Action(
@@ -261,6 +275,30 @@ def _vendor_actions(vendors: list[VendorFailures]) -> list[Action]:
                 )
             )
     return actions
+
+
+def _key_record(groups, cause: str) -> str | None:
+    """The DKIM key record most of `cause`'s failed signatures named."""
+    signatures = [
+        (messages, signer, selector)
+        for group in groups
+        if group.cause == cause
+        for result, signer, selector, messages in group.signatures
+        if result != "pass" and signer and selector
+    ]
+    if not signatures:
+        return None
+    _, signer, selector = max(signatures)
+    return f"{selector.strip().lower()}._domainkey.{signer.strip().lower()}"
+
+
+def _broken_by_domain(records: list[Action]) -> dict[str, list[str]]:
+    """The records still broken, by the policy domains they concern."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for action in records:
+        if action.code == DNS_RECORD_BROKEN and action.domain and action.record:
+            found[action.domain].append(action.record)
+    return found
 
 
 def display_name(vendor: VendorFailures) -> Text:
@@ -292,9 +330,12 @@ def _spoofing_action(
     ]
 
 
-def _policy_actions(in_force: list[Policy], found: list[Sender]) -> list[Action]:
+def _policy_actions(
+    in_force: list[Policy], found: list[Sender], broken: dict[str, list[str]]
+) -> list[Action]:
     """Whether each domain can move to a stricter policy, judged on what its
-    own senders and vendors sent in the period."""
+    own senders and vendors sent in the period, and on its DNS records: not
+    while `dns check` finds one of them broken."""
     legitimate = [s for s in found if s.bucket in _LEGITIMATE]
     own_messages = sum(s.source.messages for s in legitimate)
     own_failing = sum(s.source.messages - s.dmarc_pass for s in legitimate)
@@ -304,14 +345,29 @@ def _policy_actions(in_force: list[Policy], found: list[Sender]) -> list[Action]
         if s.bucket == causes.BUCKET_THREAT
     )
     return [
-        _policy_action(policy, own_messages, own_failing, strangers)
+        _policy_action(
+            policy, own_messages, own_failing, strangers, _records_of(broken, policy)
+        )
         for policy in in_force
         if policy.p in _STRICTER and own_messages
     ]
 
 
+def _records_of(broken: dict[str, list[str]], policy: Policy) -> list[str]:
+    return sorted(
+        name
+        for domain, names in broken.items()
+        if aligned(domain, policy.domain, "r")
+        for name in names
+    )
+
+
 def _policy_action(
-    policy: Policy, own_messages: int, own_failing: int, strangers: int
+    policy: Policy,
+    own_messages: int,
+    own_failing: int,
+    strangers: int,
+    broken: list[str],
 ) -> Action:
     values = {
         "domain": policy.domain,
@@ -322,6 +378,25 @@ def _policy_action(
         "share": Rate(own_failing / own_messages),
         "strangers": strangers,
     }
+    if own_failing <= SAFE_TO_ENFORCE_BELOW * own_messages and broken:
+        return Action(
+            code="policy_not_ready",
+            title=text(
+                N_("{domain}: fix its DNS records before moving to p={next}"),
+                **values,
+            ),
+            detail=text(
+                N_(
+                    "Of {own} messages from your own senders and vendors, "
+                    "{failing} ({share}) failed DMARC, but dns check finds "
+                    "{records} broken: fix them first, then publish p={next}."
+                ),
+                records=", ".join(broken),
+                **values,
+            ),
+            messages=strangers,
+            domain=policy.domain,
+        )
     if own_failing <= SAFE_TO_ENFORCE_BELOW * own_messages:
         return Action(
             code="policy_ready",
@@ -361,7 +436,7 @@ def _policy_action(
 
 def _with_policy_actions(overall: Section, domains: list[Section]) -> Section:
     """The overall section ranks every domain's policy step with the rest."""
-    policy_steps = [a for d in domains for a in d.actions if a.domain is not None]
+    policy_steps = [a for d in domains for a in d.actions if a.code in POLICY_CODES]
     return replace(overall, actions=_ranked(overall.actions + policy_steps))
 
 

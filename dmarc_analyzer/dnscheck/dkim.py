@@ -20,15 +20,27 @@ def check_selector(resolver, domain: str, selector: str) -> list[Finding]:
 
     if found.status in lookup.UNANSWERED:
         return [lookup.unanswered_finding(found, DKIM, domain, selector)]
+    if found.status == lookup.NXDOMAIN and not found.cnames and _gone(resolver, domain):
+        # A key missing because its whole domain is: the resolver asked, or
+        # the domain's delegation, not the key.
+        return [lookup.domain_missing_finding(DKIM, name, domain, selector)]
     problems = _cname_notes(found) + _presence_problems(found)
     if found.status == lookup.ANSWERED and len(found.records) == 1:
         problems += check_record(b"".join(found.records[0]))
     if not any(problem.severity in (ERROR, WARNING) for problem in problems):
-        problems.append(Problem(OK, "dkim-ok", "a usable DKIM key record"))
+        # One row for a good key: what the key is, told in the ok itself.
+        told = [p.message for p in problems if p.code == "dkim-key"]
+        problems = [p for p in problems if p.code != "dkim-key"]
+        ok = "; ".join(["a usable DKIM key record", *told])
+        problems.append(Problem(OK, "dkim-ok", ok))
     return [
         Finding(DKIM, name, domain, p.severity, p.code, p.message, p.fix, selector)
         for p in problems
     ]
+
+
+def _gone(resolver, domain: str) -> bool:
+    return lookup.lookup_txt(resolver, domain).status == lookup.NXDOMAIN
 
 
 def _cname_notes(found: lookup.TxtLookup) -> list[Problem]:

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dmarc_analyzer.dnscheck.findings import ERROR
+from dmarc_analyzer.dnscheck.lookup import LOOKUP_FAILURES
 from dmarc_analyzer.storage.dns_checks import StoredCheck
 
 
 @dataclass(frozen=True, slots=True)
 class BrokenSpan:
-    """Consecutive checks of one record name that found an error."""
+    """Consecutive checks of one record name that found an error in its
+    content (a failed lookup is no such error)."""
 
     name: str
     kind: str
@@ -42,7 +44,9 @@ def broken_spans(history: Iterable[StoredCheck]) -> list[BrokenSpan]:
 def _spans_of(name: str, runs: list[list[StoredCheck]]) -> list[BrokenSpan]:
     spans, open_span = [], None
     for rows in runs:
-        errors = [row.code for row in rows if row.severity == ERROR]
+        if all(row.code in LOOKUP_FAILURES for row in rows):
+            continue  # the record was not seen: neither broken nor mended
+        errors = [row.code for row in rows if _broken(row)]
         at = rows[0].checked_at
         if errors and open_span is None:
             open_span = {"row": rows[0], "codes": [], "first": at}
@@ -56,6 +60,11 @@ def _spans_of(name: str, runs: list[list[StoredCheck]]) -> list[BrokenSpan]:
     if open_span is not None:
         spans.append(_span(name, open_span, None))
     return spans
+
+
+def _broken(row: StoredCheck) -> bool:
+    """An error in the record's content; a failed lookup says nothing of it."""
+    return row.severity == ERROR and row.code not in LOOKUP_FAILURES
 
 
 def _span(name: str, found: dict, mended_at: datetime | None) -> BrokenSpan:

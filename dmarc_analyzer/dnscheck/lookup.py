@@ -17,9 +17,15 @@ NXDOMAIN = "nxdomain"
 NO_TXT = "no_txt"
 TIMEOUT = "dns-timeout"
 SERVFAIL = "dns-servfail"
+REFUSED = "dns-refused"
 UNREACHABLE = "dns-unreachable"
 DNS_ERROR = "dns-error"
-UNANSWERED = (TIMEOUT, SERVFAIL, UNREACHABLE, DNS_ERROR)
+UNANSWERED = (TIMEOUT, SERVFAIL, REFUSED, UNREACHABLE, DNS_ERROR)
+# The domain itself does not exist at the resolver asked: a wrong resolver,
+# or a lapsed delegation; nothing is known of the records under it.
+DOMAIN_NXDOMAIN = "domain-nxdomain"
+# Facts about the lookup, not about the record: never "broken".
+LOOKUP_FAILURES = (*UNANSWERED, DOMAIN_NXDOMAIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,7 @@ def lookup_txt(resolver: dns.resolver.Resolver, name: str) -> TxtLookup:
         # is not told of the ICMP refusal.
         return TxtLookup(name, TIMEOUT, detail=str(error))
     except dns.resolver.NoNameservers as error:
-        return TxtLookup(name, _why_no_server(error), detail=str(error))
+        return TxtLookup(name, why_no_server(error), detail=str(error))
     except dns.exception.DNSException as error:
         return TxtLookup(name, DNS_ERROR, detail=str(error))
 
@@ -58,36 +64,79 @@ def lookup_txt(resolver: dns.resolver.Resolver, name: str) -> TxtLookup:
 
 
 def unanswered_finding(
-    lookup: TxtLookup, kind: str, domain: str, selector: str | None = None
+    lookup: TxtLookup,
+    kind: str,
+    domain: str,
+    selector: str | None = None,
+    record: str | None = None,
 ) -> Finding:
-    """The finding for a lookup the servers did not answer: never "missing"."""
+    """The finding for a lookup the servers did not answer: never "missing".
+    `record`: the record being checked, when the name that failed is
+    another one (an SPF include, the organisational domain's DMARC)."""
     said = {
         TIMEOUT: "no DNS server answered in time",
         SERVFAIL: "the DNS server answered SERVFAIL (server failure)",
-        UNREACHABLE: "no DNS server could be reached or would answer",
+        REFUSED: "the DNS server refused to answer (REFUSED)",
+        UNREACHABLE: "no DNS server could be reached",
         DNS_ERROR: "the DNS query failed",
     }[lookup.status]
+    record = record or lookup.name
     detail = f" ({' '.join(lookup.detail.split())})" if lookup.detail else ""
+    if record == lookup.name:
+        message = f"{said} for {lookup.name}: the record could not be checked"
+    else:
+        message = f"{said} for {lookup.name}, so {record} could not be checked"
+    if lookup.status == REFUSED:
+        fix = (
+            "--nameserver must be a recursive resolver (one that looks up any "
+            "name for you), not a server that only answers for its own zones; "
+            "or leave --nameserver out to use the system's."
+        )
+    else:
+        fix = (
+            f"Run dns check again later. If it persists, check that the "
+            f"domain's authoritative servers answer for this name (dig TXT "
+            f"{lookup.name}); receivers that meet the same failure report "
+            "temperror."
+        )
+    return Finding(
+        kind, record, domain, ERROR, lookup.status, message + detail, fix, selector
+    )
+
+
+def domain_missing_finding(
+    kind: str, name: str, domain: str, selector: str | None = None
+) -> Finding:
+    """The domain itself is NXDOMAIN at the resolver asked: no record under
+    it can be judged, and publishing one is not the fix."""
     return Finding(
         kind,
-        lookup.name,
+        name,
         domain,
         ERROR,
-        lookup.status,
-        f"{said} for {lookup.name}: the record could not be checked{detail}",
-        "Check that the domain's authoritative servers answer for this name "
-        "(dig TXT " + lookup.name + "); receivers that meet the same failure "
-        "report temperror.",
+        DOMAIN_NXDOMAIN,
+        f"the domain {domain} does not exist (NXDOMAIN) at the DNS server "
+        f"asked, so {name} could not be checked",
+        "The reports show mail sent as this domain, so it exists for its "
+        "receivers: check that --nameserver is a recursive resolver that "
+        f"sees the public DNS (dig {domain} @<resolver>), and that the "
+        "domain's registration and delegation are still in force.",
         selector,
     )
 
 
-def _why_no_server(error) -> str:
+def why_no_server(error) -> str:
     import dns.rcode
 
-    for *_, response in error.kwargs.get("errors", []):
-        if response is not None and response.rcode() == dns.rcode.SERVFAIL:
-            return SERVFAIL
+    rcodes = {
+        response.rcode()
+        for *_, response in error.kwargs.get("errors", [])
+        if response is not None
+    }
+    if dns.rcode.SERVFAIL in rcodes:
+        return SERVFAIL
+    if dns.rcode.REFUSED in rcodes:
+        return REFUSED
     return UNREACHABLE
 
 

@@ -94,6 +94,10 @@ def check_dmarc(resolver, domain: str) -> list[Finding]:
     asked = lookup.lookup_txt(resolver, name)
     if asked.status in lookup.UNANSWERED:
         return [lookup.unanswered_finding(asked, DMARC, domain)]
+    if asked.status == lookup.NXDOMAIN:
+        itself = lookup.lookup_txt(resolver, domain)
+        if itself.status == lookup.NXDOMAIN:
+            return [lookup.domain_missing_finding(DMARC, name, domain)]
 
     try:
         found = query_dmarc_record(domain, resolver=resolver, retries=0)
@@ -120,6 +124,8 @@ def check_spf(resolver, domain: str) -> list[Finding]:
     asked = lookup.lookup_txt(resolver, domain)
     if asked.status in lookup.UNANSWERED:
         return [lookup.unanswered_finding(asked, SPF, domain)]
+    if asked.status == lookup.NXDOMAIN:
+        return [lookup.domain_missing_finding(SPF, domain, domain)]
 
     try:
         parsed = get_spf_record(domain, resolver=resolver, retries=0)
@@ -153,9 +159,22 @@ def _error_finding(kind, name, domain, error, fixes) -> Finding:
 
 def _dns_error_finding(kind, name, domain, error) -> Finding:
     status = _dns_failure(error) or lookup.DNS_ERROR
+    asked = _failed_name(error) or name
     return lookup.unanswered_finding(
-        lookup.TxtLookup(name, status, detail=_one_line(error)), kind, domain
+        lookup.TxtLookup(asked, status, detail=_one_line(error)),
+        kind,
+        domain,
+        record=name,
     )
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _dns_failure(error: BaseException) -> str | None:
@@ -163,20 +182,97 @@ def _dns_failure(error: BaseException) -> str | None:
     exceptions it was raised from."""
     import dns.resolver
 
-    seen: BaseException | None = error
-    while seen is not None:
+    for seen in _chain(error):
         if isinstance(seen, dns.resolver.LifetimeTimeout):
             return lookup.TIMEOUT
         if isinstance(seen, dns.resolver.NoNameservers):
-            return lookup.SERVFAIL
-        seen = seen.__cause__ or seen.__context__
+            return lookup.why_no_server(seen)
+    text = str(error)
+    if "REFUSED" in text:
+        return lookup.REFUSED
+    if "SERVFAIL" in text:
+        return lookup.SERVFAIL
     return None
 
 
+# checkdmarc names the include or redirect whose lookup failed only in its
+# message; dnspython names the query in its own.
+_FAILED_NAME = (
+    re.compile(r"(?:include|redirect) target (\S+?)[,:\s]"),
+    re.compile(r"answer the query (\S+?)\.? IN "),
+)
+
+
+def _failed_name(error: BaseException) -> str | None:
+    """The name whose lookup failed, when checkdmarc went past the one
+    asked: an SPF include, the organisational domain's DMARC record."""
+    import dns.resolver
+
+    for seen in _chain(error):
+        if isinstance(seen, dns.resolver.NoNameservers):
+            request = seen.kwargs.get("request")
+            if request is not None and request.question:
+                return request.question[0].name.to_text().rstrip(".").lower()
+    for pattern in _FAILED_NAME:
+        match = pattern.search(str(error))
+        if match:
+            return match.group(1).rstrip(".").lower()
+    return None
+
+
+# checkdmarc's warnings are sentences without a fix: the common ones get
+# theirs, the others a fix that says where to change what.
+_WARNING_FIXES = (
+    (
+        re.compile(r"p tag value of none|p=none", re.I),
+        "Once the reports show your own senders passing DMARC, publish "
+        "p=quarantine at {name}, then p=reject (dmarc-analyzer summary says "
+        "when it is safe).",
+    ),
+    (
+        re.compile(r"\brua\b|aggregate report", re.I),
+        "Add rua=mailto:<your report address> to the record at {name}, so "
+        "that receivers send the reports this tool reads.",
+    ),
+    (
+        re.compile(r"\bsp\b|subdomain", re.I),
+        "Set sp= at {name} to the policy your subdomains should have, or "
+        "leave it out to give them the domain's p=.",
+    ),
+    (
+        re.compile(r"\bpct\b", re.I),
+        "Remove pct= from the record at {name} (or set pct=100) once "
+        "the policy is to apply to all mail.",
+    ),
+    (
+        re.compile(r"\bptr\b", re.I),
+        "Replace the ptr mechanism in the record at {name} with ip4:/ip6: "
+        "or include: (RFC 7208 says not to use ptr).",
+    ),
+    (
+        re.compile(r"\+all|\?all|~all", re.I),
+        "End the record at {name} with -all once every sender is listed.",
+    ),
+)
+_GENERIC_WARNING_FIX = (
+    "Change the record at {name} as the warning says, then run dmarc-analyzer "
+    "dns check again: the warning goes when the record no longer causes it."
+)
+
+
+def _warning_fix(message: str, name: str) -> str:
+    for pattern, fix in _WARNING_FIXES:
+        if pattern.search(message):
+            return fix.format(name=name)
+    return _GENERIC_WARNING_FIX.format(name=name)
+
+
 def _warnings(kind, name, domain, warnings, code, ok) -> list[Finding]:
-    found = [
-        Finding(kind, name, domain, WARNING, code, _one_line(text)) for text in warnings
-    ]
+    found = []
+    for text in warnings:
+        message = _one_line(text)
+        fix = _warning_fix(message, name)
+        found.append(Finding(kind, name, domain, WARNING, code, message, fix))
     return found or [Finding(kind, name, domain, OK, f"{kind}-ok", ok)]
 
 

@@ -10,21 +10,23 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, case, func, null, select
 
 from dmarc_analyzer.alignment import aligned, normalise
-from dmarc_analyzer.dnscheck import dkim, policy
+from dmarc_analyzer.dnscheck import dkim, lookup, policy
 from dmarc_analyzer.dnscheck.findings import (
     DKIM,
     ERROR,
     SPF,
+    WARNING,
     Finding,
     ReportedFailures,
     worst_first,
 )
+from dmarc_analyzer.errors import DnsUnavailable
 from dmarc_analyzer.identify.reverse_dns import (
     ResolverError,
     make_resolver,
@@ -37,7 +39,10 @@ log = logging.getLogger(__name__)
 # What DNS names may hold: a selector or d= from a report is the receiver's
 # text, and anything else is not worth a query.
 _NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
-LINKED_RESULTS = ("permerror", "temperror")
+# Every DKIM or SPF result but pass is linked: a missing key shows as fail.
+NOT_LINKED_RESULTS = ("pass", "none")
+# Lookup failures that mean the server asked gave no answer at all.
+_NO_ANSWER = (lookup.TIMEOUT, lookup.UNREACHABLE, lookup.DNS_ERROR)
 # (kind, domain, selector or ""): what the receivers reported for a record.
 Reported = dict[tuple[str, str, str], tuple[ReportedFailures, ...]]
 
@@ -61,6 +66,8 @@ class Selector:
     selector: str
     policy_domain: str
     aligned: bool  # with the policy domain: the domain's own key
+    # In some stored report its signature passed, or its mail passed SPF.
+    passed: bool = True
 
 
 @dataclass
@@ -74,6 +81,10 @@ class DnsCheck:
     @property
     def errors(self) -> list[Finding]:
         return [finding for finding in self.findings if finding.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.severity == WARNING]
 
 
 def plan_check(connection: Connection, domain: str | None) -> DnsCheck:
@@ -113,11 +124,27 @@ def run_check(check: DnsCheck, options: DnsCheckOptions) -> DnsCheck:
             finding for result in pool.map(run, _jobs(check)) for finding in result
         ]
 
+    if found and all(finding.code in _NO_ANSWER for finding in found):
+        raise DnsUnavailable(_no_answer_message(options))
+
     vendor_keys = {(s.domain, s.selector) for s in check.selectors if not s.aligned}
+    never_passed = {(s.domain, s.selector) for s in check.selectors if not s.passed}
     check.findings = worst_first(
-        [_place(finding, check.reported, vendor_keys) for finding in found]
+        [
+            _place(finding, check.reported, vendor_keys, never_passed)
+            for finding in found
+        ]
     )
     return check
+
+
+def _no_answer_message(options: DnsCheckOptions) -> str:
+    asked = ", ".join(options.nameservers) or "the system's resolver"
+    return (
+        f"no DNS server answered ({asked}, {options.timeout:g} s per lookup): "
+        "check --nameserver (a recursive resolver that is up and reachable) "
+        "or the network; nothing was checked and nothing stored"
+    )
 
 
 def _jobs(check: DnsCheck) -> list[Callable]:
@@ -144,7 +171,15 @@ def selectors_in_use(connection: Connection, domain: str | None) -> list[Selecto
     with the policy domain (the domain's own keys, vendor-hosted ones
     included), and other domains' only where they passed somewhere, since
     anyone can write any d= on a forged signature."""
-    passed = func.max(case((dkim_results.c.result == "pass", 1), else_=0))
+    # Vouched for: the signature passed, or the mail passed SPF aligned, so
+    # that it came from a server the domain lists.
+    passed = func.max(
+        case(
+            (dkim_results.c.result == "pass", 1),
+            (records.c.spf == "pass", 1),
+            else_=0,
+        )
+    )
     query = (
         select(
             func.lower(reports.c.domain),
@@ -171,16 +206,20 @@ def selectors_in_use(connection: Connection, domain: str | None) -> list[Selecto
         own = aligned(signer, policy_domain, "r")
         if did_pass or own:
             known = found.get((signer, selector))
+            ever_passed = bool(did_pass) or (known is not None and known.passed)
             if known is None or (own and not known.aligned):
                 found[(signer, selector)] = Selector(
-                    signer, selector, policy_domain, own
+                    signer, selector, policy_domain, own, ever_passed
                 )
+            elif ever_passed != known.passed:
+                found[(signer, selector)] = replace(known, passed=ever_passed)
     return sorted(found.values(), key=lambda item: (item.domain, item.selector))
 
 
 def reported_failures(connection: Connection, domain: str | None) -> Reported:
-    """The permerror and temperror the receivers reported, per (dkim, d=,
-    selector) and per (spf, MAIL FROM domain, "")."""
+    """The results other than pass the receivers reported (fail, permerror,
+    temperror...), per (dkim, d=, selector) and per (spf, MAIL FROM domain,
+    "")."""
     found: dict[tuple[str, str, str], list[ReportedFailures]] = defaultdict(list)
     for kind, table, middle in (
         (DKIM, dkim_results, func.lower(dkim_results.c.selector)),
@@ -214,7 +253,7 @@ def _reported_query(table, middle, domain: str | None):
         )
         .join(records, records.c.id == table.c.record_pk)
         .join(reports, reports.c.id == records.c.report_pk)
-        .where(table.c.result.in_(LINKED_RESULTS))
+        .where(table.c.result.not_in(NOT_LINKED_RESULTS))
         .group_by(*grouped)
     )
     if domain:
@@ -223,12 +262,38 @@ def _reported_query(table, middle, domain: str | None):
 
 
 def _place(
-    finding: Finding, reported: Reported, vendor_keys: set[tuple[str, str]]
+    finding: Finding,
+    reported: Reported,
+    vendor_keys: set[tuple[str, str]],
+    never_passed: set[tuple[str, str]],
 ) -> Finding:
     """Link a DKIM key's or SPF record's finding to the failures reported
-    for it, and mark the keys that are a vendor's own."""
+    for it, and mark the keys that are a vendor's own and those that never
+    passed. A failed lookup keeps its own fix: it is not about the key."""
     key = (finding.kind, finding.domain, finding.selector or "")
     linked = finding.linked(reported.get(key, ()))
-    if (finding.domain, finding.selector) in vendor_keys:
+    selector = (finding.domain, finding.selector)
+    lookup_failed = linked.code in lookup.LOOKUP_FAILURES
+    if selector in vendor_keys and lookup_failed:
+        return replace(linked, vendor_key=True, severity=WARNING)
+    if selector in vendor_keys:
         return linked.as_vendor_key()
+    if selector in never_passed and linked.severity == ERROR and not lookup_failed:
+        return _never_passed(linked)
     return linked
+
+
+def _never_passed(finding: Finding) -> Finding:
+    """A selector under the user's domain whose mail passed neither DKIM nor
+    SPF in any stored report: most likely a forged signature or a sender
+    nobody set up, not a key the user lost."""
+    return replace(
+        finding,
+        severity=WARNING,
+        message=f"{finding.message}; mail signed with s={finding.selector} "
+        "never passed DKIM nor SPF in any stored report: probably forged, or "
+        "a sender you do not know",
+        fix=f"Only if s={finding.selector} is your own (a server or vendor of "
+        f"yours signs with it): {finding.fix} Otherwise leave it: DMARC "
+        "rejects such mail once your policy is enforced.",
+    )
