@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import BinaryIO
 
-from dmarc_analyzer.errors import OtherReportType, ReportRefused
+from dmarc_analyzer.errors import NoAggregateReport, OtherReportType, ReportRefused
 
 # Enough to tell every format apart (sniff looks no further).
 SNIFF_BYTES = 4096
@@ -142,7 +142,7 @@ def _extract(
         yield from _extract(gunzipped, where, depth + 1, expansion)
     elif kind == "zip":
         yield from _unzip(stream, where, depth, expansion)
-    elif kind == "email" and head.startswith(b"From "):
+    elif kind == "email" and is_mbox(head):
         yield from _from_mbox(stream, where, depth, expansion)
     elif kind == "email":
         data = _read_capped(stream, where, MAX_MESSAGE_BYTES, "an e-mail message")
@@ -191,6 +191,11 @@ def _is_tls_report(data: bytes) -> bool:
     """JSON with the key every SMTP TLS report (RFC 8460) has."""
     stripped = data.lstrip()
     return stripped.startswith((b"{", b"[")) and b'"policies"' in stripped[:65536]
+
+
+def is_mbox(head: bytes) -> bool:
+    """An mbox file: e-mail messages, each after a "From " line."""
+    return head.startswith(b"From ") and _looks_like_email(head)
 
 
 def _looks_like_email(head: bytes) -> bool:
@@ -435,13 +440,15 @@ def _zip_errors(where: str) -> Iterator[None]:
 def _from_mbox(
     stream: BinaryIO, where: str, depth: int, expansion: _Expansion
 ) -> Iterator[PayloadStream]:
-    """Every message of an mbox file, each of which must carry a report."""
-    for number, message in enumerate(_mbox_messages(stream, where), start=1):
+    """Every message of an mbox nested in an archive, each of which must
+    carry a report (an mbox file given to ingest is read message by message
+    by the pipeline, each on its own)."""
+    for number, message in enumerate(mbox_messages(stream, where), start=1):
         message_where = f"{where}:message {number}" if where else f"message {number}"
         yield from _from_email(message, message_where, depth, expansion)
 
 
-def _mbox_messages(stream: BinaryIO, where: str) -> Iterator[bytes]:
+def mbox_messages(stream: BinaryIO, where: str = "") -> Iterator[bytes]:
     """The messages of an mbox one at a time, without their "From " lines:
     only one message, within MAX_MESSAGE_BYTES, is held at once."""
     buffer, searched = bytearray(), 1
@@ -492,12 +499,14 @@ def _from_email(
         if _is_body_text(part) and b"<feedback" not in content[:65536]:
             continue  # the message's own text or HTML, not an attached report
         name = part.get_filename() or f"part {part_number}"
-        part_where = f"{where}:{name}" if where else name
+        part_where = f"{where}: {name}" if where else name
         found = True
         yield from _extract(io.BytesIO(content), part_where, depth + 1, expansion)
 
     if not found:
-        raise ReportRefused(f"{_at(where)}e-mail message carries no aggregate report")
+        raise NoAggregateReport(
+            f"{_at(where)}e-mail message carries no aggregate report"
+        )
 
 
 def _is_body_text(part: EmailMessage) -> bool:
