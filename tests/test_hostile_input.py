@@ -362,6 +362,21 @@ STORED = [
         3,
         None,
     ),
+    (
+        "zip-with-desktop-clutter-and-empty-files",
+        lambda rid: zipped(
+            {
+                "reports/.DS_Store": b"\x00\x00\x00\x01Bud1" + b"\x00" * 40,
+                "reports/a.xml": one(rid),
+                "reports/._a.xml": b"\x00\x05\x16\x07",
+                "Thumbs.db": b"\xd0\xcf\x11\xe0" + b"\x00" * 40,
+                "reports/Desktop.ini": b"[.ShellClassInfo]\r\n",
+                "reports/empty.xml": b"",
+            }
+        ),
+        3,
+        None,
+    ),
     ("gzip-trailing-bytes", lambda rid: gzip.compress(one(rid)) + b"\0\0junk", 3, None),
     ("forwarded-message", lambda rid: forwarded(one(rid)), 3, None),
     (
@@ -470,9 +485,7 @@ def mbox(*messages: bytes) -> bytes:
     )
 
 
-def test_each_message_of_an_mbox_is_stored_or_refused_on_its_own(
-    database, tmp_path
-):
+def test_each_message_of_an_mbox_is_stored_or_refused_on_its_own(database, tmp_path):
     lunch = EmailMessage()
     lunch["From"] = "colleague@example.com"
     lunch["Subject"] = "lunch?"

@@ -348,7 +348,10 @@ def _unzip(
         raise ReportRefused(f"{_at(where)}broken zip archive: {error}") from error
 
     if not members:
-        raise ReportRefused(f"{_at(where)}zip archive holds no files")
+        raise ReportRefused(
+            f"{_at(where)}zip archive holds no files but folders, empty files "
+            "and desktop clutter"
+        )
     if len(members) > MAX_ZIP_MEMBERS:
         raise ReportRefused(
             f"{_at(where)}zip archive holds {len(members):,} files "
@@ -382,11 +385,25 @@ def _check_entry_count(source: BinaryIO, where: str) -> None:
         )
 
 
+# Files the archiver's desktop adds beside what was zipped: the Finder's
+# folder settings (.DS_Store), Windows Explorer's thumbnail cache and folder
+# settings. They are never a report, and refusing a real report for them
+# would lose it. AppleDouble "._" files and __MACOSX/ hold macOS resource
+# forks.
+_CLUTTER_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db"})
+
+
 def _is_report_member(info: zipfile.ZipInfo) -> bool:
-    """Skip folders and the resource-fork files macOS adds to archives."""
+    """Skip folders, desktop clutter and empty files (nothing to read)."""
     name = info.filename
     base = name.rsplit("/", 1)[-1]
-    return not (info.is_dir() or name.startswith("__MACOSX/") or base.startswith("._"))
+    return not (
+        info.is_dir()
+        or name.startswith("__MACOSX/")
+        or base.startswith("._")
+        or base.lower() in _CLUTTER_NAMES
+        or info.file_size == 0
+    )
 
 
 def _open_member(
