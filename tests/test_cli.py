@@ -1,6 +1,7 @@
 """The command line as a user runs it: exit codes, stdout, stderr, JSON."""
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -252,3 +253,34 @@ def test_more_edges_are_one_line_errors(db, tmp_path):
     assert not (tmp_path / "typo").exists()
     for result in (early, piped, no_folder):
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
+    db, tmp_path, signal_number
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "000-notes.txt").write_text("hello")
+    for n in range(400):
+        xml = report_xml(record_xml(), report_id=f"r-{n}")
+        (inbox / f"{n:03}-report.xml").write_bytes(xml)
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", db, "ingest", str(inbox)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    # Said as it happens, not when the run ends.
+    first = ingest.stderr.readline()
+    ingest.send_signal(signal_number)
+    stdout, stderr = ingest.communicate(timeout=60)
+
+    assert first.startswith("refused ") and "000-notes.txt: not XML" in first
+    assert ingest.returncode == 128 + signal_number
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert stdout.startswith("interrupted after ") and "1 refused" in stdout
+    added = int(stdout.split(": ")[1].split(" report")[0])
+    stored = run("reports", "--json", db=db)
+    assert len(json.loads(stored.stdout)) == added < 400

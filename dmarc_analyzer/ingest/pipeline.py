@@ -152,12 +152,15 @@ def ingest_paths(
     paths: Iterable[Path],
     on_file_done: FileDone | None = None,
     skip: Iterable[Path] = (),
+    summary: IngestSummary | None = None,
 ) -> IngestSummary:
     """Ingest every report file under `paths`; never stops at a bad file.
 
-    Files in `skip` (the database's own files, say) are passed over.
+    Files in `skip` (the database's own files, say) are passed over. A
+    `summary` given is filled in as the files are done, so a caller whose
+    run is interrupted still knows what was stored.
     """
-    summary = IngestSummary()
+    summary = IngestSummary() if summary is None else summary
     skipped = {os.path.realpath(path) for path in skip}
     for path in find_report_files(paths, summary.refused):
         if os.path.realpath(path) in skipped:
