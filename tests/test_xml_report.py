@@ -454,3 +454,13 @@ def test_unknown_children_of_feedback_do_not_swallow_records_unseen():
         "report has no records",
         "ignored unknown elements in <feedback>: <Recrod> (1)",
     }
+
+
+def test_lxml_reasons_carry_no_string_tail():
+    with pytest.raises(ReportRefused) as refused:
+        parse_aggregate_report(b"<feedback><a></feedback>")
+
+    assert str(refused.value) == (
+        "not well-formed XML: Opening and ending tag mismatch: a line 1 and "
+        "feedback, line 1, column 25"
+    )

@@ -57,6 +57,7 @@ RESULT_WORDS = frozenset(
 DISPOSITIONS = frozenset({"none", "quarantine", "reject", "pass"})
 _READ_BYTES = 32 * 1024  # at most MAX_TEXT_BYTES, for the text check
 _UNDEFINED_ENTITY = re.compile(r"Entity '([^']*)' not defined")
+_LXML_TAIL = re.compile(r" \(<string>, line \d+\)\s*$")
 
 # The children of <feedback> the parser stops at; "{*}" matches any
 # namespace or none. The elements inside a record arrive with it. Some
@@ -597,7 +598,10 @@ def _percentage(policy: Fields, warnings: list[str]) -> int | None:
 
 
 def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())[:200]
+    # lxml ends its message with "(<string>, line 1)": the name of no file,
+    # and the line said once already.
+    text = _LXML_TAIL.sub("", str(error))
+    return " ".join(text.split())[:200]
 
 
 def _raw_local_name(tag: str) -> str:
