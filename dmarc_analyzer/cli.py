@@ -184,12 +184,19 @@ def ingest(
     paths_list = list(paths)
     summary = IngestSummary()
 
-    def file_done(_path: Path, result) -> None:
+    from rich.markup import escape
+
+    def file_done(_path: Path, result, bar=None) -> None:
         # Each refusal as it happens, so an interrupted run has said them.
-        # Plain writes: one refusal stays one line, whatever the terminal width.
+        # One refusal stays one line, whatever the terminal width.
         refusals = [result.refusal] if result.refusal else []
         for refusal in [*refusals, *result.refusals] if not as_json else []:
-            print(f"refused {refusal.path}: {refusal.reason}", file=sys.stderr)
+            line = f"refused {refusal.path}: {refusal.reason}"
+            if bar is None:
+                print(line, file=sys.stderr)
+            else:  # above the bar, not wrapped
+                # Escaped, not markup=False: that would reach the bar's columns.
+                bar.console.print(escape(line), soft_wrap=True, highlight=False)
         signals.check()
 
     signals = _Signals()
@@ -201,7 +208,7 @@ def ingest(
                     task = progress.add_task("Ingesting", total=total)
 
                     def advance(path: Path, result) -> None:
-                        file_done(path, result)
+                        file_done(path, result, progress)
                         progress.advance(task)
 
                     api.ingest(database, paths_list, advance, summary)

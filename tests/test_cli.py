@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from dmarc_analyzer import api
 from tests.conftest import DATA, SAMPLES, record_xml, report_xml
 
 MANIFEST = json.loads((DATA / "sample_reports_manifest.json").read_text())
@@ -282,5 +283,45 @@ def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
     assert "Traceback" not in stderr and "interrupted" in stderr
     assert stdout.startswith("interrupted after ") and "1 refused" in stdout
     added = int(stdout.split(": ")[1].split(" report")[0])
-    stored = run("reports", "--json", db=db)
-    assert len(json.loads(stored.stdout)) == added < 400
+    database = api.open_database(f"sqlite:///{db}")
+    assert len(api.stored_reports(database)) == added < 400
+    database.close()
+
+
+def test_on_a_terminal_refusals_print_whole_above_the_progress_bar(db, tmp_path):
+    import os
+    import pty
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a-notes-with-a-long-name-that-a-narrow-terminal-wraps.txt").write_text(
+        "hello there"
+    )
+    (inbox / "b.xml").write_bytes(report_xml(record_xml()))
+    main, terminal = pty.openpty()
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", db, "ingest", str(inbox)],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**os.environ, "COLUMNS": "60", "TERM": "xterm"},
+    )
+    os.close(terminal)
+    shown = b""
+    while chunk := _read_terminal(main):
+        shown += chunk
+    ingest.wait(timeout=60)
+
+    text = shown.decode(errors="replace")
+    assert "Ingesting" in text and "progress.description" not in text
+    assert "wraps.txt: not XML, gzip, zip or e-mail (starts with 'hello there')" in (
+        text
+    )
+
+
+def _read_terminal(main: int) -> bytes:
+    import os
+
+    try:
+        return os.read(main, 65536)
+    except OSError:  # the other end closed
+        return b""
