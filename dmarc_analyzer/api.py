@@ -147,13 +147,17 @@ def ingest(
     database: Database,
     paths: Iterable[str | Path],
     on_file_done: FileDone | None = None,
+    summary: IngestSummary | None = None,
 ) -> IngestSummary:
     """Store every report in the files and folders named (the database's own
-    files, should they lie among them, excepted)."""
+    files, should they lie among them, excepted). `summary`, when given, is
+    filled in file by file: what was stored before an interruption."""
     from dmarc_analyzer.ingest.pipeline import ingest_paths
 
     chosen = [Path(p).expanduser() for p in paths]
-    return ingest_paths(database, chosen, on_file_done, skip=database.files)
+    return ingest_paths(
+        database, chosen, on_file_done, skip=database.files, summary=summary
+    )
 
 
 def fetch_imap(

@@ -10,6 +10,7 @@ from __future__ import annotations  # api.Database in annotations stays unloaded
 
 import json
 import logging
+import signal
 import sys
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -208,42 +209,116 @@ def ingest(
         dmarc-analyzer ingest ~/dmarc-reports/
         dmarc-analyzer ingest --json report.xml.gz > result.json
     """
+    from dmarc_analyzer.ingest.pipeline import IngestSummary, find_report_files
+
     database = _open_database()
     paths_list = list(paths)
-    show_progress = stderr.is_terminal and not as_json
+    summary = IngestSummary()
 
-    if show_progress:
-        from dmarc_analyzer.ingest.pipeline import find_report_files
+    from rich.markup import escape
 
-        total = sum(1 for _ in find_report_files(paths_list))
-        with _progress() as progress:
-            task = progress.add_task("Ingesting", total=total)
-            summary = api.ingest(
-                database, paths_list, lambda *_: progress.advance(task)
-            )
-    else:
-        summary = api.ingest(database, paths_list)
+    def file_done(_path: Path, result, bar=None) -> None:
+        # Each refusal as it happens, so an interrupted run has said them.
+        # One refusal stays one line, whatever the terminal width.
+        refusals = [result.refusal] if result.refusal else []
+        for refusal in [*refusals, *result.refusals] if not as_json else []:
+            line = f"refused {refusal.path}: {refusal.reason}"
+            if bar is None:
+                print(line, file=sys.stderr)
+            else:  # above the bar, not wrapped
+                # Escaped, not markup=False: that would reach the bar's columns.
+                bar.console.print(escape(line), soft_wrap=True, highlight=False)
+        signals.check()
 
-    if as_json:
-        print(json.dumps(summary.as_dict(), indent=2))
-    else:
-        # Plain writes: one refusal stays one line, whatever the terminal width.
-        for refusal in summary.refused:
-            print(f"refused {refusal.path}: {refusal.reason}", file=sys.stderr)
-        plural = console.plural
-        added = (
-            f"{plural(summary.reports_added, 'report')} added "
-            f"({plural(summary.records_added, 'record')}, "
-            f"{plural(summary.messages_added, 'message')})"
+    signals = _Signals()
+    try:
+        with signals:
+            if stderr.is_terminal and not as_json:
+                total = sum(1 for _ in find_report_files(paths_list))
+                with _progress() as progress:
+                    task = progress.add_task("Ingesting", total=total)
+
+                    def advance(path: Path, result) -> None:
+                        file_done(path, result, progress)
+                        progress.advance(task)
+
+                    api.ingest(database, paths_list, advance, summary)
+            else:
+                api.ingest(database, paths_list, file_done, summary)
+    except _Interrupted as interrupt:
+        # The file being read was rolled back; everything before it is kept.
+        _print_ingest_summary(summary, as_json, interrupted=True)
+        print(
+            "interrupted: the reports counted are stored; run again to go on",
+            file=sys.stderr,
         )
-        stdout.print(
-            f"{plural(summary.files, 'file')}: {added}, "
-            f"{plural(summary.duplicates, 'duplicate')}, "
-            f"{plural(len(summary.refused), 'file')} refused",
-            highlight=False,
-        )
+        raise typer.Exit(128 + interrupt.signal) from None
+
+    _print_ingest_summary(summary, as_json)
     if summary.refused:
         raise typer.Exit(1)
+
+
+def _print_ingest_summary(summary, as_json: bool, interrupted: bool = False) -> None:
+    if as_json:
+        print(json.dumps({**summary.as_dict(), "interrupted": interrupted}, indent=2))
+        return
+    plural = console.plural
+    added = (
+        f"{plural(summary.reports_added, 'report')} added "
+        f"({plural(summary.records_added, 'record')}, "
+        f"{plural(summary.messages_added, 'message')})"
+    )
+    stdout.print(
+        f"{'interrupted after ' if interrupted else ''}"
+        f"{plural(summary.files, 'file')}: {added}, "
+        f"{plural(summary.duplicates, 'duplicate')}, "
+        f"{len(summary.refused):,} refused",
+        highlight=False,
+    )
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM during a long run: stop, and say what was done."""
+
+    def __init__(self, signal: int):
+        super().__init__(signal)
+        self.signal = signal
+
+
+class _Signals:
+    """SIGINT and SIGTERM raise _Interrupted while the block runs; the
+    transaction open then is rolled back as it unwinds. A signal that lands
+    in a finalizer (a garbage-collection callback), where Python can only
+    print the exception and go on, is kept quiet and raised again by
+    `check` when the file is done."""
+
+    def __init__(self):
+        self._received: list[int] = []
+        self._previous: dict = {}
+
+    def __enter__(self) -> _Signals:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._interrupt)
+        self._unraisable, sys.unraisablehook = sys.unraisablehook, self._ignored
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        sys.unraisablehook = self._unraisable
+
+    def _ignored(self, unraisable) -> None:
+        if not isinstance(unraisable.exc_value, _Interrupted):
+            self._unraisable(unraisable)
+
+    def _interrupt(self, signum, _frame) -> None:
+        self._received.append(signum)
+        raise _Interrupted(signum)
+
+    def check(self) -> None:
+        if self._received:
+            raise _Interrupted(self._received[0])
 
 
 @app.command()

@@ -21,6 +21,11 @@ class OtherReportType(ReportRefused):
     aggregate one. A mailbox fetch sets such messages aside on their own."""
 
 
+class NoAggregateReport(ReportRefused):
+    """An e-mail message with nothing in it that could be a report: a
+    mailbox's other mail, told apart from a report that is broken."""
+
+
 class DatabaseError(DmarcAnalyzerError):
     """The database cannot be opened, migrated or written."""
 

@@ -3,6 +3,7 @@
 The numbers are worked out by hand from the records written below.
 """
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
@@ -171,3 +172,29 @@ def test_dollar_signs_in_names_are_shown_not_typeset(database, tmp_path):
 
     assert len(written) == 5
     assert "evil\\$\\\\frac" in written[0].read_text()
+
+
+def test_failures_and_senders_json_are_the_same_on_sqlite_and_postgresql(tmp_path):
+    """Every list of the output in a fixed order, ties broken by name: the
+    same data gives the same JSON whatever the database."""
+    from tests.conftest import CORPUS, postgres_database
+
+    subset = [CORPUS / "dmarc-report-viewer"]
+    subset += sorted((CORPUS / "dmarcrua").iterdir())[:40]
+
+    def outputs(url: str) -> tuple[str, str]:
+        database = api.open_database(url)
+        try:
+            api.ingest(database, subset)
+            failures = [vendor.as_dict() for vendor in api.failures(database)]
+            senders = [sender.as_dict() for sender in api.senders(database)]
+        finally:
+            database.close()
+        return json.dumps(failures, indent=1), json.dumps(senders, indent=1)
+
+    on_sqlite = outputs(f"sqlite:///{tmp_path / 'parity.sqlite'}")
+    with postgres_database() as url:
+        on_postgresql = outputs(url)
+
+    assert on_sqlite[0] == on_postgresql[0]
+    assert on_sqlite[1] == on_postgresql[1]

@@ -1,11 +1,13 @@
 """The command line as a user runs it: exit codes, stdout, stderr, JSON."""
 
 import json
+import signal
 import subprocess
 import sys
 
 import pytest
 
+from dmarc_analyzer import api
 from tests.conftest import DATA, SAMPLES, record_xml, report_xml
 
 MANIFEST = json.loads((DATA / "sample_reports_manifest.json").read_text())
@@ -280,3 +282,74 @@ def test_more_edges_are_one_line_errors(db, tmp_path):
     assert not (tmp_path / "typo").exists()
     for result in (early, piped, no_folder):
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
+    db, tmp_path, signal_number
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "000-notes.txt").write_text("hello")
+    for n in range(400):
+        xml = report_xml(record_xml(), report_id=f"r-{n}")
+        (inbox / f"{n:03}-report.xml").write_bytes(xml)
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", db, "ingest", str(inbox)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    # Said as it happens, not when the run ends.
+    first = ingest.stderr.readline()
+    ingest.send_signal(signal_number)
+    stdout, stderr = ingest.communicate(timeout=60)
+
+    assert first.startswith("refused ") and "000-notes.txt: not XML" in first
+    assert ingest.returncode == 128 + signal_number
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert stdout.startswith("interrupted after ") and "1 refused" in stdout
+    added = int(stdout.split(": ")[1].split(" report")[0])
+    database = api.open_database(f"sqlite:///{db}")
+    assert len(api.stored_reports(database)) == added < 400
+    database.close()
+
+
+def test_on_a_terminal_refusals_print_whole_above_the_progress_bar(db, tmp_path):
+    import os
+    import pty
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a-notes-with-a-long-name-that-a-narrow-terminal-wraps.txt").write_text(
+        "hello there"
+    )
+    (inbox / "b.xml").write_bytes(report_xml(record_xml()))
+    main, terminal = pty.openpty()
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", db, "ingest", str(inbox)],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**os.environ, "COLUMNS": "60", "TERM": "xterm"},
+    )
+    os.close(terminal)
+    shown = b""
+    while chunk := _read_terminal(main):
+        shown += chunk
+    ingest.wait(timeout=60)
+
+    text = shown.decode(errors="replace")
+    assert "Ingesting" in text and "progress.description" not in text
+    assert "wraps.txt: not XML, gzip, zip or e-mail (starts with 'hello there')" in (
+        text
+    )
+
+
+def _read_terminal(main: int) -> bytes:
+    import os
+
+    try:
+        return os.read(main, 65536)
+    except OSError:  # the other end closed
+        return b""

@@ -184,7 +184,7 @@ def test_any_amount_of_leading_whitespace_is_skipped():
 
 
 def test_only_whitespace_is_empty():
-    with pytest.raises(ReportRefused, match="empty: no report in it"):
+    with pytest.raises(ReportRefused, match="empty gzip: no report in it"):
         list(extract_payloads(gzip.compress(b" " * 5_000_000)))
 
 
@@ -255,3 +255,49 @@ def test_messages_nested_too_deeply_are_refused_not_a_crash():
     assert payloads(shallow) == [XML]
     with pytest.raises(ReportRefused, match="e-mail message nested too deeply"):
         payloads(deep)
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        (-30, "e-mail message cut short (its closing MIME boundary is missing)"),
+        (-1, "r.xml.gz: the attachment is empty"),
+        (2, "r.xml.gz: the attachment's base64 is damaged or cut short"),
+        (40, "r.xml.gz: truncated gzip data"),
+    ],
+    ids=["in-the-headers", "before-the-attachment", "in-the-base64", "in-the-gzip"],
+)
+def test_a_message_saved_half_way_says_where_it_was_cut(cut, reason):
+    data = mail([("r.xml.gz", "application/gzip", gzip.compress(XML))])
+    cut_at = data.index(b"H4sI") + cut  # where the gzip's base64 starts
+
+    with pytest.raises(ReportRefused) as refused:
+        list(extract_payloads(data[:cut_at]))
+
+    assert str(refused.value).startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (
+            gzip.compress(b"hello there, how are you"),
+            "gzip holding text that is not XML, gzip, zip or e-mail "
+            "(starts with 'hello there, how are you')",
+        ),
+        (
+            gzip.compress(b"\x00" * 100),
+            "gzip holding data that is not XML, gzip, zip or e-mail "
+            "(starts with '\\x00[40 times]')",
+        ),
+        (gzip.compress(b""), "empty gzip: no report in it"),
+        (gzip.compress(b"\x89PNG\r\n"), "gzip holding a PNG image, not a DMARC report"),
+        (b"\x00" * 100, "not XML, gzip, zip or e-mail (starts with '\\x00[40 times]')"),
+    ],
+    ids=["words", "zeros", "empty", "image", "zeros-uncompressed"],
+)
+def test_what_a_payload_holds_instead_of_a_report_is_described(data, reason):
+    with pytest.raises(ReportRefused) as refused:
+        list(extract_payloads(data))
+
+    assert str(refused.value) == reason

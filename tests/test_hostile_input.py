@@ -362,6 +362,21 @@ STORED = [
         3,
         None,
     ),
+    (
+        "zip-with-desktop-clutter-and-empty-files",
+        lambda rid: zipped(
+            {
+                "reports/.DS_Store": b"\x00\x00\x00\x01Bud1" + b"\x00" * 40,
+                "reports/a.xml": one(rid),
+                "reports/._a.xml": b"\x00\x05\x16\x07",
+                "Thumbs.db": b"\xd0\xcf\x11\xe0" + b"\x00" * 40,
+                "reports/Desktop.ini": b"[.ShellClassInfo]\r\n",
+                "reports/empty.xml": b"",
+            }
+        ),
+        3,
+        None,
+    ),
     ("gzip-trailing-bytes", lambda rid: gzip.compress(one(rid)) + b"\0\0junk", 3, None),
     ("forwarded-message", lambda rid: forwarded(one(rid)), 3, None),
     (
@@ -461,3 +476,36 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised(database, tmp_path):
     cells = [cell for row in rows[1:] for cell in row]
     assert any(cell.lower().startswith("'=hyperlink") for cell in cells)
     assert not any(cell[:1] in ("=", "+", "-", "@") for cell in cells)
+
+
+def mbox(*messages: bytes) -> bytes:
+    return b"".join(
+        b"From dmarc@receiver.example Thu Nov 26 00:00:00 2026\n" + m + b"\n"
+        for m in messages
+    )
+
+
+def test_each_message_of_an_mbox_is_stored_or_refused_on_its_own(database, tmp_path):
+    lunch = EmailMessage()
+    lunch["From"] = "colleague@example.com"
+    lunch["Subject"] = "lunch?"
+    lunch.set_content("12:30 at the usual place?")
+    broken = message(gzip.compress(one("mbox-3"))[:-20]).as_bytes()
+    good = [message(gzip.compress(one(f"mbox-{n}"))).as_bytes() for n in (1, 4)]
+    before = len(api.stored_reports(database))
+
+    summary = _ingest(
+        database, tmp_path, mbox(good[0], lunch.as_bytes(), broken, good[1])
+    )
+
+    assert summary.reports_added == 2 and summary.messages_added == 6
+    assert len(api.stored_reports(database)) == before + 2
+    assert [(r.path, r.reason) for r in summary.refused] == [
+        (str(tmp_path / "input"), "message 3: r.xml.gz: truncated gzip data")
+    ]
+    assert [w.warning for w in summary.warnings] == [
+        "message 2: skipped: e-mail message carries no aggregate report"
+    ]
+
+    again = _ingest(database, tmp_path, mbox(good[0], good[1]))
+    assert (again.reports_added, again.duplicates, again.refused) == (0, 2, [])

@@ -90,8 +90,10 @@ def test_empty_org_name_falls_back_to_reporter_domain():
         parse_aggregate_report(report_xml(record_xml(), org_name=""))
 
 
-def test_report_without_records_has_no_messages():
-    assert parse_aggregate_report(report_xml("")).messages == 0
+def test_report_without_records_has_no_messages_and_a_warning():
+    report = parse_aggregate_report(report_xml(""))
+    assert report.messages == 0
+    assert report.warnings == ("report has no records",)
 
 
 @pytest.mark.parametrize(
@@ -407,3 +409,58 @@ def test_records_without_a_source_ip_are_skipped_and_said():
 
     assert report.messages == 2
     assert report.warnings == ("skipped 2 record(s) without a source_ip (6 messages)",)
+
+
+def _capitalised(xml: bytes, *names: str) -> bytes:
+    for name in names:
+        spelled = "_".join(word.capitalize() for word in name.split("_"))
+        xml = xml.replace(f"<{name}>".encode(), f"<{spelled}>".encode())
+        xml = xml.replace(f"</{name}>".encode(), f"</{spelled}>".encode())
+    return xml
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("record",),
+        ("feedback", "report_metadata", "policy_published", "record", "version"),
+        ("row", "source_ip", "count", "header_from", "dkim", "result"),
+    ],
+    ids=["record", "top-level", "inside-the-first-record"],
+)
+def test_element_names_in_the_wrong_case_are_read_with_a_warning(names):
+    records = record_xml("192.0.2.1", 3) + record_xml("192.0.2.2", 4)
+    report = parse_aggregate_report(_capitalised(report_xml(records), *names))
+
+    assert [(r.source_ip, r.count) for r in report.records] == [
+        ("192.0.2.1", 3),
+        ("192.0.2.2", 4),
+    ]
+    assert report.policy.domain == "example.com"
+    assert report.warnings == (xml_report.WRONG_CASE,)
+
+
+def test_unknown_children_of_feedback_do_not_swallow_records_unseen():
+    misspelt = record_xml("192.0.2.9").replace("record>", "Recrod>")
+    xml = report_xml(record_xml() + misspelt + misspelt + "<extension/>")
+
+    report = parse_aggregate_report(xml)
+
+    assert len(report.records) == 1
+    assert report.warnings == ("ignored unknown elements in <feedback>: <Recrod> (2)",)
+    only_unknown = parse_aggregate_report(report_xml(misspelt))
+    assert only_unknown.records == ()
+    assert set(only_unknown.warnings) == {
+        "report has no records",
+        "ignored unknown elements in <feedback>: <Recrod> (1)",
+    }
+
+
+def test_lxml_reasons_carry_no_string_tail():
+    with pytest.raises(ReportRefused) as refused:
+        parse_aggregate_report(b"<feedback><a></feedback>")
+
+    assert str(refused.value) == (
+        "not well-formed XML: Opening and ending tag mismatch: a line 1 and "
+        "feedback, line 1, column 25"
+    )

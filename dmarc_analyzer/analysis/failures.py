@@ -79,7 +79,11 @@ def analyze_sources(
     _add_results(connection, scope, groups)
     genuine = _passing_selectors(connection, scope)
     for source in sources.values():
+        # Rows come in the database's own order (PostgreSQL's is arbitrary):
+        # the output's order, and every tie it breaks, is set here.
+        source.groups.sort(key=lambda group: group.header_from or "")
         for group in source.groups:
+            group.signatures.sort(key=_signature_order)
             _diagnose(group, source.vendor, genuine)
     return sources
 
@@ -356,8 +360,13 @@ def _signature_for(group: FailureGroup) -> tuple[str | None, str | None]:
     matching = [s for s in group.signatures if s[0] == wanted] or group.signatures
     if not matching:
         return None, None
-    _, domain, selector, _ = max(matching, key=lambda s: (s[3], s[1] or ""))
+    _, domain, selector, _ = max(matching, key=lambda s: (s[3], s[1] or "", s[2] or ""))
     return domain, selector
+
+
+def _signature_order(signature: tuple) -> tuple:
+    result, domain, selector, messages = signature
+    return (result or "", domain or "", selector or "", messages)
 
 
 def _count(counts: dict[str, int], label: str, messages: int) -> None:

@@ -12,6 +12,7 @@ compressed.
 
 import contextlib
 import email
+import email.errors
 import email.policy
 import io
 import re
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import BinaryIO
 
-from dmarc_analyzer.errors import OtherReportType, ReportRefused
+from dmarc_analyzer.errors import NoAggregateReport, OtherReportType, ReportRefused
 
 # Enough to tell every format apart (sniff looks no further).
 SNIFF_BYTES = 4096
@@ -75,6 +76,8 @@ _ZIP_ERRORS = (
     OSError,
 )
 
+# Eight or more of one character in a row, in a preview of unknown content.
+_RUN = re.compile(r"(.)\1{7,}", re.DOTALL)
 # An mbox "From " line after a blank line: where the next message starts.
 _MBOX_SEPARATOR = re.compile(rb"\n\r?\nFrom [^\n]*\n")
 
@@ -126,8 +129,14 @@ class _Expansion:
 
 
 def _extract(
-    source: BinaryIO, where: str, depth: int, expansion: _Expansion
+    source: BinaryIO,
+    where: str,
+    depth: int,
+    expansion: _Expansion,
+    container: str = "",
 ) -> Iterator[PayloadStream]:
+    """The payloads in `source`; `container` names what it was unpacked
+    from (gzip), for the reason given when it holds no report."""
     if depth > MAX_DEPTH:
         raise ReportRefused(f"{_at(where)}containers nested more than {MAX_DEPTH} deep")
 
@@ -139,10 +148,10 @@ def _extract(
         yield PayloadStream(where, stream)
     elif kind == "gzip":
         gunzipped = _GunzipStream(stream, where, expansion)
-        yield from _extract(gunzipped, where, depth + 1, expansion)
+        yield from _extract(gunzipped, where, depth + 1, expansion, "gzip")
     elif kind == "zip":
         yield from _unzip(stream, where, depth, expansion)
-    elif kind == "email" and head.startswith(b"From "):
+    elif kind == "email" and is_mbox(head):
         yield from _from_mbox(stream, where, depth, expansion)
     elif kind == "email":
         data = _read_capped(stream, where, MAX_MESSAGE_BYTES, "an e-mail message")
@@ -150,7 +159,8 @@ def _extract(
     else:
         data = stream.read(DESCRIBED_BYTES)
         refused = OtherReportType if _is_tls_report(data) else ReportRefused
-        raise refused(f"{_at(where)}{describe_unknown(data)}")
+        what = describe_unknown(data, inside=container)
+        raise refused(f"{_at(where)}{what}")
 
 
 def sniff(data: bytes) -> str:
@@ -170,27 +180,50 @@ def sniff(data: bytes) -> str:
     return "unknown"
 
 
-def describe_unknown(data: bytes) -> str:
-    """Say in a few words what a payload that is no report seems to be."""
+def describe_unknown(data: bytes, inside: str = "") -> str:
+    """Say in a few words what a payload that is no report seems to be;
+    `inside` names the container it came out of, if any (its content is
+    what is described, not the container)."""
     stripped = data.strip()
     if not stripped:
-        return "empty: no report in it"
+        return (
+            f"empty {inside}: no report in it" if inside else "empty: no report in it"
+        )
+    holding = f"{inside} holding " if inside else ""
     for magic, name in _OTHER_FORMATS.items():
         if stripped.startswith(magic):
-            return f"{name}, not a DMARC report"
+            return f"{holding}{name}, not a DMARC report"
     if stripped.startswith((b"{", b"[")):
         if _is_tls_report(stripped):
-            return "an SMTP TLS report (JSON), not a DMARC aggregate report"
-        return "JSON, not a DMARC aggregate report"
+            return f"{holding}an SMTP TLS report (JSON), not a DMARC aggregate report"
+        return f"{holding}JSON, not a DMARC aggregate report"
 
     preview = stripped[:40].decode("utf-8", "replace").splitlines()[0]
-    return f"not XML, gzip, zip or e-mail (starts with {preview!r})"
+    # A run of one character ('\x00' forty times) is shown once, counted.
+    preview = _RUN.sub(lambda run: f"{run.group(1)}[{len(run.group())} times]", preview)
+    if inside:
+        kind = "text" if _is_text(stripped[:200]) else "data"
+        holding = f"{inside} holding {kind} that is "
+    return f"{holding}not XML, gzip, zip or e-mail (starts with {preview!r})"
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return "".join(text.split()).isprintable()
 
 
 def _is_tls_report(data: bytes) -> bool:
     """JSON with the key every SMTP TLS report (RFC 8460) has."""
     stripped = data.lstrip()
     return stripped.startswith((b"{", b"[")) and b'"policies"' in stripped[:65536]
+
+
+def is_mbox(head: bytes) -> bool:
+    """An mbox file: e-mail messages, each after a "From " line."""
+    return head.startswith(b"From ") and _looks_like_email(head)
 
 
 def _looks_like_email(head: bytes) -> bool:
@@ -343,7 +376,10 @@ def _unzip(
         raise ReportRefused(f"{_at(where)}broken zip archive: {error}") from error
 
     if not members:
-        raise ReportRefused(f"{_at(where)}zip archive holds no files")
+        raise ReportRefused(
+            f"{_at(where)}zip archive holds no files but folders, empty files "
+            "and desktop clutter"
+        )
     if len(members) > MAX_ZIP_MEMBERS:
         raise ReportRefused(
             f"{_at(where)}zip archive holds {len(members):,} files "
@@ -377,11 +413,25 @@ def _check_entry_count(source: BinaryIO, where: str) -> None:
         )
 
 
+# Files the archiver's desktop adds beside what was zipped: the Finder's
+# folder settings (.DS_Store), Windows Explorer's thumbnail cache and folder
+# settings. They are never a report, and refusing a real report for them
+# would lose it. AppleDouble "._" files and __MACOSX/ hold macOS resource
+# forks.
+_CLUTTER_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db"})
+
+
 def _is_report_member(info: zipfile.ZipInfo) -> bool:
-    """Skip folders and the resource-fork files macOS adds to archives."""
+    """Skip folders, desktop clutter and empty files (nothing to read)."""
     name = info.filename
     base = name.rsplit("/", 1)[-1]
-    return not (info.is_dir() or name.startswith("__MACOSX/") or base.startswith("._"))
+    return not (
+        info.is_dir()
+        or name.startswith("__MACOSX/")
+        or base.startswith("._")
+        or base.lower() in _CLUTTER_NAMES
+        or info.file_size == 0
+    )
 
 
 def _open_member(
@@ -435,13 +485,15 @@ def _zip_errors(where: str) -> Iterator[None]:
 def _from_mbox(
     stream: BinaryIO, where: str, depth: int, expansion: _Expansion
 ) -> Iterator[PayloadStream]:
-    """Every message of an mbox file, each of which must carry a report."""
-    for number, message in enumerate(_mbox_messages(stream, where), start=1):
+    """Every message of an mbox nested in an archive, each of which must
+    carry a report (an mbox file given to ingest is read message by message
+    by the pipeline, each on its own)."""
+    for number, message in enumerate(mbox_messages(stream, where), start=1):
         message_where = f"{where}:message {number}" if where else f"message {number}"
         yield from _from_email(message, message_where, depth, expansion)
 
 
-def _mbox_messages(stream: BinaryIO, where: str) -> Iterator[bytes]:
+def mbox_messages(stream: BinaryIO, where: str = "") -> Iterator[bytes]:
     """The messages of an mbox one at a time, without their "From " lines:
     only one message, within MAX_MESSAGE_BYTES, is held at once."""
     buffer, searched = bytearray(), 1
@@ -500,20 +552,30 @@ def email_attachments(data: bytes, where: str = "") -> list[Attachment]:
             f"{_at(where)}{report_type}, not a DMARC aggregate report"
         )
 
-    found = []
+    found, damaged = [], ""
     for part_number, part in enumerate(parts):
         if part.is_multipart():
             continue
         content = _decoded_payload(part)
         if not content or sniff(content) not in ("xml", "gzip", "zip"):
+            damaged = damaged or _damage(part, content)
             continue  # a logo, a signature...
         if _is_body_text(part) and b"<feedback" not in content[:65536]:
             continue  # the message's own text or HTML, not an attached report
         name = part.get_filename() or f"part {part_number}"
-        found.append(Attachment(f"{where}:{name}" if where else name, content))
+        found.append(Attachment(f"{where}: {name}" if where else name, content))
 
+    if not found and damaged:
+        raise ReportRefused(f"{_at(where)}{damaged}")
+    if not found and _cut_short(parts):
+        raise ReportRefused(
+            f"{_at(where)}e-mail message cut short (its closing MIME boundary "
+            "is missing), no whole report in it"
+        )
     if not found:
-        raise ReportRefused(f"{_at(where)}e-mail message carries no aggregate report")
+        raise NoAggregateReport(
+            f"{_at(where)}e-mail message carries no aggregate report"
+        )
     return found
 
 
@@ -528,6 +590,35 @@ def attachment_payloads(
 ) -> Iterator[PayloadStream]:
     """`stream_payloads` for one attachment of an e-mail message."""
     return _extract(io.BytesIO(attachment.content), attachment.where, 1, budget)
+
+
+_BASE64_DEFECTS = (
+    email.errors.InvalidBase64PaddingDefect,
+    email.errors.InvalidBase64CharactersDefect,
+    email.errors.InvalidBase64LengthDefect,
+)
+
+
+def _damage(part: EmailMessage, content: bytes | None) -> str:
+    """Why an attachment that could have been a report was not read: its
+    base64 damaged or cut short (a message saved half-way), or empty. The
+    defects of the decoding are known once the content was decoded."""
+    name = part.get_filename()
+    if not name or _is_body_text(part):
+        return ""
+    if any(isinstance(defect, _BASE64_DEFECTS) for defect in part.defects):
+        return f"{name}: the attachment's base64 is damaged or cut short"
+    if not content:
+        return f"{name}: the attachment is empty"
+    return ""
+
+
+def _cut_short(parts: list[EmailMessage]) -> bool:
+    return any(
+        isinstance(defect, email.errors.CloseBoundaryNotFoundDefect)
+        for part in parts
+        for defect in part.defects
+    )
 
 
 def _is_body_text(part: EmailMessage) -> bool:

@@ -10,6 +10,12 @@ table for many files. A file counts as stored, and is handed to
 `on_file_done`, once its group is committed. A large file, or one that the
 quick way cannot take (damaged, refused), is unpacked and parsed as it is
 stored, its records in batches, in a transaction of its own.
+
+An mbox file is a mailbox, not one report: when the quick way cannot take
+it whole, each of its messages is stored or refused on its own, in its own
+transaction, as `fetch mbox` does. Its other mail (a message with nothing
+that could be a report in it, or a failure or SMTP TLS report) is skipped
+with a warning, not refused.
 """
 
 import contextlib
@@ -28,13 +34,21 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from dmarc_analyzer.alignment import load_suffix_list
-from dmarc_analyzer.errors import DatabaseError, ReportRefused
+from dmarc_analyzer.errors import (
+    DatabaseError,
+    NoAggregateReport,
+    OtherReportType,
+    ReportRefused,
+)
 from dmarc_analyzer.ingest.containers import (
+    SNIFF_BYTES,
     Attachment,
     PayloadStream,
     attachment_payloads,
     email_attachments,
     expansion_budget,
+    is_mbox,
+    mbox_messages,
     stream_payloads,
 )
 from dmarc_analyzer.ingest.parallel import map_in_order
@@ -125,6 +139,8 @@ class FileResult:
     repairs: tuple[str, ...] = ()
     # Attachments of an e-mail message that were passed over, and why.
     skipped: tuple[str, ...] = ()
+    # Messages of an mbox refused one by one, the file's others stored.
+    refusals: tuple[Refusal, ...] = ()
 
 
 FileDone = Callable[[Path, FileResult], None]
@@ -171,12 +187,15 @@ def ingest_paths(
     paths: Iterable[Path],
     on_file_done: FileDone | None = None,
     skip: Iterable[Path] = (),
+    summary: IngestSummary | None = None,
 ) -> IngestSummary:
     """Ingest every report file under `paths`; never stops at a bad file.
 
-    Files in `skip` (the database's own files, say) are passed over.
+    Files in `skip` (the database's own files, say) are passed over. A
+    `summary` given is filled in as the files are done, so a caller whose
+    run is interrupted still knows what was stored.
     """
-    summary = IngestSummary()
+    summary = IngestSummary() if summary is None else summary
     skipped = {os.path.realpath(path) for path in skip}
     wanted = (
         path
@@ -311,6 +330,7 @@ def _count(
             plural(result.outcome.added, "report"),
             plural(result.outcome.duplicates, "duplicate"),
         )
+    summary.refused += result.refusals
     summary.warnings += [Repair(printable(path), w) for w in result.repairs]
     if on_file_done:
         on_file_done(path, result)
@@ -487,6 +507,8 @@ def printable(text: object) -> str:
 
 def _ingest_one(database: Database, path: Path) -> FileResult:
     try:
+        if _is_mbox_file(path):
+            return _ingest_mbox(database, path)
         return ingest_file(database, path)
     except (ReportRefused, DatabaseError) as error:
         log.debug("refused %s", printable(path), exc_info=True)
@@ -498,6 +520,73 @@ def _ingest_one(database: Database, path: Path) -> FileResult:
         log.debug("unexpected failure on %s", printable(path), exc_info=True)
         reason = printable(f"unexpected error: {type(error).__name__}: {error}")
         return FileResult(refusal=Refusal(printable(path), reason))
+
+
+def _is_mbox_file(path: Path) -> bool:
+    with _open_report_file(path) as handle:
+        return is_mbox(handle.read(SNIFF_BYTES))
+
+
+def _ingest_mbox(database: Database, path: Path) -> FileResult:
+    """Store each message of an mbox in a transaction of its own: one
+    broken message refuses only itself."""
+    name = printable(path)
+    outcome, refusals, notes = StoreOutcome(), [], []
+    with _open_report_file(path) as handle:
+        messages, number = mbox_messages(handle), 0
+        while True:
+            number += 1
+            try:
+                message = next(messages)
+            except StopIteration:
+                break
+            except ReportRefused as error:  # a message too large: the end
+                refusals.append(Refusal(name, printable(f"message {number}: {error}")))
+                break
+            label = f"message {number}"
+            result, note = _store_message(database, message, f"{name}: {label}")
+            if result is None:
+                refusals.append(Refusal(name, printable(f"{label}: {note}")))
+                continue
+            if note:
+                notes.append(f"{label}: skipped: {note}")
+                log.warning("%s: %s: skipped: %s", name, label, note)
+                continue
+            outcome = outcome + result.outcome
+            for repair in result.repairs:
+                notes.append(f"{label}: repaired: {repair}")
+                log.warning("%s: %s: repaired: %s", name, label, repair)
+    log.info(
+        "%s: %d reports added, %d duplicates, %d messages refused",
+        name,
+        outcome.added,
+        outcome.duplicates,
+        len(refusals),
+    )
+    return FileResult(outcome=outcome, repairs=tuple(notes), refusals=tuple(refusals))
+
+
+def _store_message(
+    database: Database, message: bytes, source: str
+) -> tuple[FileResult | None, str]:
+    """One message of an mbox: (its result, ""), (an empty result, why it was
+    skipped) for mail that is no aggregate report, or (None, why refused)."""
+    try:
+
+        def opener() -> contextlib.AbstractContextManager[BinaryIO]:
+            return contextlib.nullcontext(io.BytesIO(message))
+
+        return _store_repairing(database, opener, source), ""
+    except (NoAggregateReport, OtherReportType) as error:
+        return FileResult(outcome=StoreOutcome()), printable(error)
+    except (ReportRefused, DatabaseError) as error:
+        log.debug("refused %s", source, exc_info=True)
+        return None, printable(error)
+    except RecursionError:
+        return None, "nested too deeply to read"
+    except Exception as error:  # the per-message boundary: record it, go on
+        log.debug("unexpected failure on %s", source, exc_info=True)
+        return None, printable(f"unexpected error: {type(error).__name__}: {error}")
 
 
 @contextlib.contextmanager

@@ -57,11 +57,30 @@ RESULT_WORDS = frozenset(
 DISPOSITIONS = frozenset({"none", "quarantine", "reject", "pass"})
 _READ_BYTES = 32 * 1024  # at most MAX_TEXT_BYTES, for the text check
 _UNDEFINED_ENTITY = re.compile(r"Entity '([^']*)' not defined")
+_LXML_TAIL = re.compile(r" \(<string>, line \d+\)\s*$")
 
 # The children of <feedback> the parser stops at; "{*}" matches any
-# namespace or none. The elements inside a record arrive with it.
+# namespace or none. The elements inside a record arrive with it. Some
+# reporters capitalise element names (<Record>); the parser's filter is
+# case-sensitive, so it is given the spellings seen, and names are then
+# compared lower-cased.
 _TOP_LEVEL = ("report_metadata", "policy_published", "record", "version")
-_WATCHED = ("{*}feedback", *(f"{{*}}{name}" for name in _TOP_LEVEL))
+# Children of <feedback> that are no part of the report (RFC 9990's
+# <extension>), ignored without a word.
+_IGNORED = frozenset({"extension"})
+WRONG_CASE = "element names in the wrong case"
+
+
+def _spellings(name: str) -> list[str]:
+    titled = "_".join(word.capitalize() for word in name.split("_"))
+    return sorted({name, name.upper(), name.capitalize(), titled})
+
+
+_WATCHED = tuple(
+    f"{{*}}{spelling}"
+    for name in ("feedback", *_TOP_LEVEL)
+    for spelling in _spellings(name)
+)
 
 
 # The children of one element by their local name, in document order.
@@ -123,7 +142,7 @@ def stream_repaired_report(source: BinaryIO) -> ReportStream:
 
 
 def _stream(source: BinaryIO, repairs: list[str]) -> ReportStream:
-    elements = _top_level_elements(source)
+    elements = _top_level_elements(source, repairs)
     found: dict[str, etree._Element] = {}
     early: list[Record | etree._Element] = []
     for name, element in elements:
@@ -179,6 +198,10 @@ def _records(
             repairs.append("ignored <version> after the records")
         else:
             _refuse_a_second(name, header)
+    if not number:
+        # Stored, as the reporter sent it, but not without a word: records
+        # under a name not known would otherwise vanish unseen.
+        repairs.append("report has no records")
     if skipped:
         # Nothing to store them under, but the loss is said.
         repairs.append(
@@ -203,9 +226,13 @@ def _refuse_a_second(name: str, found: dict[str, etree._Element]) -> None:
         raise ReportRefused(f"a second <{name}> in <feedback>: not one report")
 
 
-def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]]:
+def _top_level_elements(
+    source: BinaryIO, repairs: list[str]
+) -> Iterator[tuple[str, etree._Element]]:
     """The children of <feedback> worth reading, each once complete; those
-    already given are dropped from the tree, so memory stays flat."""
+    already given are dropped from the tree, so memory stays flat. Elements
+    in the wrong case, and children of <feedback> not known, are noted in
+    `repairs`."""
     reader = _BoundedReader(source)
     parser = etree.iterparse(
         reader,
@@ -218,14 +245,17 @@ def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]
         remove_pis=True,
     )
     root = None  # known at the first element read, and checked then
+    unknown: dict[str, int] = {}
+    checked = 0
     try:
         for _event, element in parser:
             if root is None:
                 root = _checked_root(element)
             if element.getparent() is root:
                 reader.element_done()
+                checked = _check_case(element, checked, repairs)
                 yield _local_name(element.tag), element
-                _drop_done(element, root)
+                _drop_done(element, root, unknown)
             elif _local_name(element.tag) == "record":
                 # Records anywhere else would be lost without a word.
                 parent = _local_name(element.getparent().tag)
@@ -237,6 +267,39 @@ def _top_level_elements(source: BinaryIO) -> Iterator[tuple[str, etree._Element]
         raise DamagedXml(f"not well-formed XML: {_one_line(error)}") from error
     if root is None:  # no <feedback> anywhere: say what the document is
         _checked_root(parser.root)
+    for child in root:
+        _note_unknown(child, unknown)
+    if unknown:
+        names = ", ".join(f"<{name}> ({n:,})" for name, n in unknown.items())
+        repairs.append(f"ignored unknown elements in <feedback>: {names}")
+
+
+# Reporters are consistent: a wrong case is looked for in the root, the
+# header and the first record (every element of each), and in the name of
+# every child of <feedback>; what is after is matched alike, unchecked.
+_CASE_CHECKED = 4
+
+
+def _check_case(element: etree._Element, checked: int, repairs: list[str]) -> int:
+    if WRONG_CASE in repairs:
+        return checked
+    if checked < _CASE_CHECKED:
+        elements = [element.getparent(), *element.iter()]
+        checked += 1
+    else:
+        elements = [element]
+    if any(not _raw_local_name(e.tag).islower() for e in elements):
+        repairs.append(WRONG_CASE)
+    return checked
+
+
+def _note_unknown(element: etree._Element, unknown: dict[str, int]) -> None:
+    if not isinstance(element.tag, str):
+        return
+    name = _local_name(element.tag)
+    if name not in _TOP_LEVEL and name not in _IGNORED:
+        shown = _raw_local_name(element.tag)[:40]
+        unknown[shown] = unknown.get(shown, 0) + 1
 
 
 class _BoundedReader:
@@ -306,12 +369,15 @@ def _checked_root(element: etree._Element) -> etree._Element:
     return root
 
 
-def _drop_done(element: etree._Element, root: etree._Element) -> None:
+def _drop_done(
+    element: etree._Element, root: etree._Element, unknown: dict[str, int]
+) -> None:
     """Once a record is read, it and everything before it leave the tree
     (metadata and policy live on in the caller's hands)."""
     if _local_name(element.tag) == "record":
         element.clear()
         while element.getprevious() is not None:
+            _note_unknown(root[0], unknown)
             del root[0]
 
 
@@ -532,11 +598,20 @@ def _percentage(policy: Fields, warnings: list[str]) -> int | None:
 
 
 def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())[:200]
+    # lxml ends its message with "(<string>, line 1)": the name of no file,
+    # and the line said once already.
+    text = _LXML_TAIL.sub("", str(error))
+    return " ".join(text.split())[:200]
+
+
+def _raw_local_name(tag: str) -> str:
+    return tag.rpartition("}")[2] if tag[0] == "{" else tag
 
 
 def _local_name(tag: str) -> str:
-    return tag.rpartition("}")[2] if tag[0] == "{" else tag
+    """The name without its namespace, lower-cased: <Record> is <record>."""
+    name = tag.rpartition("}")[2] if tag[0] == "{" else tag
+    return name if name.islower() else name.lower()
 
 
 def _fields(element: etree._Element | None) -> Fields:
