@@ -81,7 +81,12 @@ def fetch_imap(
     host: Annotated[str | None, typer.Option(help="IMAP server.")] = None,
     port: Annotated[
         int | None,
-        typer.Option(help="[default: 993 with TLS, else 143]", show_default=False),
+        typer.Option(
+            min=1,
+            max=65535,
+            help="[default: 993 with TLS, else 143]",
+            show_default=False,
+        ),
     ] = None,
     security: Annotated[
         Security | None,
