@@ -31,3 +31,8 @@ class SettingsError(DmarcAnalyzerError):
 
 class MailboxError(DmarcAnalyzerError):
     """The mailbox cannot be reached, read, or tidied (IMAP, Maildir, mbox)."""
+
+
+class MessageError(MailboxError):
+    """One message of a mailbox cannot be read or moved; the others can be,
+    and the fetch goes on with them."""

@@ -3,14 +3,16 @@ library's mailbox module."""
 
 import json
 import mailbox
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from dmarc_analyzer import api
 from dmarc_analyzer.errors import MailboxError
-from dmarc_analyzer.fetch import local
+from dmarc_analyzer.fetch import local, run
 from dmarc_analyzer.fetch.local import MaildirMailbox, MboxMailbox
 from tests.mail_messages import (
     expected,
@@ -176,3 +178,165 @@ def test_help_has_an_example(command):
 
     assert result.exit_code == 0
     assert "dmarc-analyzer " + " ".join(command) in result.stdout
+
+
+def test_an_mbox_with_text_before_its_first_from_line_is_left_alone(tmp_path):
+    make_mbox(tmp_path / "dmarc", report_messages()[:2])
+    # A message without its "From " line: the mbox reader would skip it and
+    # the rewrite at the end of the batch would lose it.
+    content = report_messages()[2] + b"\n" + (tmp_path / "dmarc").read_bytes()
+    (tmp_path / "dmarc").write_bytes(content)
+    database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    with pytest.raises(MailboxError, match='text before its first "From " line'):
+        api.fetch_mbox(database, tmp_path / "dmarc")
+
+    assert (tmp_path / "dmarc").read_bytes() == content
+    assert sorted(path.name for path in tmp_path.glob("dmarc*")) == ["dmarc"]
+
+
+def nested(depth: int) -> bytes:
+    """A message forwarded `depth` times: the standard library would parse
+    it by recursion, deeper than Python allows."""
+    message = report_messages()[0]
+    for _ in range(depth):
+        message = b"From: a@example.com\nContent-Type: message/rfc822\n\n" + message
+    return message
+
+
+def test_messages_are_moved_byte_for_byte_never_parsed_again(tmp_path):
+    messages = [*report_messages()[:3], nested(2000), *invalid_messages()[:1]]
+    make_maildir(tmp_path / "Maildir", messages)
+    make_mbox(tmp_path / "dmarc", messages)
+    before = mailbox.mbox(tmp_path / "dmarc")
+    originals = [before.get_bytes(key, from_=True) for key in before.iterkeys()]
+    database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    in_maildir = api.fetch_maildir(database, tmp_path / "Maildir")
+    in_mbox = api.fetch_mbox(database, tmp_path / "dmarc")
+
+    for summary in (in_maildir, in_mbox):
+        assert summary.processed == 3 and len(summary.invalid) == 2
+        assert summary.failed == []
+    archived = mailbox.Maildir(tmp_path / "Maildir", create=False)
+    moved = [
+        folder.get_bytes(key)
+        for name in archived.list_folders()
+        for folder in [archived.get_folder(name)]
+        for key in folder.iterkeys()
+    ]
+    assert sorted(moved) == sorted(messages)
+    copies = [
+        box.get_bytes(key, from_=True)
+        for name in (FOLDERS.processed, FOLDERS.invalid)
+        for box in [mailbox.mbox(tmp_path / name)]
+        for key in box.iterkeys()
+    ]
+    assert sorted(copies) == sorted(originals)
+
+
+def test_only_regular_files_are_read_and_one_bad_message_stops_nothing(
+    tmp_path, monkeypatch
+):
+    make_maildir(tmp_path / "Maildir", report_messages()[:3])
+    new = tmp_path / "Maildir" / "new"
+    unreadable = sorted(new.iterdir())[-1]
+    (new / "1-zero").symlink_to("/dev/zero")
+    os.mkfifo(new / "2-fifo")
+    real_read = local._read_regular_file
+
+    def read(path):
+        if path == unreadable:
+            raise PermissionError(13, "Permission denied")
+        return real_read(path)
+
+    monkeypatch.setattr(local, "_read_regular_file", read)
+    database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    summary = api.fetch_maildir(database, tmp_path / "Maildir")
+
+    assert summary.processed == 2
+    assert [item.reason for item in summary.invalid] == ["not a regular file"] * 2
+    assert [item.reason for item in summary.failed] == [
+        "cannot read it: Permission denied"
+    ]
+    assert sorted(new.iterdir()) == [unreadable]
+
+
+def test_a_message_gone_meanwhile_is_counted_not_a_crash(tmp_path, monkeypatch):
+    """Another fetch of the same Maildir took it: before it was read, or
+    between its storing and its move."""
+    make_maildir(tmp_path / "Maildir", report_messages()[:4])
+    files = sorted((tmp_path / "Maildir" / "new").iterdir())
+    real_ingest = run.ingest_message
+
+    def ingest_and_lose(database, message, where):
+        result = real_ingest(database, message, where)
+        if where.endswith(files[1].name.split(":")[0]):
+            files[1].unlink()
+        return result
+
+    monkeypatch.setattr(run, "ingest_message", ingest_and_lose)
+    database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    summary = api.fetch_maildir(
+        database, tmp_path / "Maildir", on_start=lambda _total: files[3].unlink()
+    )
+
+    assert summary.gone == 2 and summary.failed == []
+    assert summary.processed == 3
+    assert maildir_counts(tmp_path / "Maildir") == {"": 0, FOLDERS.processed: 2}
+
+
+def test_a_message_that_cannot_be_moved_stays_and_the_others_go(tmp_path, monkeypatch):
+    make_mbox(tmp_path / "dmarc", report_messages()[:4])
+    real_append, appended = local._append_to_mbox, []
+
+    def failing_append(message, box):
+        appended.append(box)
+        if len(appended) == 2:
+            raise OSError(28, "No space left on device")
+        real_append(message, box)
+
+    monkeypatch.setattr(local, "_append_to_mbox", failing_append)
+    database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    first = api.fetch_mbox(database, tmp_path / "dmarc")
+    monkeypatch.setattr(local, "_append_to_mbox", real_append)
+    second = api.fetch_mbox(database, tmp_path / "dmarc")
+
+    assert first.processed == 4 and len(first.failed) == 1
+    assert "cannot move message 2 of" in first.failed[0].reason
+    assert "No space left on device" in first.failed[0].reason
+    assert second.processed == 1 and second.duplicates == 1
+    assert mbox_count(tmp_path / "dmarc") == 0
+    assert mbox_count(tmp_path / FOLDERS.processed) == 4
+
+
+def test_a_stale_dot_lock_is_removed_a_fresh_one_named(tmp_path, caplog):
+    make_mbox(tmp_path / "dmarc", report_messages()[:1])
+    lock = tmp_path / "dmarc.lock"
+    lock.touch()
+    database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    with pytest.raises(MailboxError, match=f"if none is, remove {lock}"):
+        api.fetch_mbox(database, tmp_path / "dmarc")
+    old = time.time() - local.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    summary = api.fetch_mbox(database, tmp_path / "dmarc")
+
+    assert summary.processed == 1 and not lock.exists()
+    assert f"removing {lock}" in caplog.text
+
+
+def test_an_mbox_that_cannot_be_opened_is_one_line(tmp_path, monkeypatch):
+    make_mbox(tmp_path / "dmarc", report_messages()[:1])
+
+    def unreadable(path, create):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(local.mailbox, "mbox", unreadable)
+    database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    with pytest.raises(MailboxError, match=r"cannot open .*: Permission denied"):
+        api.fetch_mbox(database, tmp_path / "dmarc")

@@ -1,19 +1,33 @@
 """Maildir and mbox as mailboxes, through the standard library.
 
 Archive folders are Maildir++ sub-folders of a Maildir (`.dmarc-processed`),
-and mbox files beside an mbox (an absolute name goes where it says). A
-message is added to its archive before it is removed from where it was:
-a crash between the two leaves it in both, never in neither.
+and mbox files beside an mbox (an absolute name goes where it says).
+
+Messages are moved as they are, byte for byte, never parsed again: a
+Maildir message is renamed into its folder (atomic: two runs at once cannot
+both move it), an mbox message is copied to the end of its archive before
+it is removed from the mbox at the end of the batch, so a crash between the
+two leaves it in both, never in neither.
 """
 
 import contextlib
+import logging
 import mailbox
+import os
+import stat
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from dmarc_analyzer.errors import MailboxError
+from dmarc_analyzer.errors import MailboxError, MessageError
 from dmarc_analyzer.fetch.mailbox import MailMessage
 from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
+
+log = logging.getLogger(__name__)
+
+# A dot-lock this old is left by a run that was killed (ours take seconds).
+STALE_LOCK_SECONDS = 10 * 60
+_COPY_BYTES = 1024 * 1024
 
 
 class MaildirMailbox:
@@ -21,31 +35,47 @@ class MaildirMailbox:
         if not (path / "cur").is_dir() or not (path / "new").is_dir():
             raise MailboxError(f"{path} is not a Maildir (no cur/ and new/ in it)")
         self.name = str(path)
+        self._path = path
         self._box = mailbox.Maildir(path, factory=None, create=False)
         self._folders: dict[str, mailbox.Maildir] = {}
+        self._files: dict[str, str] = {}  # key: "new/NAME" or "cur/NAME:2,S"
 
     def keys(self) -> list[str]:
         with _local_errors(f"cannot list {self.name}"):
-            return sorted(self._box.keys())
+            self._files = _maildir_files(self._path)
+        return sorted(self._files)
 
     def read(self, keys: Sequence[str]) -> Iterator[MailMessage]:
         for key in keys:
-            with _local_errors(f"cannot read {self.name}/{key}"):
-                try:
-                    handle = self._box.get_file(key)
-                except KeyError:
-                    continue  # gone meanwhile
-                with handle:
-                    data = handle.read(MAX_MESSAGE_BYTES + 1)
-            yield _message(key, f"{self.name}/{key}", data)
+            where = f"{self.name}/{key}"
+            try:
+                found = _read_regular_file(self._path / self._files[key])
+            except FileNotFoundError:
+                continue  # gone meanwhile: another program moved it
+            except OSError as error:
+                reason = f"cannot read it: {error.strerror or error}"
+                yield MailMessage(key, where, None, 0, unreadable=reason)
+                continue
+            if isinstance(found, str):
+                yield MailMessage(key, where, None, 0, refused=found)
+            elif isinstance(found, int):
+                yield MailMessage(key, where, None, found)
+            else:
+                yield _message(key, where, found)
 
-    def move(self, key: str, folder: str) -> None:
-        with _local_errors(f"cannot move {key} of {self.name} to {folder}"):
+    def move(self, key: str, folder: str) -> bool:
+        with _local_errors(f"cannot move {key} of {self.name} to {folder}", key):
             if folder not in self._folders:
                 self._folders[folder] = self._box.add_folder(folder)
-            # A MaildirMessage keeps its flags and whether it was seen.
-            self._folders[folder].add(self._box.get_message(key))
-            self._box.discard(key)
+            # Renamed into the same sub-folder (new/ or cur/) under the same
+            # name: its flags and whether it was seen stay as they were.
+            relative = self._files[key]
+            target = Path(self._folders[folder]._path) / relative
+            try:
+                os.rename(self._path / relative, target)
+            except FileNotFoundError:
+                return False
+        return True
 
     def end_batch(self) -> None:
         pass  # each move is final already
@@ -63,10 +93,15 @@ class MboxMailbox:
             raise MailboxError(f"no mbox file at {path}")
         self.name = str(path)
         self._path = path
-        self._box = mailbox.mbox(path, create=False)
+        with _local_errors(f"cannot open {self.name}"):
+            self._box = mailbox.mbox(path, create=False)
         self._folders: dict[str, mailbox.mbox] = {}
-        with _local_errors(f"cannot lock {self.name}"):
-            self._box.lock()
+        _lock(self._box, path)
+        try:
+            _refuse_leading_text(self._box, path)
+        except MailboxError:
+            self._box.close()
+            raise
 
     def keys(self) -> list[int]:
         with _local_errors(f"cannot read {self.name}"):
@@ -81,12 +116,14 @@ class MboxMailbox:
                 data = handle.read(MAX_MESSAGE_BYTES + 1)
             yield _message(key, f"{self.name}:message {key + 1}", data)
 
-    def move(self, key: int, folder: str) -> None:
-        with _local_errors(f"cannot move a message of {self.name} to {folder}"):
+    def move(self, key: int, folder: str) -> bool:
+        doing = f"cannot move message {key + 1} of {self.name} to {folder}"
+        with _local_errors(doing, key):
             target = self._folder(folder)
-            target.add(self._box.get_message(key))
-            target.flush()
+            with self._box.get_file(key, from_=True) as message:
+                _append_to_mbox(message, target)
             self._box.discard(key)
+        return True
 
     def end_batch(self) -> None:
         with _local_errors(f"cannot rewrite {self.name}"):
@@ -100,10 +137,119 @@ class MboxMailbox:
 
     def _folder(self, name: str) -> mailbox.mbox:
         if name not in self._folders:
-            target = mailbox.mbox(self._path.parent / name, create=True)
-            target.lock()
+            path = self._path.parent / name
+            with _local_errors(f"cannot open {path}"):
+                target = mailbox.mbox(path, create=True)
+            _lock(target, path)
             self._folders[name] = target
         return self._folders[name]
+
+
+def _maildir_files(path: Path) -> dict[str, str]:
+    """Every message of a Maildir by its key (the unique part of its name),
+    as its path under the Maildir; files whose name begins with a dot are
+    not messages."""
+    found = {}
+    for sub in ("new", "cur"):
+        with os.scandir(path / sub) as entries:
+            for entry in entries:
+                if not entry.name.startswith("."):
+                    found[entry.name.split(":")[0]] = f"{sub}/{entry.name}"
+    return found
+
+
+def _read_regular_file(path: Path) -> bytes | int | str:
+    """The bytes of a regular file; its size when that is over the limit
+    (not read); or why it is no message. A link or a device is never
+    followed nor read (/dev/zero never ends), and a FIFO never waited on."""
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        return "not a regular file"
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with open(descriptor, "rb") as handle:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            return "not a regular file"
+        if status.st_size > MAX_MESSAGE_BYTES:
+            return status.st_size
+        return handle.read(MAX_MESSAGE_BYTES + 1)
+
+
+# The mbox files are read and written through the mailbox module's own file
+# handles: closing another handle to a file would drop this process's fcntl
+# lock on it.
+
+
+def _refuse_leading_text(box: mailbox.mbox, path: Path) -> None:
+    """The standard library's mbox skips whatever comes before the first
+    "From " line, and rewriting the file would drop it: a message without
+    that line would be lost. Such a file is left alone."""
+    handle = box._file
+    with _local_errors(f"cannot read {path}"):
+        handle.seek(0)
+        at_line_start = True
+        while line := handle.readline(64 * 1024):
+            if at_line_start and line.startswith(b"From "):
+                return
+            if line.strip():
+                raise MailboxError(
+                    f'{path}: text before its first "From " line, which the '
+                    "mbox reader would skip and rewriting would lose; left as "
+                    "it is"
+                )
+            at_line_start = line.endswith(b"\n")
+
+
+def _append_to_mbox(message, box: mailbox.mbox) -> None:
+    """Copy one message, its "From " line included, to the end of the mbox
+    `box` as it is, byte for byte and a megabyte at a time. A copy that
+    fails is cut off again."""
+    target = box._file
+    start = target.seek(0, os.SEEK_END)
+    try:
+        if start:
+            target.seek(max(0, start - 2))
+            tail = target.read(2)
+            target.seek(0, os.SEEK_END)
+            target.write(b"\n" * (2 - len(tail) + len(tail.rstrip(b"\n"))))
+        last = b""
+        while chunk := message.read(_COPY_BYTES):
+            target.write(chunk)
+            last = chunk
+        target.write(b"\n\n" if not last.endswith(b"\n") else b"\n")
+        target.flush()
+        os.fsync(target.fileno())
+    except BaseException:
+        target.truncate(start)
+        raise
+
+
+def _lock(box: mailbox.mbox, path: Path) -> None:
+    """Lock an mbox (fcntl and a dot-lock). A dot-lock left by a killed run
+    would refuse every later run: one older than STALE_LOCK_SECONDS is
+    removed, with a warning."""
+    lock = Path(f"{path}.lock")
+    try:
+        box.lock()
+        return
+    except mailbox.ExternalClashError as error:
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except OSError:
+            age = 0
+        if "dot lock" not in str(error) or age < STALE_LOCK_SECONDS:
+            box.close()
+            raise MailboxError(
+                f"cannot lock {path}: another program is using it ({error}); "
+                f"if none is, remove {lock}"
+            ) from error
+    log.warning(
+        "removing %s, a lock left %d minutes ago by a run that did not end",
+        lock,
+        age // 60,
+    )
+    with _local_errors(f"cannot lock {path}"):
+        lock.unlink(missing_ok=True)
+        box.lock()
 
 
 def _message(key, where: str, data: bytes) -> MailMessage:
@@ -113,9 +259,13 @@ def _message(key, where: str, data: bytes) -> MailMessage:
 
 
 @contextlib.contextmanager
-def _local_errors(doing: str) -> Iterator[None]:
+def _local_errors(doing: str, key=None) -> Iterator[None]:
+    """OSError and the mailbox module's errors as one MailboxError line;
+    with `key`, as a MessageError about that message alone."""
     try:
         yield
-    except (OSError, mailbox.Error) as error:
+    except (OSError, mailbox.Error, KeyError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise MailboxError(f"{doing}: {reason}") from error
+        raise (MailboxError if key is None else MessageError)(
+            f"{doing}: {reason}"
+        ) from error

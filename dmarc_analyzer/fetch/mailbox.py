@@ -8,12 +8,15 @@ from typing import Protocol
 @dataclass(frozen=True, slots=True)
 class MailMessage:
     """One message as read from a mailbox. `data` is None when the message
-    is over the size limit and was not downloaded."""
+    is over the size limit and was not downloaded, when it is `refused`
+    unread (it goes to invalid), or when it is `unreadable` (it stays)."""
 
     key: Hashable
     where: str
     data: bytes | None
     size: int
+    refused: str | None = None
+    unreadable: str | None = None
 
 
 class Mailbox(Protocol):
@@ -30,8 +33,10 @@ class Mailbox(Protocol):
         """The messages of `keys` that still exist, in that order."""
         ...
 
-    def move(self, key: Hashable, folder: str) -> None:
-        """Move one message to an archive folder, created when missing."""
+    def move(self, key: Hashable, folder: str) -> bool | None:
+        """Move one message to an archive folder, created when missing.
+        False: it was gone (another program moved it). `MessageError`: this
+        message cannot be moved, the others may be."""
         ...
 
     def end_batch(self) -> None:

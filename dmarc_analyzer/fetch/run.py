@@ -20,7 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from dmarc_analyzer.config import ArchiveFolders
-from dmarc_analyzer.errors import DatabaseError, OtherReportType, ReportRefused
+from dmarc_analyzer.errors import (
+    DatabaseError,
+    MessageError,
+    OtherReportType,
+    ReportRefused,
+)
 from dmarc_analyzer.fetch.mailbox import Mailbox, MailMessage
 from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
 from dmarc_analyzer.ingest.pipeline import Refusal, ingest_message, printable
@@ -44,6 +49,7 @@ class FetchSummary:
     other_reports: list[Refusal] = field(default_factory=list)
     failed: list[Refusal] = field(default_factory=list)
     warnings: list[Refusal] = field(default_factory=list)
+    gone: int = 0  # removed by another program while this run looked at them
 
     def add(self, outcome: StoreOutcome) -> None:
         self.processed += 1
@@ -66,6 +72,7 @@ class FetchSummary:
             "other_reports": listed(self.other_reports),
             "failed": listed(self.failed),
             "warnings": listed(self.warnings),
+            "gone": self.gone,
         }
 
 
@@ -90,15 +97,32 @@ def fetch_mailbox(
         on_start(len(keys))
 
     for batch in batched(keys, batch_size):
+        read = 0
         for message in mailbox.read(batch):
+            read += 1
             summary.messages += 1
             destination = _store(database, message, summary)
             if destination is not None:
-                mailbox.move(message.key, getattr(folders, destination))
+                _move(mailbox, message, getattr(folders, destination), summary)
             if on_message_done:
                 on_message_done(message)
+        summary.gone += len(batch) - read
         mailbox.end_batch()
     return summary
+
+
+def _move(
+    mailbox: Mailbox, message: MailMessage, folder: str, summary: FetchSummary
+) -> None:
+    """Move one message; one that cannot be moved stays for the next run,
+    where its reports are found stored already."""
+    try:
+        moved = mailbox.move(message.key, folder)
+    except MessageError as error:
+        _leave(summary, printable(message.where), printable(error))
+        return
+    if moved is False:
+        summary.gone += 1
 
 
 def batched(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -113,6 +137,10 @@ def _store(
     """Store one message's reports and count the outcome. Return where the
     message goes, as a field of ArchiveFolders, or None: it stays."""
     where = printable(message.where)
+    if message.unreadable is not None:
+        return _leave(summary, where, printable(message.unreadable))
+    if message.refused is not None:
+        return _set_aside(summary.invalid, "invalid", where, message.refused)
     if message.data is None:
         reason = f"e-mail message of more than {MAX_MESSAGE_BYTES:,} bytes"
         return _set_aside(summary.invalid, "invalid", where, reason)
