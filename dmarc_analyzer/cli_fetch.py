@@ -29,6 +29,7 @@ from dmarc_analyzer.cli import (
     stderr,
     stdout,
 )
+from dmarc_analyzer.errors import FolderNameError
 
 fetch_app = typer.Typer(
     help="Import the reports in a mailbox and move each message to an archive "
@@ -166,7 +167,10 @@ def fetch_imap(
     )
     folders = _archive(processed_folder, invalid_folder, other_folder)
     database = _open_database()
-    with _fetch_progress(as_json) as (on_start, on_message_done):
+    with (
+        _folder_names_checked(),
+        _fetch_progress(as_json) as (on_start, on_message_done),
+    ):
         summary = api.fetch_imap(
             database,
             imap,
@@ -237,7 +241,10 @@ def fetch_mbox(
 
 def _fetch_local(fetch, path: Path, batch_size, folders, as_json: bool) -> None:
     database = _open_database()
-    with _fetch_progress(as_json) as (on_start, on_message_done):
+    with (
+        _folder_names_checked(),
+        _fetch_progress(as_json) as (on_start, on_message_done),
+    ):
         summary = fetch(
             database,
             path,
@@ -254,6 +261,16 @@ def _archive(processed: str | None, invalid: str | None, other: str | None):
     return dataclasses.replace(
         _settings().archive, **{k: v for k, v in chosen.items() if v}
     )
+
+
+@contextlib.contextmanager
+def _folder_names_checked():
+    """An archive folder name that cannot work is a usage error (exit 2),
+    found before anything is fetched."""
+    try:
+        yield
+    except FolderNameError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 @contextlib.contextmanager

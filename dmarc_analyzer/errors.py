@@ -36,3 +36,9 @@ class MailboxError(DmarcAnalyzerError):
 class MessageError(MailboxError):
     """One message of a mailbox cannot be read or moved; the others can be,
     and the fetch goes on with them."""
+
+
+class FolderNameError(DmarcAnalyzerError):
+    """An archive folder name that cannot work with this mailbox: the
+    source itself, a wildcard on IMAP, a path out of a Maildir. Checked
+    before anything is fetched; the command line makes it a usage error."""

@@ -4,6 +4,7 @@ library's mailbox module."""
 import json
 import mailbox
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,8 +12,9 @@ import time
 import pytest
 
 from dmarc_analyzer import api
-from dmarc_analyzer.errors import MailboxError
+from dmarc_analyzer.errors import FolderNameError, MailboxError
 from dmarc_analyzer.fetch import local, run
+from dmarc_analyzer.fetch.imap import ImapMailbox
 from dmarc_analyzer.fetch.local import MaildirMailbox, MboxMailbox
 from tests.mail_messages import (
     expected,
@@ -340,3 +342,86 @@ def test_an_mbox_that_cannot_be_opened_is_one_line(tmp_path, monkeypatch):
 
     with pytest.raises(MailboxError, match=r"cannot open .*: Permission denied"):
         api.fetch_mbox(database, tmp_path / "dmarc")
+
+
+@pytest.mark.parametrize(
+    ("kind", "option", "name", "message"),
+    [
+        ("maildir", "--processed-folder", "../escape", "'/' is not allowed"),
+        ("maildir", "--invalid-folder", ".hidden", "begin or end with a dot"),
+        ("mbox", "--processed-folder", "dmarc", "is the mbox being fetched"),
+        ("mbox", "--other-folder", ".", "a folder, not an mbox file"),
+        ("imap", "--processed-folder", "inbox", "is the mailbox being fetched"),
+        ("imap", "--invalid-folder", "Archive.*", "'*' is not allowed"),
+    ],
+)
+def test_archive_folder_names_are_checked_before_anything_is_fetched(
+    tmp_path, kind, option, name, message
+):
+    from tests.imap_server import PASSWORD
+
+    make_maildir(tmp_path / "Maildir", report_messages()[:1])
+    make_mbox(tmp_path / "dmarc", report_messages()[:1])
+    database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    folders = {
+        "--processed-folder": "processed",
+        "--invalid-folder": "invalid",
+        "--other-folder": "other_reports",
+    }
+    chosen = api.ArchiveFolders(**{folders[option]: name})
+    if kind == "imap":
+        box = FakeImap(api.ImapSettings(folder="INBOX"), PASSWORD)
+    elif kind == "maildir":
+        box = MaildirMailbox(tmp_path / "Maildir")
+    else:
+        box = MboxMailbox(tmp_path / "dmarc")
+
+    with pytest.raises(FolderNameError, match=re.escape(message)):
+        run.fetch_mailbox(database, box, chosen)
+    box.close()
+
+    assert stored_totals(f"sqlite:///{tmp_path / 'db.sqlite'}")[0] == set()
+    assert mbox_count(tmp_path / "dmarc") == 1
+    assert maildir_counts(tmp_path / "Maildir") == {"": 1}
+
+
+class FakeImap(ImapMailbox):
+    """Folder names are checked before the server is asked anything."""
+
+    def __init__(self, settings, _password):
+        self.settings, self.name = settings, "imap://fake"
+
+    def keys(self):
+        raise AssertionError("nothing may be fetched")
+
+    def close(self):
+        pass
+
+
+def test_command_line_usage_errors_exit_2(tmp_path):
+    make_mbox(tmp_path / "dmarc", report_messages()[:1])
+    (tmp_path / "broken.toml").write_text("database = ")
+    command = [sys.executable, "-m", "dmarc_analyzer", "--db", "db.sqlite"]
+
+    def cli(*arguments):
+        return subprocess.run(
+            [*command, *arguments],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    same = cli("fetch", "mbox", "dmarc", "--processed-folder", "dmarc")
+    port = cli("fetch", "imap", "--host", "127.0.0.1", "--user", "u", "--port", "70000")
+    missing = cli("--config", "nonexist.toml", "prune", "--older-than", "400d")
+    broken = cli("--config", "broken.toml", "reports")
+
+    assert same.returncode == 2 and "is the mbox being fetched" in same.stderr
+    assert port.returncode == 2 and "65535" in port.stderr
+    assert missing.returncode == 1
+    assert "error: cannot read nonexist.toml" in missing.stderr
+    assert broken.returncode == 1 and "is not valid TOML" in broken.stderr
+    assert mbox_count(tmp_path / "dmarc") == 1
+    for done in (same, port, missing, broken):
+        assert "Traceback" not in done.stderr

@@ -13,7 +13,7 @@ from imapclient.exceptions import IMAPClientError
 
 from dmarc_analyzer.config import ImapSettings
 from dmarc_analyzer.errors import MailboxError
-from dmarc_analyzer.fetch.mailbox import MailMessage
+from dmarc_analyzer.fetch.mailbox import MailMessage, check_folder_name
 from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,12 @@ class ImapMailbox:
             with contextlib.suppress(OSError):
                 self._client.shutdown()
             raise
+
+    def check_folders(self, names: Sequence[str]) -> None:
+        source = self.settings.folder
+        for name in names:
+            inbox = name.upper() == source.upper() == "INBOX"  # any case is INBOX
+            check_folder_name(name, name if inbox else source, forbidden="*%")
 
     def keys(self) -> list[int]:
         criteria: list = ["UNDELETED"]

@@ -19,8 +19,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from dmarc_analyzer.errors import MailboxError, MessageError
-from dmarc_analyzer.fetch.mailbox import MailMessage
+from dmarc_analyzer.errors import FolderNameError, MailboxError, MessageError
+from dmarc_analyzer.fetch.mailbox import MailMessage, check_folder_name
 from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,19 @@ class MaildirMailbox:
         self._box = mailbox.Maildir(path, factory=None, create=False)
         self._folders: dict[str, mailbox.Maildir] = {}
         self._files: dict[str, str] = {}  # key: "new/NAME" or "cur/NAME:2,S"
+
+    def check_folders(self, names: Sequence[str]) -> None:
+        # Maildir++ names: dots make the hierarchy, a slash would leave it.
+        for name in names:
+            check_folder_name(name, "", forbidden="/\\")
+            if name == self._path.name[1:] and self._path.name.startswith("."):
+                raise FolderNameError(
+                    f"archive folder name {name!r} is the Maildir being fetched"
+                )
+            if name.startswith(".") or name.endswith("."):
+                raise FolderNameError(
+                    f"archive folder name {name!r}: it cannot begin or end with a dot"
+                )
 
     def keys(self) -> list[str]:
         with _local_errors(f"cannot list {self.name}"):
@@ -102,6 +115,19 @@ class MboxMailbox:
         except MailboxError:
             self._box.close()
             raise
+
+    def check_folders(self, names: Sequence[str]) -> None:
+        for name in names:
+            check_folder_name(name, "")
+            path = self._path.parent / name
+            if path.resolve() == self._path.resolve():
+                raise FolderNameError(
+                    f"archive folder name {name!r} is the mbox being fetched"
+                )
+            if path.is_dir() or name.endswith("/"):
+                raise FolderNameError(
+                    f"archive folder name {name!r}: a folder, not an mbox file"
+                )
 
     def keys(self) -> list[int]:
         with _local_errors(f"cannot read {self.name}"):

@@ -1,8 +1,11 @@
 """What the fetch needs of a mailbox, whatever kind it is."""
 
+import re
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from dmarc_analyzer.errors import FolderNameError
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,11 @@ class Mailbox(Protocol):
 
     name: str  # for messages and logs; never holds a password
 
+    def check_folders(self, names: Sequence[str]) -> None:
+        """Raise `FolderNameError` for an archive folder name that cannot
+        work here, before anything is read."""
+        ...
+
     def keys(self) -> list[Hashable]:
         """The messages to look at, oldest first."""
         ...
@@ -44,3 +52,22 @@ class Mailbox(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_folder_name(name: str, source: str, forbidden: str = "") -> None:
+    """The checks every kind of mailbox makes: a name, printable, that is
+    not the source; `forbidden` characters refused too."""
+    if not name.strip() or _CONTROL.search(name):
+        raise FolderNameError(f"archive folder name {name!r}: empty or unprintable")
+    for character in forbidden:
+        if character in name:
+            raise FolderNameError(
+                f"archive folder name {name!r}: {character!r} is not allowed here"
+            )
+    if name == source:
+        raise FolderNameError(
+            f"archive folder name {name!r} is the mailbox being fetched"
+        )

@@ -92,6 +92,7 @@ def fetch_mailbox(
     a time. A mailbox that fails (a lost connection, a move refused) stops
     the run with `MailboxError`; what was committed stays committed."""
     summary = FetchSummary(mailbox=mailbox.name)
+    mailbox.check_folders([folders.processed, folders.invalid, folders.other_reports])
     keys = mailbox.keys()
     if on_start:
         on_start(len(keys))
