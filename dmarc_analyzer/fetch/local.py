@@ -25,8 +25,10 @@ from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
-# A dot-lock this old is left by a run that was killed (ours take seconds).
-STALE_LOCK_SECONDS = 10 * 60
+# A dot-lock refused while the fcntl lock was free: no run of ours holds it
+# (they hold both), and programs that use dot-locks alone hold one for the
+# moment of a delivery. Older than this, it was left by a killed run.
+STALE_LOCK_SECONDS = 60
 _COPY_BYTES = 1024 * 1024
 
 
@@ -139,8 +141,19 @@ class MboxMailbox:
                 _local_errors(f"cannot read {self.name}"),
                 self._box.get_file(key) as handle,
             ):
-                data = handle.read(MAX_MESSAGE_BYTES + 1)
-            yield _message(key, f"{self.name}:message {key + 1}", data)
+                handle.seek(0, os.SEEK_END)  # one over the limit stays unread
+                size = handle.tell()
+                handle.seek(0)
+                data = (
+                    handle.read(MAX_MESSAGE_BYTES + 1)
+                    if size <= MAX_MESSAGE_BYTES
+                    else b""
+                )
+            where = f"{self.name}:message {key + 1}"
+            if size > MAX_MESSAGE_BYTES:
+                yield MailMessage(key, where, None, size)
+            else:
+                yield _message(key, where, data)
 
     def move(self, key: int, folder: str) -> bool:
         doing = f"cannot move message {key + 1} of {self.name} to {folder}"
@@ -251,8 +264,8 @@ def _append_to_mbox(message, box: mailbox.mbox) -> None:
 
 def _lock(box: mailbox.mbox, path: Path) -> None:
     """Lock an mbox (fcntl and a dot-lock). A dot-lock left by a killed run
-    would refuse every later run: one older than STALE_LOCK_SECONDS is
-    removed, with a warning."""
+    would refuse every later run: one older than STALE_LOCK_SECONDS, on a
+    file whose fcntl lock was free, is removed, with a warning."""
     lock = Path(f"{path}.lock")
     try:
         box.lock()
@@ -269,9 +282,9 @@ def _lock(box: mailbox.mbox, path: Path) -> None:
                 f"if none is, remove {lock}"
             ) from error
     log.warning(
-        "removing %s, a lock left %d minutes ago by a run that did not end",
+        "removing %s, a lock left %d seconds ago by a run that did not end",
         lock,
-        age // 60,
+        age,
     )
     with _local_errors(f"cannot lock {path}"):
         lock.unlink(missing_ok=True)
