@@ -131,12 +131,17 @@ def test_a_failure_between_commit_and_move_loses_and_duplicates_nothing(
         assert mbox_count(tmp_path / FOLDERS.processed) == 8
 
 
-def test_a_message_over_the_size_limit_goes_to_invalid_unread(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_a_message_over_the_size_limit_goes_to_invalid_unread(
+    tmp_path, monkeypatch, kind
+):
     monkeypatch.setattr(local, "MAX_MESSAGE_BYTES", 500)
-    make_maildir(tmp_path / "Maildir", report_messages()[:1])
+    make = make_maildir if kind == "maildir" else make_mbox
+    make(tmp_path / "inbox", report_messages()[:1])
     database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    fetch = api.fetch_maildir if kind == "maildir" else api.fetch_mbox
 
-    summary = api.fetch_maildir(database, tmp_path / "Maildir")
+    summary = fetch(database, tmp_path / "inbox")
 
     assert summary.processed == 0
     assert "e-mail message of more than" in summary.invalid[0].reason

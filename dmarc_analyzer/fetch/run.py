@@ -11,8 +11,9 @@ Where each message goes:
 - its reports stored, or all stored already: the processed folder;
 - no aggregate report in it: the invalid folder, with the reason logged;
 - a failure (forensic) or SMTP TLS report: the other-reports folder, counted;
-- storing failed (the database, an unexpected error): nowhere, it stays
-  and is tried again next run.
+- storing failed (the database, an unexpected error), or the message
+  cannot be read or moved: nowhere, it stays and is tried again next run,
+  while the run goes on with the others.
 """
 
 import logging
