@@ -326,7 +326,7 @@ def test_a_stale_dot_lock_is_removed_a_fresh_one_named(tmp_path, caplog):
     lock.touch()
     database = api.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
 
-    with pytest.raises(MailboxError, match=f"if none is, remove {lock}"):
+    with pytest.raises(MailboxError, match=f"another program holds {lock}"):
         api.fetch_mbox(database, tmp_path / "dmarc")
     old = time.time() - local.STALE_LOCK_SECONDS - 60
     os.utime(lock, (old, old))

@@ -275,11 +275,17 @@ def _lock(box: mailbox.mbox, path: Path) -> None:
             age = time.time() - lock.stat().st_mtime
         except OSError:
             age = 0
-        if "dot lock" not in str(error) or age < STALE_LOCK_SECONDS:
+        if "dot lock" not in str(error):
             box.close()
             raise MailboxError(
-                f"cannot lock {path}: another program is using it ({error}); "
-                f"if none is, remove {lock}"
+                f"cannot lock {path}: another program is using it"
+            ) from error
+        if age < STALE_LOCK_SECONDS:
+            box.close()
+            raise MailboxError(
+                f"cannot lock {path}: another program holds {lock}; if none "
+                f"does, remove it (after {STALE_LOCK_SECONDS} s it is removed "
+                "as left by a killed run)"
             ) from error
     log.warning(
         "removing %s, a lock left %d seconds ago by a run that did not end",
