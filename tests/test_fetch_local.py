@@ -425,6 +425,24 @@ def test_a_message_that_cannot_be_moved_stays_and_the_others_go(tmp_path, monkey
     assert mbox_count(tmp_path / FOLDERS.processed) == 4
 
 
+def test_a_message_set_aside_that_cannot_be_moved_is_listed_as_left(
+    tmp_path, monkeypatch
+):
+    """Not also as moved to the invalid folder it never reached."""
+    make_mbox(tmp_path / "dmarc", invalid_messages()[:1])
+
+    def failing_append(message, box):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(local, "_append_to_mbox", failing_append)
+    summary = api.fetch_mbox(api.open_database("sqlite://"), tmp_path / "dmarc")
+
+    assert summary.invalid == [] and len(summary.failed) == 1
+    assert summary.failed[0].folder is None
+    assert summary.failed[0].message_id
+    assert mbox_count(tmp_path / "dmarc") == 1
+
+
 def test_a_stale_dot_lock_is_removed_a_fresh_one_named(tmp_path, caplog):
     make_mbox(tmp_path / "dmarc", report_messages()[:1])
     lock = tmp_path / "dmarc.lock"

@@ -114,8 +114,10 @@ def fetch_mailbox(
     on_message_done: MessageDone | None = None,
 ) -> FetchSummary:
     """Store and tidy away every message of `mailbox`, `batch_size` read at
-    a time. A mailbox that fails (a lost connection, a move refused) stops
-    the run with `MailboxError`; what was committed stays committed."""
+    a time. A mailbox that fails (a lost connection, a lock refused) stops
+    the run with `MailboxError`; what was committed stays committed. One
+    message that cannot be read or moved (`MessageError`) stays, and the
+    run goes on."""
     summary = FetchSummary(mailbox=mailbox.name)
     mailbox.check_folders([folders.processed, folders.invalid, folders.other_reports])
     keys = mailbox.keys()
@@ -145,7 +147,12 @@ def _move(
     try:
         moved = mailbox.move(message.key, folder)
     except MessageError as error:
-        _leave(summary, message, printable(message.where), printable(error))
+        where = printable(message.where)
+        # Not listed as gone to a folder it never reached: only as left.
+        for found in (summary.invalid, summary.other_reports):
+            if found and found[-1].where == where and found[-1].folder == folder:
+                found.pop()
+        _leave(summary, message, where, printable(error))
         return
     if moved is False:
         summary.gone += 1
