@@ -189,6 +189,8 @@ def options(
     )
     # Alembic's own INFO lines say nothing a user of this tool needs.
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
+    if config is not None:
+        _settings()  # a file named but unreadable is an error for every command
 
 
 @app.command()

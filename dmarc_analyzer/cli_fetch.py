@@ -30,6 +30,7 @@ from dmarc_analyzer.cli import (
     stderr,
     stdout,
 )
+from dmarc_analyzer.errors import FolderNameError
 
 fetch_app = typer.Typer(
     cls=_Group,
@@ -83,7 +84,12 @@ def fetch_imap(
     host: Annotated[str | None, typer.Option(help="IMAP server.")] = None,
     port: Annotated[
         int | None,
-        typer.Option(help="[default: 993 with TLS, else 143]", show_default=False),
+        typer.Option(
+            min=1,
+            max=65535,
+            help="[default: 993 with TLS, else 143]",
+            show_default=False,
+        ),
     ] = None,
     security: Annotated[
         Security | None,
@@ -163,7 +169,10 @@ def fetch_imap(
     )
     folders = _archive(processed_folder, invalid_folder, other_folder)
     database = _open_database()
-    with _fetch_progress(as_json) as (on_start, on_message_done):
+    with (
+        _folder_names_checked(),
+        _fetch_progress(as_json) as (on_start, on_message_done),
+    ):
         summary = api.fetch_imap(
             database,
             imap,
@@ -234,7 +243,10 @@ def fetch_mbox(
 
 def _fetch_local(fetch, path: Path, batch_size, folders, as_json: bool) -> None:
     database = _open_database()
-    with _fetch_progress(as_json) as (on_start, on_message_done):
+    with (
+        _folder_names_checked(),
+        _fetch_progress(as_json) as (on_start, on_message_done),
+    ):
         summary = fetch(
             database,
             path,
@@ -251,6 +263,16 @@ def _archive(processed: str | None, invalid: str | None, other: str | None):
     return dataclasses.replace(
         _settings().archive, **{k: v for k, v in chosen.items() if v}
     )
+
+
+@contextlib.contextmanager
+def _folder_names_checked():
+    """An archive folder name that cannot work is a usage error (exit 2),
+    found before anything is fetched."""
+    try:
+        yield
+    except FolderNameError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 @contextlib.contextmanager

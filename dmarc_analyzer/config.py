@@ -27,6 +27,9 @@ LOCAL_CONFIG = Path("dmarc-analyzer.toml")
 
 SECURITY = ("tls", "starttls", "plain")
 _DURATION = re.compile(r"\s*(\d+)\s*([dw])\s*", re.IGNORECASE)
+# Beyond this a cutoff date falls before year 1 and datetime overflows.
+MAX_DURATION_DAYS = 100 * 366
+MAX_PORT = 65535
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,8 @@ def parse_duration(text: str, what: str = "duration") -> timedelta:
     if int(match.group(1)) == 0:
         raise SettingsError(f"{what}: {text!r} is too short: the minimum is 1d")
     days = int(match.group(1)) * (7 if match.group(2).lower() == "w" else 1)
+    if days > MAX_DURATION_DAYS:
+        raise SettingsError(f"{what}: {text!r} is more than 100 years")
     return timedelta(days=days)
 
 
@@ -162,7 +167,14 @@ def imap_password(imap: ImapSettings) -> str:
             raise SettingsError(
                 f"cannot read the password file {imap.password_file}: {error}"
             ) from error
-        return text.splitlines()[0] if text else ""
+        password = text.splitlines()[0] if text else ""
+        if not password:
+            raise SettingsError(
+                f"the password file {imap.password_file} has an empty first line"
+            )
+        return password
+    if not imap.password_env:
+        raise SettingsError("no IMAP password: the variable's name is empty")
     password = os.environ.get(imap.password_env)
     if password is None:
         raise SettingsError(
@@ -179,7 +191,7 @@ def _imap(table: "_Reader") -> ImapSettings:
         )
     values = {
         "host": table.text("host"),
-        "port": table.integer("port"),
+        "port": table.integer("port", MAX_PORT),
         "security": table.choice("security", SECURITY),
         "user": table.text("user"),
         "password_env": table.text("password_env"),
@@ -227,12 +239,14 @@ class _Reader:
             raise SettingsError(f"{self.where}{key}: expected a non-empty string")
         return value
 
-    def integer(self, key: str) -> int | None:
+    def integer(self, key: str, maximum: int | None = None) -> int | None:
         value = self.data.get(key)
         if value is not None and (
             not isinstance(value, int) or isinstance(value, bool) or value <= 0
         ):
             raise SettingsError(f"{self.where}{key}: expected a positive integer")
+        if value is not None and maximum is not None and value > maximum:
+            raise SettingsError(f"{self.where}{key}: at most {maximum}")
         return value
 
     def choice(self, key: str, allowed: tuple[str, ...]) -> str | None:

@@ -41,3 +41,14 @@ class MailboxError(DmarcAnalyzerError):
 class DnsUnavailable(DmarcAnalyzerError):
     """No DNS server answered any lookup of a `dns check`: the resolver
     asked is down or unreachable, so nothing was learnt about the records."""
+
+
+class MessageError(MailboxError):
+    """One message of a mailbox cannot be read or moved; the others can be,
+    and the fetch goes on with them."""
+
+
+class FolderNameError(DmarcAnalyzerError):
+    """An archive folder name that cannot work with this mailbox: the
+    source itself, a wildcard on IMAP, a path out of a Maildir. Checked
+    before anything is fetched; the command line makes it a usage error."""

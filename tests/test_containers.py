@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from dmarc_analyzer.errors import ReportRefused
+from dmarc_analyzer.errors import OtherReportType, ReportRefused
 from dmarc_analyzer.ingest import containers
 from dmarc_analyzer.ingest.containers import extract_payloads
 from tests.conftest import record_xml, report_xml
@@ -122,8 +122,17 @@ def test_failure_report_is_named_as_such():
         maintype="message",
         subtype="feedback-report",
     )
-    with pytest.raises(ReportRefused, match=r"failure \(forensic\) report"):
+    with pytest.raises(OtherReportType, match=r"failure \(forensic\) report"):
         payloads(message.as_bytes())
+
+    # Beside an aggregate report, a failure or TLS report does not hide it.
+    message.add_attachment(XML, maintype="application", subtype="xml")
+    message.add_attachment(
+        gzip.compress(b'{"policies": []}'),
+        maintype="application",
+        subtype="tlsrpt+gzip",
+    )
+    assert payloads(message.as_bytes()) == [XML]
 
 
 def test_expansion_and_depth_are_capped(monkeypatch):

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from dmarc_analyzer import api
 from dmarc_analyzer.errors import DatabaseError, MailboxError
+from dmarc_analyzer.fetch import imap as imap_module
 from dmarc_analyzer.fetch import run
 from dmarc_analyzer.fetch.imap import ImapMailbox
 from tests.imap_server import DOVECOT, PASSWORD, PREFIXED_USER, DovecotServer
@@ -343,3 +344,48 @@ def test_without_settings_host_and_user_are_asked_for_first(tmp_path):
     assert done.returncode == 1
     assert "IMAP needs a host and a user" in done.stderr
     assert "password" not in done.stderr
+
+
+def test_bodies_are_fetched_in_groups_bounded_by_bytes(imap, monkeypatch):
+    messages = report_messages()[:6]
+    limit = max(len(message) for message in messages)
+    monkeypatch.setattr(imap_module, "MAX_FETCH_BYTES", limit)
+    real_fetch, fetched = IMAPClient.fetch, []
+
+    def counting_fetch(client, uids, data, *args, **kwargs):
+        answer = real_fetch(client, uids, data, *args, **kwargs)
+        if "BODY.PEEK[]" in data:
+            fetched.append(sum(len(item[b"BODY[]"]) for item in answer.values()))
+        return answer
+
+    monkeypatch.setattr(IMAPClient, "fetch", counting_fetch)
+    deliver(imap, messages)
+
+    summary = api.fetch_imap(api.open_database("sqlite://"), imap, password=PASSWORD)
+
+    assert summary.processed == 6
+    assert len(fetched) >= 2 and all(total <= limit for total in fetched)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"user": "dmarc-ü"}, "cannot log in"),
+        ({"host": "a" * 70 + ".example"}, "cannot connect"),
+    ],
+)
+def test_names_beyond_ascii_are_one_line_errors(imap, change, message):
+    with pytest.raises(MailboxError, match=message):
+        ImapMailbox(dataclasses.replace(imap, **change), PASSWORD)
+
+
+def test_a_password_beyond_ascii_goes_as_utf_8(imap, monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        IMAPClient, "plain_login", lambda client, *login: sent.append(login)
+    )
+    monkeypatch.setattr(IMAPClient, "select_folder", lambda client, folder: None)
+
+    ImapMailbox(imap, "pässword").close()
+
+    assert sent == [(imap.user, "pässword")]

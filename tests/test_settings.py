@@ -86,6 +86,8 @@ def test_search_order(tmp_path, monkeypatch):
         ("[imap]\nport = '993'", "imap.port: expected a positive integer"),
         ("[imap]\nsecurity = 'ssl'", "imap.security: one of tls, starttls, plain"),
         ("retention = '400'", "not a duration"),
+        ("retention = '9999999999d'", "more than 100 years"),
+        ("[imap]\nport = 70000", "imap.port: at most 65535"),
         ("imap = 3", "expected a table"),
         ("[archive]\ndone = 'x'", "archive.done: unknown setting"),
         ("database = ", "not valid TOML"),
@@ -109,6 +111,17 @@ def test_password_from_file_first_line_or_environment(tmp_path, monkeypatch):
     assert imap_password(ImapSettings(password_env="MY_PW")) == "from-env"
     with pytest.raises(SettingsError, match=r"no IMAP password: set \$NOT_SET"):
         imap_password(ImapSettings(password_env="NOT_SET"))
+
+
+def test_an_empty_password_or_variable_name_is_refused(tmp_path):
+    (tmp_path / "pw").write_text("\nsecond line\n")
+    (tmp_path / "none").write_text("")
+
+    for empty in ("pw", "none"):
+        with pytest.raises(SettingsError, match="empty first line"):
+            imap_password(ImapSettings(password_file=tmp_path / empty))
+    with pytest.raises(SettingsError, match="name is empty"):
+        imap_password(ImapSettings(password_env=""))
 
 
 @pytest.mark.parametrize(("text", "days"), [("400d", 400), ("57w", 399), (" 1D ", 1)])

@@ -19,10 +19,13 @@ from imapclient.exceptions import IMAPClientError
 
 from dmarc_analyzer.config import ImapSettings
 from dmarc_analyzer.errors import MailboxError
-from dmarc_analyzer.fetch.mailbox import MailMessage
+from dmarc_analyzer.fetch.mailbox import MailMessage, check_folder_name
 from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
+
+# Bodies downloaded in one FETCH, at most (a batch could be gigabytes).
+MAX_FETCH_BYTES = 100 * 1024 * 1024
 
 
 class ImapMailbox:
@@ -45,7 +48,7 @@ class ImapMailbox:
             self._client = _connect(settings)
         try:
             with _imap_errors(f"cannot log in to {self.name}"):
-                self._client.login(settings.user, password)
+                _login(self._client, settings.user, password)
             with _imap_errors(f"cannot open {self.name}"):
                 self._prefix = _personal_prefix(self._client)
                 self._client.select_folder(settings.folder)
@@ -53,6 +56,15 @@ class ImapMailbox:
             with contextlib.suppress(OSError):
                 self._client.shutdown()
             raise
+
+    def check_folders(self, names: Sequence[str]) -> None:
+        # Compared as moved to: in the personal namespace (`reports` is the
+        # source `INBOX.reports` on a server whose prefix is `INBOX.`).
+        source = self.settings.folder
+        for name in names:
+            folder = self.qualified(name)
+            same = folder == source or folder.upper() == source.upper() == "INBOX"
+            check_folder_name(name, name if same else source, forbidden="*%")
 
     def keys(self) -> list[int]:
         criteria: list = ["UNDELETED"]
@@ -64,15 +76,20 @@ class ImapMailbox:
     def read(self, keys: Sequence[int]) -> Iterator[MailMessage]:
         with _imap_errors(f"cannot read {self.name}"):
             sizes = self._client.fetch(keys, ["RFC822.SIZE"])
-            small = [uid for uid in keys if _size(sizes, uid) <= MAX_MESSAGE_BYTES]
-            # PEEK: a message left where it was stays unread for its owner.
-            bodies = self._client.fetch(small, ["BODY.PEEK[]"]) if small else {}
-
-        for uid in keys:
-            if uid not in sizes:
-                continue  # gone meanwhile: another client moved it
-            data = bodies.get(uid, {}).get(b"BODY[]")
-            yield MailMessage(uid, f"{self.name};UID={uid}", data, _size(sizes, uid))
+        # Not gone meanwhile (another client moved it), in groups of at most
+        # MAX_FETCH_BYTES: one FETCH of a batch could be gigabytes.
+        present = [uid for uid in keys if uid in sizes]
+        for group in _by_size(present, sizes):
+            small = [uid for uid in group if _size(sizes, uid) <= MAX_MESSAGE_BYTES]
+            with _imap_errors(f"cannot read {self.name}"):
+                # PEEK: a message left where it was stays unread for its owner.
+                bodies = self._client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+            for uid in group:
+                size, where = _size(sizes, uid), f"{self.name};UID={uid}"
+                if size > MAX_MESSAGE_BYTES:
+                    yield MailMessage(uid, where, None, size)
+                elif uid in bodies:
+                    yield MailMessage(uid, where, bodies.pop(uid)[b"BODY[]"], size)
 
     def move(self, key: int, folder: str) -> None:
         folder = self.qualified(folder)
@@ -162,6 +179,38 @@ def _connect(settings: ImapSettings) -> IMAPClient:
     return client
 
 
+def _login(client: IMAPClient, user: str, password: str) -> None:
+    """LOGIN takes ASCII only; a user name or password beyond it goes as
+    UTF-8 through AUTHENTICATE PLAIN, where the server offers it."""
+    if user.isascii() and password.isascii():
+        client.login(user, password)
+    elif client.has_capability("AUTH=PLAIN"):
+        client.plain_login(user, password)
+    else:
+        raise MailboxError(
+            "the server takes no user name or password beyond ASCII "
+            "(it offers no AUTHENTICATE PLAIN)"
+        )
+
+
+def _by_size(uids: list[int], sizes: dict) -> Iterator[list[int]]:
+    """`uids` in groups whose messages add up to MAX_FETCH_BYTES at most
+    (one larger than that alone); those over the size limit, never
+    downloaded, count for nothing."""
+    group: list[int] = []
+    total = 0
+    for uid in uids:
+        size = _size(sizes, uid)
+        size = size if size <= MAX_MESSAGE_BYTES else 0
+        if group and total + size > MAX_FETCH_BYTES:
+            yield group
+            group, total = [], 0
+        group.append(uid)
+        total += size
+    if group:
+        yield group
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -178,7 +227,8 @@ def _imap_errors(doing: str) -> Iterator[None]:
     """Errors of the server, the network or TLS, as one MailboxError line."""
     try:
         yield
-    except (IMAPClientError, OSError) as error:  # timeouts and TLS included
+    # Timeouts and TLS included; UnicodeError: a host name IDNA refuses.
+    except (IMAPClientError, OSError, UnicodeError) as error:
         raise MailboxError(f"{doing}: {_reason(error)}") from error
 
 

@@ -12,8 +12,9 @@ Where each message goes:
   when another attachment of it could not be read (a warning names it);
 - no readable aggregate report in it: the invalid folder, with the reason;
 - a failure (forensic) or SMTP TLS report: the other-reports folder, counted;
-- storing failed (the database, an unexpected error): nowhere, it stays
-  and is tried again next run.
+- storing failed (the database, an unexpected error), or the message
+  cannot be read or moved: nowhere, it stays and is tried again next run,
+  while the run goes on with the others.
 """
 
 import email.parser
@@ -23,7 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from dmarc_analyzer.config import ArchiveFolders
-from dmarc_analyzer.errors import DatabaseError, OtherReportType, ReportRefused
+from dmarc_analyzer.errors import (
+    DatabaseError,
+    MessageError,
+    OtherReportType,
+    ReportRefused,
+)
 from dmarc_analyzer.fetch.mailbox import Mailbox, MailMessage
 from dmarc_analyzer.ingest.containers import MAX_MESSAGE_BYTES
 from dmarc_analyzer.ingest.pipeline import Refusal, ingest_message, plural, printable
@@ -69,6 +75,7 @@ class FetchSummary:
     other_reports: list[SetAside] = field(default_factory=list)
     failed: list[SetAside] = field(default_factory=list)
     warnings: list[Refusal] = field(default_factory=list)
+    gone: int = 0  # removed by another program while this run looked at them
 
     def add(self, outcome: StoreOutcome) -> None:
         self.processed += 1
@@ -90,6 +97,7 @@ class FetchSummary:
             "warnings": [
                 {"message": item.path, "reason": item.reason} for item in self.warnings
             ],
+            "gone": self.gone,
         }
 
 
@@ -106,23 +114,48 @@ def fetch_mailbox(
     on_message_done: MessageDone | None = None,
 ) -> FetchSummary:
     """Store and tidy away every message of `mailbox`, `batch_size` read at
-    a time. A mailbox that fails (a lost connection, a move refused) stops
-    the run with `MailboxError`; what was committed stays committed."""
+    a time. A mailbox that fails (a lost connection, a lock refused) stops
+    the run with `MailboxError`; what was committed stays committed. One
+    message that cannot be read or moved (`MessageError`) stays, and the
+    run goes on."""
     summary = FetchSummary(mailbox=mailbox.name)
+    mailbox.check_folders([folders.processed, folders.invalid, folders.other_reports])
     keys = mailbox.keys()
     if on_start:
         on_start(len(keys))
 
     for batch in batched(keys, batch_size):
+        read = 0
         for message in mailbox.read(batch):
+            read += 1
             summary.messages += 1
             destination = _store(database, message, folders, summary)
             if destination is not None:
-                mailbox.move(message.key, getattr(folders, destination))
+                _move(mailbox, message, getattr(folders, destination), summary)
             if on_message_done:
                 on_message_done(message)
+        summary.gone += len(batch) - read
         mailbox.end_batch()
     return summary
+
+
+def _move(
+    mailbox: Mailbox, message: MailMessage, folder: str, summary: FetchSummary
+) -> None:
+    """Move one message; one that cannot be moved stays for the next run,
+    where its reports are found stored already."""
+    try:
+        moved = mailbox.move(message.key, folder)
+    except MessageError as error:
+        where = printable(message.where)
+        # Not listed as gone to a folder it never reached: only as left.
+        for found in (summary.invalid, summary.other_reports):
+            if found and found[-1].where == where and found[-1].folder == folder:
+                found.pop()
+        _leave(summary, message, where, printable(error))
+        return
+    if moved is False:
+        summary.gone += 1
 
 
 def batched(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -149,10 +182,12 @@ def _store(
         return destination
 
     def leave(reason) -> None:
-        item = _set_aside(message, where, printable(reason), None)
-        log.info("%s: left in place, tried again next run: %s", where, item.reason)
-        summary.failed.append(item)
+        _leave(summary, message, where, printable(reason))
 
+    if message.unreadable is not None:
+        return leave(message.unreadable)
+    if message.refused is not None:
+        return set_aside(summary.invalid, "invalid", message.refused)
     if message.data is None:
         reason = f"e-mail message of more than {MAX_MESSAGE_BYTES:,} bytes"
         return set_aside(summary.invalid, "invalid", reason)
@@ -192,6 +227,14 @@ def _set_aside(
 ) -> SetAside:
     subject, message_id = _headers(message.data)
     return SetAside(where, reason, folder, subject, message_id)
+
+
+def _leave(
+    summary: FetchSummary, message: MailMessage, where: str, reason: str
+) -> None:
+    item = _set_aside(message, where, reason, None)
+    log.info("%s: left in place, tried again next run: %s", where, item.reason)
+    summary.failed.append(item)
 
 
 def _headers(data: bytes | None) -> tuple[str, str]:

@@ -546,15 +546,9 @@ def email_attachments(data: bytes, where: str = "") -> list[Attachment]:
     messages' included. Raises `OtherReportType` for a failure or SMTP TLS
     report, `ReportRefused` when no part may hold a report."""
     parts = _message_parts(data, where)
-    report_type = _other_report_type(parts)
-    if report_type:
-        raise OtherReportType(
-            f"{_at(where)}{report_type}, not a DMARC aggregate report"
-        )
-
     found, damaged = [], ""
     for part_number, part in enumerate(parts):
-        if part.is_multipart():
+        if part.is_multipart() or part.get_content_type() in _OTHER_REPORTS:
             continue
         content = _decoded_payload(part)
         if not content or sniff(content) not in ("xml", "gzip", "zip"):
@@ -565,6 +559,12 @@ def email_attachments(data: bytes, where: str = "") -> list[Attachment]:
         name = part.get_filename() or f"part {part_number}"
         found.append(Attachment(f"{where}: {name}" if where else name, content))
 
+    # A failure or TLS report beside an aggregate one does not hide it.
+    report_type = None if found else _other_report_type(parts)
+    if report_type:
+        raise OtherReportType(
+            f"{_at(where)}{report_type}, not a DMARC aggregate report"
+        )
     if not found and damaged:
         raise ReportRefused(f"{_at(where)}{damaged}")
     if not found and _cut_short(parts):
@@ -649,14 +649,18 @@ def _message_parts(data: bytes, where: str) -> list[EmailMessage]:
         ) from None
 
 
+_OTHER_REPORTS = {
+    "message/feedback-report": "a DMARC failure (forensic) report",
+    "application/tlsrpt+gzip": "an SMTP TLS report",
+    "application/tlsrpt+json": "an SMTP TLS report",
+}
+
+
 def _other_report_type(parts: list[EmailMessage]) -> str | None:
     """Recognise the other kinds of report that reach a rua= mailbox."""
     for part in parts:
-        content_type = part.get_content_type()
-        if content_type == "message/feedback-report":
-            return "a DMARC failure (forensic) report"
-        if content_type in ("application/tlsrpt+gzip", "application/tlsrpt+json"):
-            return "an SMTP TLS report"
+        if part.get_content_type() in _OTHER_REPORTS:
+            return _OTHER_REPORTS[part.get_content_type()]
     return None
 
 
