@@ -5,6 +5,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from dmarc_analyzer import api
 from dmarc_analyzer.dnscheck import dkim, policy
+from dmarc_analyzer.dnscheck.dkim_record import check_record
 from dmarc_analyzer.dnscheck.findings import Finding
 from dmarc_analyzer.identify.reverse_dns import make_resolver, parse_nameserver
 from dmarc_analyzer.storage.dns_checks import save_findings
@@ -44,6 +46,21 @@ def rsa_512() -> str:
     return spki(rsa.RSAPublicNumbers(65537, modulus).public_key())
 
 
+def rsa_17000() -> str:
+    # Over 16384 bits: a modulus of that size loads as rsa_512's does.
+    modulus = (1 << 16999) | (0x1234567 << 200) | 1
+    return spki(rsa.RSAPublicNumbers(65537, modulus).public_key())
+
+
+def unknown_algorithm_key() -> str:
+    """A SubjectPublicKeyInfo whose algorithm (OID 1.2.3.4.5.6) cryptography
+    does not know: it raises UnsupportedAlgorithm, not ValueError."""
+    algorithm = bytes.fromhex("3009" + "06052a03040506" + "0500")
+    bits = bytes.fromhex("030400010203")
+    body = algorithm + bits
+    return base64.b64encode(bytes([0x30, len(body)]) + body).decode()
+
+
 def ed25519_key() -> str:
     public = ed25519.Ed25519PrivateKey.generate().public_key()
     raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -64,6 +81,8 @@ def keys() -> dict[str, str]:
         "2048": rsa_key(2048),
         "1024": rsa_key(1024),
         "512": rsa_512(),
+        "17000": rsa_17000(),
+        "unknown": unknown_algorithm_key(),
         "ed25519": ed25519_key(),
     }
 
@@ -90,6 +109,14 @@ def dkim_zone(keys) -> dict:
         "twice": [txt(f"v=DKIM1; k=rsa; p={good}; k=rsa")],
         "sha1": [txt(f"v=DKIM1; h=sha1; k=rsa; p={good}")],
         "web": [txt(f"v=DKIM1; s=web; k=rsa; p={good}")],
+        "oddalgo": [txt(f"v=DKIM1; k=rsa; p={keys['unknown']}")],
+        "huge": [txt(f"v=DKIM1; k=rsa; p={keys['17000']}")],
+        "upper": [txt(f"V=DKIM1; K=RSA; P={good}")],
+        "nbsp": [txt(f"v=DKIM1;\u00a0k=rsa; p={good}")],
+        "padded": [txt(f"v=DKIM1; k=rsa; p={good}==")],
+        "late": [txt(f"k=rsa; v=DKIM1; p={good}")],
+        # 18 KB of empty tags: too long to be a key, and not parsed.
+        "toolong": [txt("a=;" * 6000)],
     }
     zone = {
         f"{selector}._domainkey.example.com.": {"TXT": records}
@@ -175,6 +202,13 @@ def codes(findings) -> dict[str, str]:
         ("twice", "dkim-duplicate-tag", "error"),
         ("sha1", "dkim-sha1-only", "error"),
         ("web", "dkim-not-for-email", "error"),
+        ("oddalgo", "dkim-bad-key", "error"),
+        ("huge", "dkim-rsa-too-long", "warning"),
+        ("upper", "dkim-tag-case", "error"),
+        ("nbsp", "dkim-nbsp", "error"),
+        ("padded", "dkim-bad-base64", "error"),
+        ("late", "dkim-bad-version", "error"),
+        ("toolong", "dkim-record-too-long", "error"),
         ("vendor", "dkim-cname", "info"),
         ("dangling", "dkim-cname-dangling", "error"),
         ("missing", "dkim-nxdomain", "error"),
@@ -209,6 +243,17 @@ def test_key_details_are_told(resolver):
     )
     # Past the quotes the key itself is fine, and said to be.
     assert "dkim-key" in codes(quoted)
+    late = dkim.check_selector(resolver, "example.com", "late")
+    assert "v=DKIM1 must be the first tag" in late[0].message
+
+
+def test_a_long_record_of_empty_tags_is_judged_quickly():
+    # Counting each tag's repeats over the list took seconds at 64 KB.
+    started = time.monotonic()
+    found = check_record(b"v=DKIM1; " + b"a=;" * 5000)
+
+    assert [p.code for p in found] == ["dkim-duplicate-tag"]
+    assert time.monotonic() - started < 0.5
 
 
 @pytest.mark.parametrize(
