@@ -20,6 +20,8 @@ def check_selector(resolver, domain: str, selector: str) -> list[Finding]:
 
     if found.status in lookup.UNANSWERED:
         return [lookup.unanswered_finding(found, DKIM, domain, selector)]
+    if found.status == lookup.CNAME_LOOP:
+        return [_cname_loop(found, domain, selector)]
     problems = _cname_notes(found) + _presence_problems(found)
     if found.status == lookup.ANSWERED and len(found.records) == 1:
         problems += check_record(b"".join(found.records[0]))
@@ -29,6 +31,21 @@ def check_selector(resolver, domain: str, selector: str) -> list[Finding]:
         Finding(DKIM, name, domain, p.severity, p.code, p.message, p.fix, selector)
         for p in problems
     ]
+
+
+def _cname_loop(found: lookup.TxtLookup, domain: str, selector: str) -> Finding:
+    return Finding(
+        DKIM,
+        found.name,
+        domain,
+        ERROR,
+        "dkim-cname-loop",
+        f"the CNAMEs at {found.name} loop, or chain further than resolvers "
+        "follow (16 links): receivers find no key",
+        "Point the CNAME straight at the vendor's key record (the target "
+        "their DKIM settings give), not at another CNAME of yours.",
+        selector,
+    )
 
 
 def _cname_notes(found: lookup.TxtLookup) -> list[Problem]:

@@ -20,6 +20,8 @@ SERVFAIL = "dns-servfail"
 UNREACHABLE = "dns-unreachable"
 DNS_ERROR = "dns-error"
 UNANSWERED = (TIMEOUT, SERVFAIL, UNREACHABLE, DNS_ERROR)
+# A CNAME loop, or a chain longer than resolvers follow (dnspython: 16).
+CNAME_LOOP = "cname_loop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,8 @@ def lookup_txt(resolver: dns.resolver.Resolver, name: str) -> TxtLookup:
         # is not told of the ICMP refusal.
         return TxtLookup(name, TIMEOUT, detail=str(error))
     except dns.resolver.NoNameservers as error:
+        if _chain_too_long(error):
+            return TxtLookup(name, CNAME_LOOP, detail=str(error))
         return TxtLookup(name, _why_no_server(error), detail=str(error))
     except dns.exception.DNSException as error:
         return TxtLookup(name, DNS_ERROR, detail=str(error))
@@ -89,6 +93,15 @@ def _why_no_server(error) -> str:
         if response is not None and response.rcode() == dns.rcode.SERVFAIL:
             return SERVFAIL
     return UNREACHABLE
+
+
+def _chain_too_long(error) -> bool:
+    import dns.message
+
+    return any(
+        isinstance(failure, dns.message.ChainTooLong)
+        for _, _, _, failure, _ in error.kwargs.get("errors", [])
+    )
 
 
 def _cnames_of(response, name: str) -> tuple[str, ...]:
