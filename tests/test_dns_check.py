@@ -130,12 +130,19 @@ def dkim_zone(keys) -> dict:
         "broken._domainkey.example.com.": dns_server.SERVFAIL,
         "slow._domainkey.example.com.": dns_server.SILENT,
         "refused._domainkey.example.com.": dns_server.REFUSED,
+        "loop._domainkey.example.com.": {"CNAME": ["loop._domainkey.example.com."]},
     }
+    # Past the 16 links resolvers follow.
+    zone["longchain._domainkey.example.com."] = {"CNAME": ["c0.example.com."]}
+    for link in range(20):
+        zone[f"c{link}.example.com."] = {"CNAME": [f"c{link + 1}.example.com."]}
+    zone["c20.example.com."] = {"TXT": [txt(f"v=DKIM1; p={good}")]}
     return zone
 
 
 def policy_zone() -> dict:
     includes = " ".join(f"include:i{n}.example.net" for n in range(11))
+    rua = ",".join(f"mailto:d@r{n}.example" for n in range(12))
     zone = {
         "good.example.": {
             "TXT": ['"v=spf1 ip4:192.0.2.0/24 -all"'],
@@ -163,6 +170,16 @@ def policy_zone() -> dict:
     }
     for n in range(11):
         zone[f"i{n}.example.net."] = {"TXT": ['"v=spf1 ip4:198.51.100.0/24 -all"']}
+    zone |= {
+        "includegone.example.": {"TXT": ['"v=spf1 include:gone.example.net -all"']},
+        "binary.example.": {"TXT": ['"v=spf1 -all \\255"']},
+        # Timeouts met by checkdmarc on the way: an include, report addresses.
+        "slowinclude.example.": {"TXT": ['"v=spf1 include:silent.example -all"']},
+        "_dmarc.slowinclude.example.": {"TXT": [txt(f"v=DMARC1; p=reject; rua={rua}")]},
+    }
+    for n in range(12):
+        zone[f"r{n}.example."] = dns_server.SILENT
+        zone[f"slowinclude.example._report._dmarc.r{n}.example."] = dns_server.SILENT
     return zone
 
 
@@ -211,6 +228,8 @@ def codes(findings) -> dict[str, str]:
         ("toolong", "dkim-record-too-long", "error"),
         ("vendor", "dkim-cname", "info"),
         ("dangling", "dkim-cname-dangling", "error"),
+        ("loop", "dkim-cname-loop", "error"),
+        ("longchain", "dkim-cname-loop", "error"),
         ("missing", "dkim-nxdomain", "error"),
         ("notxt", "dkim-no-txt", "error"),
         ("broken", "dns-servfail", "error"),
@@ -267,6 +286,8 @@ def test_a_long_record_of_empty_tags_is_judged_quickly():
         ("norua.example", "dmarc-warning", "spf-ok"),
         ("servfail.example", "dns-servfail", "dns-servfail"),
         ("silent.example", "dns-timeout", "dns-timeout"),
+        ("includegone.example", "dmarc-missing", "spf-include-missing"),
+        ("binary.example", "dmarc-missing", "spf-not-text"),
     ],
 )
 def test_dmarc_and_spf_records(resolver, domain, dmarc_code, spf_code):
@@ -286,6 +307,29 @@ def test_dmarc_and_spf_records(resolver, domain, dmarc_code, spf_code):
             assert finding.severity == "warning" and "rua" in finding.message
         else:
             assert finding.severity == "error" and finding.fix
+
+
+def test_timeouts_inside_checkdmarc_are_told_for_their_name(resolver, server):
+    policy.forget_cached_answers()
+    asked = server.queries
+    started = time.monotonic()
+
+    dmarc = policy.check_dmarc(resolver, "slowinclude.example")
+    spf = policy.check_spf(resolver, "slowinclude.example")
+
+    # Never "not found" nor a mere warning: the names that did not answer.
+    assert [(f.code, f.name) for f in spf] == [("dns-timeout", "silent.example")]
+    assert {f.code for f in dmarc} >= {"dns-timeout"}
+    assert not [f for f in dmarc if "not found" in f.message or f.severity == "ok"]
+    timeouts = [f for f in dmarc if f.code == "dns-timeout"]
+    assert all(f.name.endswith(".example") for f in timeouts)
+    # Twelve silent report addresses: after three timeouts, no more asked.
+    assert len(timeouts) == policy.TIMEOUTS_PER_DOMAIN
+    assert "further names for slowinclude.example were not asked" in (
+        timeouts[0].message
+    )
+    assert server.queries - asked < 30
+    assert time.monotonic() - started < 8 * TIMEOUT
 
 
 def dkim_xml(domain: str, selector: str, result: str) -> str:

@@ -5,11 +5,20 @@ paths, so each record's name is first asked here: a server that does not
 answer gives dns-timeout or dns-servfail, never a missing record. Its own
 retries are off (the timeout is ours) and its DNS cache, process-wide, is
 emptied before each run so that a run sees the DNS of now.
+
+checkdmarc also turns timeouts further on (an include's target, a report
+destination's authorization record) into warnings or "not found"; so it asks
+through a `_Watched` resolver, which notes each name the servers did not
+answer (reported as dns-timeout or dns-servfail for that name), and stops
+asking for a domain after a few timeouts: forty silent report destinations
+would otherwise cost forty timeouts.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import replace
 
 from dmarc_analyzer.dnscheck import lookup
 from dmarc_analyzer.dnscheck.findings import DMARC, ERROR, OK, SPF, WARNING, Finding
@@ -84,6 +93,9 @@ _SPF_FIXES = {
     "SPFRedirectLoop": ("spf-redirect-loop", "Break the redirect loop."),
     "SPFSyntaxError": ("spf-syntax", "Correct the record's syntax."),
 }
+# Timeouts for one domain's checks, past which checkdmarc's further lookups
+# are not sent (each is answered as a timeout at once).
+TIMEOUTS_PER_DOMAIN = 3
 
 
 def check_dmarc(resolver, domain: str) -> list[Finding]:
@@ -94,15 +106,21 @@ def check_dmarc(resolver, domain: str) -> list[Finding]:
     asked = lookup.lookup_txt(resolver, name)
     if asked.status in lookup.UNANSWERED:
         return [lookup.unanswered_finding(asked, DMARC, domain)]
+    if _undecodable(asked, b"v=dmarc1"):
+        return [_not_text(DMARC, name, domain)]
 
+    watched = _Watched(resolver)
     try:
-        found = query_dmarc_record(domain, resolver=resolver, retries=0)
+        found = query_dmarc_record(domain, resolver=watched, retries=0)
         parsed = parse_dmarc_record(
-            found["record"], found["location"], resolver=resolver, retries=0
+            found["record"], found["location"], resolver=watched, retries=0
         )
     except DMARCError as error:
-        return [_error_finding(DMARC, name, domain, error, _DMARC_FIXES)]
+        failed = [_error_finding(DMARC, name, domain, error, _DMARC_FIXES)]
+        return watched.findings(DMARC, domain, failed)
     except DNSException as error:
+        if watched.failed:
+            return watched.findings(DMARC, domain, [])
         return [_dns_error_finding(DMARC, name, domain, error)]
 
     where = found["location"]
@@ -110,7 +128,10 @@ def check_dmarc(resolver, domain: str) -> list[Finding]:
     if where != domain:
         ok += f", inherited from _dmarc.{where}"
     warnings = found["warnings"] + parsed["warnings"]
-    return _warnings(DMARC, name, domain, warnings, "dmarc-warning", ok)
+    judged = _warnings(
+        DMARC, name, domain, watched.quiet(warnings), "dmarc-warning", ok
+    )
+    return watched.findings(DMARC, domain, judged)
 
 
 def check_spf(resolver, domain: str) -> list[Finding]:
@@ -120,16 +141,158 @@ def check_spf(resolver, domain: str) -> list[Finding]:
     asked = lookup.lookup_txt(resolver, domain)
     if asked.status in lookup.UNANSWERED:
         return [lookup.unanswered_finding(asked, SPF, domain)]
+    if _undecodable(asked, b"v=spf1"):
+        return [_not_text(SPF, domain, domain)]
 
+    watched = _Watched(resolver)
     try:
-        parsed = get_spf_record(domain, resolver=resolver, retries=0)
+        parsed = get_spf_record(domain, resolver=watched, retries=0)
     except SPFError as error:
-        return [_error_finding(SPF, domain, domain, error, _SPF_FIXES)]
+        failed = [_spf_error_finding(domain, error)]
+        return watched.findings(SPF, domain, failed)
     except DNSException as error:
+        if watched.failed:
+            return watched.findings(SPF, domain, [])
         return [_dns_error_finding(SPF, domain, domain, error)]
 
     ok = f"v=spf1, {parsed['dns_lookups']} of 10 DNS lookups"
-    return _warnings(SPF, domain, domain, parsed["warnings"], "spf-warning", ok)
+    warnings = watched.quiet(parsed["warnings"])
+    return watched.findings(
+        SPF, domain, _warnings(SPF, domain, domain, warnings, "spf-warning", ok)
+    )
+
+
+class _Watched:
+    """The resolver given to checkdmarc: notes the names the servers did not
+    answer, and after `TIMEOUTS_PER_DOMAIN` timeouts answers every further
+    query with a timeout at once, unasked."""
+
+    def __init__(self, resolver):
+        self._resolver = resolver
+        self.lifetime = resolver.lifetime
+        self.failed: dict[str, str] = {}  # name: TIMEOUT or SERVFAIL
+        self.timeouts = 0
+        self.unsent: set[str] = set()
+
+    def __getattr__(self, name):
+        return getattr(self._resolver, name)
+
+    def resolve(self, qname, rdtype="A", *args, **kwargs):
+        import dns.resolver
+
+        name = str(qname).rstrip(".").lower()
+        if self.timeouts >= TIMEOUTS_PER_DOMAIN:
+            self.unsent.add(name)
+            raise dns.resolver.LifetimeTimeout(timeout=0.0, errors=[])
+        started = time.monotonic()
+        try:
+            return self._resolver.resolve(qname, rdtype, *args, **kwargs)
+        except dns.resolver.LifetimeTimeout as error:
+            self.timeouts += 1
+            self.failed[name] = lookup.TIMEOUT
+            if not error.kwargs.get("timeout"):  # checkdmarc rounds it
+                error.kwargs["timeout"] = time.monotonic() - started
+            raise
+        except dns.resolver.NoNameservers as error:
+            self.failed[name] = lookup._why_no_server(error)
+            raise
+
+    def quiet(self, warnings: list[str]) -> list[str]:
+        """checkdmarc's warnings, but those about a name the servers did not
+        answer: told as dns-timeout or dns-servfail instead."""
+        return [text for text in warnings if not self._about_failure(str(text))]
+
+    def _about_failure(self, text: str) -> bool:
+        lowered = text.lower()
+        if _dns_failure_text(lowered):
+            return True
+        said_missing = "not found" in lowered or "does not exist" in lowered
+        names = [*self.failed, *self.unsent]
+        return said_missing and any(name in lowered for name in names)
+
+    def findings(self, kind: str, domain: str, found: list[Finding]) -> list[Finding]:
+        """`found`, and a finding per name the servers did not answer; those
+        replace checkdmarc's "not found" where it came from a timeout."""
+        if not self.failed:
+            return found
+        unanswered = [
+            lookup.unanswered_finding(lookup.TxtLookup(name, status), kind, domain)
+            for name, status in sorted(self.failed.items())
+        ]
+        if self.unsent:
+            first = unanswered[0]
+            unanswered[0] = replace(
+                first,
+                message=f"{first.message}; after {self.timeouts} timeouts, "
+                f"{len(self.unsent)} further names for {domain} were not asked",
+            )
+        # Neither "ok" nor "missing", nor the failure told of another name:
+        # part of the record could not be checked.
+        kept = [
+            finding
+            for finding in found
+            if finding.severity != OK
+            and finding.code not in _NOT_FOUND
+            and finding.code not in lookup.UNANSWERED
+        ]
+        return kept + unanswered
+
+
+# What checkdmarc says when a lookup on the way timed out.
+_NOT_FOUND = ("dmarc-missing", "spf-missing", "spf-include-missing")
+
+
+def _dns_failure_text(text: str) -> str | None:
+    lowered = text.lower()
+    if "timed out" in lowered or "lifetime expired" in lowered:
+        return lookup.TIMEOUT
+    if "servfail" in lowered:
+        return lookup.SERVFAIL
+    return None
+
+
+def _undecodable(asked: lookup.TxtLookup, start: bytes) -> bool:
+    """A record of this kind whose bytes are not UTF-8: checkdmarc skips it
+    and says the record does not exist."""
+    for strings in asked.records:
+        data = b"".join(strings)
+        if data.lower().startswith(start):
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return True
+    return False
+
+
+def _not_text(kind: str, name: str, domain: str) -> Finding:
+    return Finding(
+        kind,
+        name,
+        domain,
+        ERROR,
+        f"{kind}-not-text",
+        f"the {kind.upper()} record at {name} holds bytes that are not valid "
+        "text (UTF-8): receivers cannot read it",
+        f"Publish the record again at {name} in plain ASCII.",
+    )
+
+
+def _spf_error_finding(domain: str, error) -> Finding:
+    target = getattr(error, "domain", domain)
+    if type(error).__name__ != "SPFRecordNotFound" or target in (None, domain):
+        return _error_finding(SPF, domain, domain, error, _SPF_FIXES)
+    if _dns_failure(error):
+        return _dns_error_finding(SPF, domain, domain, error)
+    return Finding(
+        SPF,
+        domain,
+        domain,
+        ERROR,
+        "spf-include-missing",
+        f"SPF record at {domain}: {_one_line(error)}",
+        f"{target} publishes no SPF record: correct the include:{target} or "
+        f"remove it from the record at {domain} (SPF is a permerror meanwhile).",
+    )
 
 
 def forget_cached_answers() -> None:
@@ -169,8 +332,13 @@ def _dns_failure(error: BaseException) -> str | None:
             return lookup.TIMEOUT
         if isinstance(seen, dns.resolver.NoNameservers):
             return lookup.SERVFAIL
+        # checkdmarc keeps what it wraps in .error, and sometimes only its text
+        wrapped = getattr(seen, "error", None)
+        if isinstance(wrapped, BaseException):
+            seen = wrapped
+            continue
         seen = seen.__cause__ or seen.__context__
-    return None
+    return _dns_failure_text(str(error))
 
 
 def _warnings(kind, name, domain, warnings, code, ok) -> list[Finding]:
