@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
+import dns.message
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import (
@@ -574,3 +575,152 @@ def test_cli_exits_0_when_nothing_is_wrong(tmp_path, keys):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 domain, 1 selector checked: 0 errors" in result.stdout
+
+
+HOSTILE_ZONE = {
+    # A NUL and a terminal escape (clear screen) in the DNS text.
+    "s1._domainkey.example.com.": {"TXT": ['"v=DKIM1; k=\\000rsa\\027[2J; p="']},
+    "example.com.": {"TXT": ['"v=spf1 include:a\\000b.example \\027[2J -all"']},
+    "_dmarc.example.com.": {"TXT": ['"v=DMARC1; p=re\\000ject"']},
+}
+
+
+def store_report(database, tmp_path, domain: str, selectors, name="r") -> None:
+    spf = "<spf><domain>example.com</domain><result>pass</result></spf>"
+    records = "".join(
+        record_xml(auth=dkim_xml(domain, selector, "pass") + spf)
+        for selector in selectors
+    )
+    path = tmp_path / f"{name}.xml"
+    path.write_bytes(report_xml(records, domain=domain, report_id=name))
+    api.ingest(database, [path])
+
+
+def test_control_characters_are_escaped_stored_and_shown(database, tmp_path):
+    store_report(database, tmp_path, "example.com", ["s1"])
+
+    with dns_server.DnsServer(HOSTILE_ZONE) as running:
+        options = api.DnsCheckOptions(nameservers=(running.address,), timeout=TIMEOUT)
+        check = api.check_dns(database, "example.com", options)
+
+    stored = api.dns_check_history(database)
+    assert len(stored) == len(check.findings)
+    for text in [f.message for f in check.findings] + [s.message for s in stored]:
+        assert "\x00" not in text and "\x1b" not in text
+    key = next(f for f in check.findings if f.code == "dkim-unknown-key-type")
+    assert "\\x00rsa\\x1b[2j" in key.message  # k= is read in lower case
+
+
+@pytest.fixture
+def sqlite_database(tmp_path):
+    """For what does not depend on the database server: quicker to set up."""
+    database = api.open_database(str(tmp_path / "check.sqlite"))
+    yield database
+    database.close()
+
+
+def test_names_that_are_not_dns_names_are_never_asked(
+    sqlite_database, tmp_path, caplog
+):
+    database = sqlite_database
+    not_names = ["exa mple.com", "ex;ample.com", "-", "*.example.com", "a..b"]
+    for number, domain in enumerate([*not_names, "ex\\ample.com"]):
+        store_report(database, tmp_path, domain, ["s1"], name=f"bad-{number}")
+    # From a report: a 5,000-character selector, a label over 63 characters.
+    store_report(database, tmp_path, "example.com", ["a" * 5000, "b" * 64, "s1"])
+
+    asked = []
+    with dns_server.DnsServer({}) as running:
+        respond = running._respond
+
+        def noted(data: bytes):
+            asked.append(dns.message.from_wire(data).question[0].name.to_text())
+            return respond(data)
+
+        running._respond = noted
+        options = api.DnsCheckOptions(nameservers=(running.address,), timeout=TIMEOUT)
+        check = api.check_dns(database, None, options)
+
+    assert check.domains == ["example.com"]
+    assert [(s.domain, s.selector) for s in check.selectors] == [("example.com", "s1")]
+    expected = {"s1._domainkey.example.com.", "example.com.", "_dmarc.example.com."}
+    assert set(asked) == expected
+    warned = [r.message for r in caplog.records if "not DNS names" in r.message]
+    assert len(warned) == 1 and "6 policy domains" in warned[0]
+
+
+def test_long_names_are_stored_cut(database):
+    name = "x" * 5000 + "._domainkey.example.com"
+    with database.transaction() as connection:
+        save_findings(
+            connection,
+            datetime.now(UTC),
+            [Finding("dkim", name, "example.com", "error", "dkim-nxdomain", "m")],
+        )
+
+    assert [len(s.name) for s in api.dns_check_history(database)] == [255]
+
+
+def test_an_internationalised_domain_is_found_in_either_form(sqlite_database, tmp_path):
+    from dmarc_analyzer.dnscheck.run import plan_check
+
+    database = sqlite_database
+    store_report(database, tmp_path, "bücher.example", ["s1"])
+
+    for given in ("bücher.example", "BÜCHER.EXAMPLE", "xn--bcher-kva.example"):
+        with database.connect() as connection:
+            check = plan_check(connection, given)
+        assert check.domains == ["xn--bcher-kva.example"], given
+        assert [s.domain for s in check.selectors] == ["xn--bcher-kva.example"]
+
+
+def test_one_record_failing_unexpectedly_stops_no_other(
+    sqlite_database, tmp_path, server, keys, monkeypatch
+):
+    database = sqlite_database
+    store_reports(database, tmp_path)
+    judge = dkim.check_record
+
+    def failing(data: bytes):
+        if keys["512"].encode() in data:
+            raise RuntimeError("unexpected")
+        return judge(data)
+
+    monkeypatch.setattr(dkim, "check_record", failing)
+    options = api.DnsCheckOptions(nameservers=(server.address,), timeout=TIMEOUT)
+    check = api.check_dns(database, "example.com", options)
+
+    found = {(f.name, f.code) for f in check.findings}
+    assert ("short._domainkey.example.com", "dns-check-error") in found
+    assert ("good._domainkey.example.com", "dkim-ok") in found
+    failed = next(f for f in check.findings if f.code == "dns-check-error")
+    assert "RuntimeError: unexpected" in failed.message and failed.selector == "short"
+
+
+def test_cli_escapes_dns_text_and_shows_findings_it_could_not_store(tmp_path):
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from dmarc_analyzer.cli import app
+
+    db = str(tmp_path / "cli.sqlite")
+    database = api.open_database(db)
+    store_report(database, tmp_path, "example.com", ["s1"])
+    database.close()
+
+    with dns_server.DnsServer(HOSTILE_ZONE) as running:
+        ns = ("--nameserver", running.address, "--timeout", TIMEOUT)
+        table = run_cli("dns", "check", *ns, db=db)
+        empty = CliRunner().invoke(app, ["--db", db, "dns", "check", "--domain", ""])
+        with sqlite3.connect(db) as connection:
+            connection.execute("DROP TABLE dns_checks")
+        unstored = run_cli("dns", "check", *ns, "--json", db=db)
+
+    assert table.returncode == 1, table.stderr
+    assert "s1._domainkey.example.com" in table.stdout
+    assert "\x1b" not in table.stdout and "\\x1b[2j" in table.stdout
+    assert empty.exit_code == 2 and "--domain" in empty.output
+    assert unstored.returncode == 1
+    assert {f["code"] for f in json.loads(unstored.stdout)} >= {"dkim-unknown-key-type"}
+    assert "the findings were not stored" in unstored.stderr
