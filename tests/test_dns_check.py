@@ -724,3 +724,25 @@ def test_cli_escapes_dns_text_and_shows_findings_it_could_not_store(tmp_path):
     assert unstored.returncode == 1
     assert {f["code"] for f in json.loads(unstored.stdout)} >= {"dkim-unknown-key-type"}
     assert "the findings were not stored" in unstored.stderr
+
+
+def test_a_run_stops_asking_when_no_server_answers(sqlite_database, tmp_path):
+    selectors = [f"sel{n}" for n in range(60)]
+    store_report(sqlite_database, tmp_path, "example.com", selectors)
+    zone = {f"{s}._domainkey.example.com.": dns_server.SILENT for s in selectors}
+    zone |= {
+        "example.com.": dns_server.SILENT,
+        "_dmarc.example.com.": dns_server.SILENT,
+    }
+    started = time.monotonic()
+
+    with dns_server.DnsServer(zone) as running:
+        options = api.DnsCheckOptions(nameservers=(running.address,), timeout=TIMEOUT)
+        check = api.check_dns(sqlite_database, "example.com", options)
+        asked = running.queries
+
+    assert {f.code for f in check.findings} == {"dns-timeout"}
+    assert len(check.findings) == 62  # each record still has its finding
+    assert any("was not asked" in f.message for f in check.findings)
+    assert asked < 40
+    assert time.monotonic() - started < 6 * TIMEOUT

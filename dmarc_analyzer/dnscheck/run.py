@@ -16,7 +16,7 @@ from functools import partial
 from sqlalchemy import Connection, case, func, null, select
 
 from dmarc_analyzer.alignment import aligned, normalise
-from dmarc_analyzer.dnscheck import dkim, policy
+from dmarc_analyzer.dnscheck import dkim, lookup, policy
 from dmarc_analyzer.dnscheck.dkim import key_name
 from dmarc_analyzer.dnscheck.findings import (
     DKIM,
@@ -123,29 +123,70 @@ def run_check(check: DnsCheck, options: DnsCheckOptions) -> DnsCheck:
 
 def _jobs(check: DnsCheck) -> list[Callable]:
     jobs: list[Callable] = []
+    outage = _Outage()
     for item in check.selectors:
         name = key_name(item.selector, item.domain)
         job = partial(dkim.check_selector, domain=item.domain, selector=item.selector)
         record = Finding(DKIM, name, item.domain, ERROR, "", "", "", item.selector)
-        jobs.append(_guarded(job, record))
+        jobs.append(_guarded(job, record, outage))
     for domain in check.domains:
         dmarc = partial(policy.check_dmarc, domain=domain)
         spf = partial(policy.check_spf, domain=domain)
-        jobs.append(
-            _guarded(dmarc, Finding(DMARC, f"_dmarc.{domain}", domain, "", "", ""))
-        )
-        jobs.append(_guarded(spf, Finding(SPF, domain, domain, "", "", "")))
+        dmarc_record = Finding(DMARC, f"_dmarc.{domain}", domain, "", "", "")
+        jobs.append(_guarded(dmarc, dmarc_record, outage))
+        jobs.append(_guarded(spf, Finding(SPF, domain, domain, "", "", ""), outage))
     return jobs
 
 
-def _guarded(job: Callable, record: Finding) -> Callable:
+class _Outage:
+    """Servers that answered nothing: when the first `DEAD_AFTER` records of
+    a run got no answer at all, the rest are not asked (as identify does)."""
+
+    DEAD_AFTER = 16
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.answered = False
+        self.silent = 0
+
+    @property
+    def dead(self) -> bool:
+        return not self.answered and self.silent >= self.DEAD_AFTER
+
+    def note(self, findings: list[Finding]) -> None:
+        unanswered = all(
+            f.code in (lookup.TIMEOUT, lookup.UNREACHABLE) for f in findings
+        )
+        with self._lock:
+            if unanswered:
+                self.silent += 1
+            else:
+                self.answered = True
+
+    def not_asked(self, record: Finding) -> Finding:
+        return replace(
+            record,
+            severity=ERROR,
+            code=lookup.TIMEOUT,
+            message=f"{record.name} was not asked: no DNS server answered any "
+            f"of the first {self.silent} records of this run",
+            fix="Check that the DNS servers (--nameserver, or the system's) "
+            "answer, then run the check again.",
+        )
+
+
+def _guarded(job: Callable, record: Finding, outage: _Outage) -> Callable:
     """`job`, whose unexpected failure becomes a dns-check-error finding of
     `record` rather than the end of the run: the other records are still
-    checked."""
+    checked. Once the servers look dead, `job` is not run."""
 
     def run(resolver) -> list[Finding]:
+        if outage.dead:
+            return [outage.not_asked(record)]
         try:
-            return job(resolver)
+            found = job(resolver)
+            outage.note(found)
+            return found
         except Exception as error:  # the per-record boundary of the batch
             log.debug("checking %s failed", record.name, exc_info=True)
             return [
