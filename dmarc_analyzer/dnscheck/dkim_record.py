@@ -127,17 +127,21 @@ def _version_problems(tags: list[tuple[str, str]]) -> list[Problem]:
     versions = [index for index, (name, _) in enumerate(tags) if name == "v"]
     if not versions:
         return []
-    if tags[versions[0]][1] != "DKIM1" or versions[0] != 0:
-        return [
-            Problem(
-                ERROR,
-                "dkim-bad-version",
-                f"v={tags[versions[0]][1]}: v=DKIM1 must be the first tag, "
-                "when there is a v=",
-                "Start the record with v=DKIM1; (or leave v= out).",
-            )
-        ]
-    return []
+    version = tags[versions[0]][1]
+    if version != "DKIM1":
+        wrong = f"v={version}: the version must be exactly DKIM1"
+    elif versions[0] != 0:
+        wrong = "v=DKIM1 must be the first tag"
+    else:
+        return []
+    return [
+        Problem(
+            ERROR,
+            "dkim-bad-version",
+            wrong,
+            "Start the record with v=DKIM1; (or leave v= out).",
+        )
+    ]
 
 
 def _restriction_problems(values: dict[str, str]) -> list[Problem]:

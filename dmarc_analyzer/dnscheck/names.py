@@ -16,6 +16,8 @@ _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$")
 def dns_name(text: str | None) -> str | None:
     """`text` as a DNS name in lower case, internationalised names in their
     ASCII form; None when it is not one."""
+    if (text or "").strip().endswith(".."):
+        return None  # normalise would take all the dots away
     name = normalise(text)
     if not name or len(name) > LONGEST_NAME or not name.isascii():
         return None
