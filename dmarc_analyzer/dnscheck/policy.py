@@ -170,7 +170,8 @@ class _Watched:
     def __init__(self, resolver):
         self._resolver = resolver
         self.lifetime = resolver.lifetime
-        self.failed: dict[str, str] = {}  # name: TIMEOUT or SERVFAIL
+        # name: (TIMEOUT or SERVFAIL, the record type asked)
+        self.failed: dict[str, tuple[str, str]] = {}
         self.timeouts = 0
         self.unsent: set[str] = set()
 
@@ -178,9 +179,11 @@ class _Watched:
         return getattr(self._resolver, name)
 
     def resolve(self, qname, rdtype="A", *args, **kwargs):
+        import dns.rdatatype
         import dns.resolver
 
         name = str(qname).rstrip(".").lower()
+        asked = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
         if self.timeouts >= TIMEOUTS_PER_DOMAIN:
             self.unsent.add(name)
             raise dns.resolver.LifetimeTimeout(timeout=0.0, errors=[])
@@ -189,12 +192,12 @@ class _Watched:
             return self._resolver.resolve(qname, rdtype, *args, **kwargs)
         except dns.resolver.LifetimeTimeout as error:
             self.timeouts += 1
-            self.failed[name] = lookup.TIMEOUT
+            self.failed[name] = (lookup.TIMEOUT, asked)
             if not error.kwargs.get("timeout"):  # checkdmarc rounds it
                 error.kwargs["timeout"] = time.monotonic() - started
             raise
         except dns.resolver.NoNameservers as error:
-            self.failed[name] = lookup._why_no_server(error)
+            self.failed[name] = (lookup._why_no_server(error), asked)
             raise
 
     def quiet(self, warnings: list[str]) -> list[str]:
@@ -216,8 +219,12 @@ class _Watched:
         if not self.failed:
             return found
         unanswered = [
-            lookup.unanswered_finding(lookup.TxtLookup(name, status), kind, domain)
-            for name, status in sorted(self.failed.items())
+            lookup.unanswered_finding(
+                lookup.TxtLookup(name, status, detail=f"asked for {rdtype}"),
+                kind,
+                domain,
+            )
+            for name, (status, rdtype) in sorted(self.failed.items())
         ]
         if self.unsent:
             first = unanswered[0]
