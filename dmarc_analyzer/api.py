@@ -19,6 +19,7 @@ from dmarc_analyzer.analysis.period import Period, chosen_days, last_full
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.config import ArchiveFolders, ImapSettings, Settings
 from dmarc_analyzer.defaults import DATABASE_ENV
+from dmarc_analyzer.errors import DatabaseError, DnsCheckNotStored
 from dmarc_analyzer.i18n import Language, available_languages, language
 from dmarc_analyzer.storage.database import DEFAULT_DATABASE, Database
 from dmarc_analyzer.storage.reports import (
@@ -345,8 +346,13 @@ def check_dns(
     with database.connect() as connection:
         check = plan_check(connection, domain)
     run_check(check, options or DnsCheckOptions())
-    with database.transaction() as connection:
-        save_findings(connection, check.checked_at, check.findings)
+    try:
+        with database.transaction() as connection:
+            save_findings(connection, check.checked_at, check.findings)
+    except DatabaseError as error:
+        raise DnsCheckNotStored(
+            f"the findings were not stored: {error}", check
+        ) from error
     return check
 
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from dmarc_analyzer.defaults import DATABASE_ENV
-from dmarc_analyzer.errors import DmarcAnalyzerError
+from dmarc_analyzer.errors import DmarcAnalyzerError, DnsCheckNotStored
 from dmarc_analyzer.i18n import available_languages
 from dmarc_analyzer.lazy import lazy_import
 
@@ -617,8 +617,18 @@ def dns_check(
     ```
     """
     options = api.DnsCheckOptions(nameservers=_nameservers(nameserver), timeout=timeout)
-    result = api.check_dns(_open_existing(), _checked_domain(domain), options)
+    domain = _checked_domain(domain)
+    try:
+        result = api.check_dns(_open_existing(), domain, options)
+    except DnsCheckNotStored as error:  # the findings are shown all the same
+        _print_dns_check(error.check, as_json)
+        raise
+    _print_dns_check(result, as_json)
+    if result.errors:
+        raise typer.Exit(1)
 
+
+def _print_dns_check(result, as_json: bool) -> None:
     if as_json:
         print(json.dumps([finding.as_dict() for finding in result.findings], indent=2))
     elif not result.domains:
@@ -632,8 +642,6 @@ def dns_check(
             f"{console.plural(len(result.warnings), 'warning')}",
             highlight=False,
         )
-    if result.errors:
-        raise typer.Exit(1)
 
 
 @db_app.command("clear-dns-cache")
@@ -771,6 +779,8 @@ def _scope(domain: str | None, since: date | None, until: date | None):
 
 def _checked_domain(domain: str | None) -> str | None:
     if domain is not None:
+        if not domain.strip().strip("."):
+            raise typer.BadParameter("give a domain name", param_hint="--domain")
         try:
             domain.encode("utf-8")
         except UnicodeEncodeError:

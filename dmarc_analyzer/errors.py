@@ -30,6 +30,15 @@ class DatabaseError(DmarcAnalyzerError):
     """The database cannot be opened, migrated or written."""
 
 
+class DnsCheckNotStored(DatabaseError):
+    """A `dns check` ran, but its findings could not be stored; `check`
+    holds them, to be shown all the same."""
+
+    def __init__(self, message: str, check):
+        super().__init__(message)
+        self.check = check
+
+
 class SettingsError(DmarcAnalyzerError):
     """The settings file cannot be read, or holds a wrong value."""
 

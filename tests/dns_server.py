@@ -70,7 +70,7 @@ class DnsServer:
         question = query.question[0]
         name = question.name.to_text().lower()
         type_name = dns.rdatatype.to_text(question.rdtype)
-        for _ in range(8):  # a CNAME chain, loops cut short
+        for _ in range(24):  # a CNAME chain, loops cut short
             answers = self.records.get(name)
             if answers == SILENT:
                 return None

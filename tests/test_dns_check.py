@@ -6,9 +6,11 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
+import dns.message
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import (
@@ -17,8 +19,10 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from dmarc_analyzer import api
-from dmarc_analyzer.dnscheck import dkim, policy
+from dmarc_analyzer.dnscheck import dkim, policy, run
+from dmarc_analyzer.dnscheck.dkim_record import check_record
 from dmarc_analyzer.dnscheck.findings import Finding
+from dmarc_analyzer.errors import DnsUnavailable
 from dmarc_analyzer.identify.reverse_dns import make_resolver, parse_nameserver
 from dmarc_analyzer.storage.dns_checks import save_findings
 from tests import dns_server
@@ -45,6 +49,21 @@ def rsa_512() -> str:
     return spki(rsa.RSAPublicNumbers(65537, modulus).public_key())
 
 
+def rsa_17000() -> str:
+    # Over 16384 bits: a modulus of that size loads as rsa_512's does.
+    modulus = (1 << 16999) | (0x1234567 << 200) | 1
+    return spki(rsa.RSAPublicNumbers(65537, modulus).public_key())
+
+
+def unknown_algorithm_key() -> str:
+    """A SubjectPublicKeyInfo whose algorithm (OID 1.2.3.4.5.6) cryptography
+    does not know: it raises UnsupportedAlgorithm, not ValueError."""
+    algorithm = bytes.fromhex("3009" + "06052a03040506" + "0500")
+    bits = bytes.fromhex("030400010203")
+    body = algorithm + bits
+    return base64.b64encode(bytes([0x30, len(body)]) + body).decode()
+
+
 def ed25519_key() -> str:
     public = ed25519.Ed25519PrivateKey.generate().public_key()
     raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -65,6 +84,8 @@ def keys() -> dict[str, str]:
         "2048": rsa_key(2048),
         "1024": rsa_key(1024),
         "512": rsa_512(),
+        "17000": rsa_17000(),
+        "unknown": unknown_algorithm_key(),
         "ed25519": ed25519_key(),
     }
 
@@ -91,6 +112,14 @@ def dkim_zone(keys) -> dict:
         "twice": [txt(f"v=DKIM1; k=rsa; p={good}; k=rsa")],
         "sha1": [txt(f"v=DKIM1; h=sha1; k=rsa; p={good}")],
         "web": [txt(f"v=DKIM1; s=web; k=rsa; p={good}")],
+        "oddalgo": [txt(f"v=DKIM1; k=rsa; p={keys['unknown']}")],
+        "huge": [txt(f"v=DKIM1; k=rsa; p={keys['17000']}")],
+        "upper": [txt(f"V=DKIM1; K=RSA; P={good}")],
+        "nbsp": [txt(f"v=DKIM1;\u00a0k=rsa; p={good}")],
+        "padded": [txt(f"v=DKIM1; k=rsa; p={good}==")],
+        "late": [txt(f"k=rsa; v=DKIM1; p={good}")],
+        # 18 KB of empty tags: too long to be a key, and not parsed.
+        "toolong": [txt("a=;" * 6000)],
     }
     zone = {
         f"{selector}._domainkey.example.com.": {"TXT": records}
@@ -105,12 +134,19 @@ def dkim_zone(keys) -> dict:
         "broken._domainkey.example.com.": dns_server.SERVFAIL,
         "slow._domainkey.example.com.": dns_server.SILENT,
         "refused._domainkey.example.com.": dns_server.REFUSED,
+        "loop._domainkey.example.com.": {"CNAME": ["loop._domainkey.example.com."]},
     }
+    # Past the 16 links resolvers follow.
+    zone["longchain._domainkey.example.com."] = {"CNAME": ["c0.example.com."]}
+    for link in range(20):
+        zone[f"c{link}.example.com."] = {"CNAME": [f"c{link + 1}.example.com."]}
+    zone["c20.example.com."] = {"TXT": [txt(f"v=DKIM1; p={good}")]}
     return zone
 
 
 def policy_zone() -> dict:
     includes = " ".join(f"include:i{n}.example.net" for n in range(11))
+    rua = ",".join(f"mailto:d@r{n}.example" for n in range(12))
     zone = {
         "example.com.": {"A": ["192.0.2.1"]},  # no SPF, no DMARC
         "good.example.": {
@@ -134,11 +170,9 @@ def policy_zone() -> dict:
         "_dmarc.norua.example.": {"TXT": ['"v=DMARC1; p=none"']},
         "nospf.example.": {"A": ["192.0.2.1"]},
         # An SPF include the server never answers for.
-        "slowinclude.example.": {
-            "TXT": ['"v=spf1 include:_spf3.slowinclude.example -all"']
-        },
-        "_spf3.slowinclude.example.": dns_server.SILENT,
-        "_dmarc.slowinclude.example.": {"TXT": ['"v=DMARC1; p=reject"']},
+        "slowspf.example.": {"TXT": ['"v=spf1 include:_spf3.slowspf.example -all"']},
+        "_spf3.slowspf.example.": dns_server.SILENT,
+        "_dmarc.slowspf.example.": {"TXT": ['"v=DMARC1; p=reject"']},
         "refused.example.": dns_server.REFUSED,
         "mail.refused.example.": {"TXT": ['"v=spf1 -all"']},
         "_dmarc.refused.example.": dns_server.REFUSED,
@@ -149,6 +183,16 @@ def policy_zone() -> dict:
     }
     for n in range(11):
         zone[f"i{n}.example.net."] = {"TXT": ['"v=spf1 ip4:198.51.100.0/24 -all"']}
+    zone |= {
+        "includegone.example.": {"TXT": ['"v=spf1 include:gone.example.net -all"']},
+        "binary.example.": {"TXT": ['"v=spf1 -all \\255"']},
+        # Timeouts met by checkdmarc on the way: an include, report addresses.
+        "slowinclude.example.": {"TXT": ['"v=spf1 include:silent.example -all"']},
+        "_dmarc.slowinclude.example.": {"TXT": [txt(f"v=DMARC1; p=reject; rua={rua}")]},
+    }
+    for n in range(12):
+        zone[f"r{n}.example."] = dns_server.SILENT
+        zone[f"slowinclude.example._report._dmarc.r{n}.example."] = dns_server.SILENT
     return zone
 
 
@@ -197,8 +241,17 @@ def codes(findings) -> dict[str, str]:
         ("twice", "dkim-duplicate-tag", "error"),
         ("sha1", "dkim-sha1-only", "error"),
         ("web", "dkim-not-for-email", "error"),
+        ("oddalgo", "dkim-bad-key", "error"),
+        ("huge", "dkim-rsa-too-long", "warning"),
+        ("upper", "dkim-tag-case", "error"),
+        ("nbsp", "dkim-nbsp", "error"),
+        ("padded", "dkim-bad-base64", "error"),
+        ("late", "dkim-bad-version", "error"),
+        ("toolong", "dkim-record-too-long", "error"),
         ("vendor", "dkim-cname", "info"),
         ("dangling", "dkim-cname-dangling", "error"),
+        ("loop", "dkim-cname-loop", "error"),
+        ("longchain", "dkim-cname-loop", "error"),
         ("missing", "dkim-nxdomain", "error"),
         ("notxt", "dkim-no-txt", "error"),
         ("broken", "dns-servfail", "error"),
@@ -234,6 +287,17 @@ def test_key_details_are_told(resolver):
     )
     # Past the quotes the key itself is fine, and said to be.
     assert "dkim-key" in codes(quoted)
+    late = dkim.check_selector(resolver, "example.com", "late")
+    assert "v=DKIM1 must be the first tag" in late[0].message
+
+
+def test_a_long_record_of_empty_tags_is_judged_quickly():
+    # Counting each tag's repeats over the list took seconds at 64 KB.
+    started = time.monotonic()
+    found = check_record(b"v=DKIM1; " + b"a=;" * 5000)
+
+    assert [p.code for p in found] == ["dkim-duplicate-tag"]
+    assert time.monotonic() - started < 0.5
 
 
 @pytest.mark.parametrize(
@@ -249,6 +313,8 @@ def test_key_details_are_told(resolver):
         ("servfail.example", "dns-servfail", "dns-servfail"),
         ("refused.example", "dns-refused", "dns-refused"),
         ("silent.example", "dns-timeout", "dns-timeout"),
+        ("includegone.example", "dmarc-missing", "spf-include-missing"),
+        ("binary.example", "dmarc-missing", "spf-not-text"),
     ],
 )
 def test_dmarc_and_spf_records(resolver, domain, dmarc_code, spf_code):
@@ -300,14 +366,40 @@ def test_the_organisational_domain_that_failed_is_named(resolver):
 def test_a_failed_spf_include_is_named(resolver):
     policy.forget_cached_answers()
 
-    [finding] = policy.check_spf(resolver, "slowinclude.example")
+    [finding] = policy.check_spf(resolver, "slowspf.example")
 
     assert finding.code == "dns-timeout"
-    assert finding.name == "slowinclude.example"
+    assert finding.name == "slowspf.example"
     assert finding.message.startswith(
-        "no DNS server answered in time for _spf3.slowinclude.example, so "
-        "slowinclude.example could not be checked"
+        "no DNS server answered in time for _spf3.slowspf.example, so "
+        "slowspf.example could not be checked"
     )
+
+
+def test_timeouts_inside_checkdmarc_are_told_for_their_name(resolver, server):
+    policy.forget_cached_answers()
+    asked = server.queries
+    started = time.monotonic()
+
+    dmarc = policy.check_dmarc(resolver, "slowinclude.example")
+    spf = policy.check_spf(resolver, "slowinclude.example")
+
+    # Never "not found" nor a mere warning: the names that did not answer.
+    # Kept under the record checked; the message names the name that failed.
+    assert [(f.code, f.name) for f in spf] == [("dns-timeout", "slowinclude.example")]
+    assert "in time for silent.example, so slowinclude.example" in spf[0].message
+    assert {f.code for f in dmarc} >= {"dns-timeout"}
+    assert not [f for f in dmarc if "not found" in f.message or f.severity == "ok"]
+    timeouts = [f for f in dmarc if f.code == "dns-timeout"]
+    assert all(f.name == "_dmarc.slowinclude.example" for f in timeouts)
+    assert all("._report._dmarc.r" in f.message for f in timeouts)
+    # Twelve silent report addresses: after three timeouts, no more asked.
+    assert len(timeouts) == policy.TIMEOUTS_PER_DOMAIN
+    assert "further names for slowinclude.example were not asked" in (
+        timeouts[0].message
+    )
+    assert server.queries - asked < 30
+    assert time.monotonic() - started < 8 * TIMEOUT
 
 
 def dkim_xml(domain: str, selector: str, result: str) -> str:
@@ -698,3 +790,191 @@ def test_cli_exits_0_when_nothing_is_wrong(tmp_path, keys):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 domain, 1 selector checked: 0 errors, 0 warnings" in result.stdout
+
+
+HOSTILE_ZONE = {
+    # A NUL and a terminal escape (clear screen) in the DNS text.
+    "s1._domainkey.example.com.": {"TXT": ['"v=DKIM1; k=\\000rsa\\027[2J; p="']},
+    "example.com.": {"TXT": ['"v=spf1 include:a\\000b.example \\027[2J -all"']},
+    "_dmarc.example.com.": {"TXT": ['"v=DMARC1; p=re\\000ject"']},
+}
+
+
+def store_report(database, tmp_path, domain: str, selectors, name="r") -> None:
+    spf = "<spf><domain>example.com</domain><result>pass</result></spf>"
+    records = "".join(
+        record_xml(auth=dkim_xml(domain, selector, "pass") + spf)
+        for selector in selectors
+    )
+    path = tmp_path / f"{name}.xml"
+    path.write_bytes(report_xml(records, domain=domain, report_id=name))
+    api.ingest(database, [path])
+
+
+def test_control_characters_are_escaped_stored_and_shown(database, tmp_path):
+    store_report(database, tmp_path, "example.com", ["s1"])
+
+    with dns_server.DnsServer(HOSTILE_ZONE) as running:
+        options = api.DnsCheckOptions(nameservers=(running.address,), timeout=TIMEOUT)
+        check = api.check_dns(database, "example.com", options)
+
+    stored = api.dns_check_history(database)
+    assert len(stored) == len(check.findings)
+    for text in [f.message for f in check.findings] + [s.message for s in stored]:
+        assert "\x00" not in text and "\x1b" not in text
+    key = next(f for f in check.findings if f.code == "dkim-unknown-key-type")
+    assert "\\x00rsa\\x1b[2j" in key.message  # k= is read in lower case
+
+
+def test_names_that_are_not_dns_names_are_never_asked(
+    sqlite_database, tmp_path, caplog
+):
+    database = sqlite_database
+    not_names = ["exa mple.com", "ex;ample.com", "-", "*.example.com", "a..b", "b.."]
+    for number, domain in enumerate([*not_names, "ex\\ample.com"]):
+        store_report(database, tmp_path, domain, ["s1"], name=f"bad-{number}")
+    # From a report: a 5,000-character selector, a label over 63 characters.
+    store_report(database, tmp_path, "example.com", ["a" * 5000, "b" * 64, "s1"])
+
+    asked = []
+    with dns_server.DnsServer({}) as running:
+        respond = running._respond
+
+        def noted(data: bytes):
+            asked.append(dns.message.from_wire(data).question[0].name.to_text())
+            return respond(data)
+
+        running._respond = noted
+        options = api.DnsCheckOptions(nameservers=(running.address,), timeout=TIMEOUT)
+        check = api.check_dns(database, None, options)
+
+    assert check.domains == ["example.com"]
+    assert [(s.domain, s.selector) for s in check.selectors] == [("example.com", "s1")]
+    expected = {"s1._domainkey.example.com.", "example.com.", "_dmarc.example.com."}
+    assert set(asked) == expected
+    warned = [r.message for r in caplog.records if "not DNS names" in r.message]
+    assert len(warned) == 1 and "7 policy domains" in warned[0]
+
+
+def test_long_names_are_stored_cut(database):
+    name = "x" * 5000 + "._domainkey.example.com"
+    with database.transaction() as connection:
+        save_findings(
+            connection,
+            datetime.now(UTC),
+            [Finding("dkim", name, "example.com", "error", "dkim-nxdomain", "m")],
+        )
+
+    assert [len(s.name) for s in api.dns_check_history(database)] == [255]
+
+
+def test_an_internationalised_domain_is_found_in_either_form(sqlite_database, tmp_path):
+    from dmarc_analyzer.dnscheck.run import plan_check
+
+    database = sqlite_database
+    store_report(database, tmp_path, "bücher.example", ["s1"])
+
+    for given in ("bücher.example", "BÜCHER.EXAMPLE", "xn--bcher-kva.example"):
+        with database.connect() as connection:
+            check = plan_check(connection, given)
+        assert check.domains == ["xn--bcher-kva.example"], given
+        assert [s.domain for s in check.selectors] == ["xn--bcher-kva.example"]
+
+
+def test_one_record_failing_unexpectedly_stops_no_other(
+    sqlite_database, tmp_path, server, keys, monkeypatch
+):
+    database = sqlite_database
+    store_reports(database, tmp_path)
+    judge = dkim.check_record
+
+    def failing(data: bytes):
+        if keys["512"].encode() in data:
+            raise RuntimeError("unexpected")
+        return judge(data)
+
+    monkeypatch.setattr(dkim, "check_record", failing)
+    options = api.DnsCheckOptions(nameservers=(server.address,), timeout=TIMEOUT)
+    check = api.check_dns(database, "example.com", options)
+
+    found = {(f.name, f.code) for f in check.findings}
+    assert ("short._domainkey.example.com", "dns-check-error") in found
+    assert ("good._domainkey.example.com", "dkim-ok") in found
+    failed = next(f for f in check.findings if f.code == "dns-check-error")
+    assert "RuntimeError: unexpected" in failed.message and failed.selector == "short"
+
+
+def test_cli_escapes_dns_text_and_shows_findings_it_could_not_store(tmp_path):
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from dmarc_analyzer.cli import app
+
+    db = str(tmp_path / "cli.sqlite")
+    database = api.open_database(db)
+    store_report(database, tmp_path, "example.com", ["s1"])
+    database.close()
+
+    with dns_server.DnsServer(HOSTILE_ZONE) as running:
+        ns = ("--nameserver", running.address, "--timeout", TIMEOUT)
+        table = run_cli("dns", "check", *ns, db=db)
+        empty = CliRunner().invoke(app, ["--db", db, "dns", "check", "--domain", ""])
+        with sqlite3.connect(db) as connection:
+            connection.execute("DROP TABLE dns_checks")
+        unstored = run_cli("dns", "check", *ns, "--json", db=db)
+
+    assert table.returncode == 1, table.stderr
+    assert "s1._domainkey.example.com" in table.stdout
+    assert "\x1b" not in table.stdout and "\\x1b[2j" in table.stdout
+    assert empty.exit_code == 2 and "--domain" in empty.output
+    assert unstored.returncode == 1
+    assert {f["code"] for f in json.loads(unstored.stdout)} >= {"dkim-unknown-key-type"}
+    assert "the findings were not stored" in unstored.stderr
+
+
+def test_a_run_stops_asking_when_no_server_answers(sqlite_database, tmp_path):
+    selectors = [f"sel{n}" for n in range(60)]
+    store_report(sqlite_database, tmp_path, "example.com", selectors)
+    zone = {f"{s}._domainkey.example.com.": dns_server.SILENT for s in selectors}
+    zone |= {
+        "example.com.": dns_server.SILENT,
+        "_dmarc.example.com.": dns_server.SILENT,
+    }
+    started = time.monotonic()
+
+    # No server answered at all: one DnsUnavailable error, nothing stored,
+    # and the records past the first 16 were not asked.
+    with dns_server.DnsServer(zone) as running:
+        options = api.DnsCheckOptions(nameservers=(running.address,), timeout=TIMEOUT)
+        with pytest.raises(DnsUnavailable, match="no DNS server answered"):
+            api.check_dns(sqlite_database, "example.com", options)
+        asked = running.queries
+
+    assert asked < 40
+    assert time.monotonic() - started < 6 * TIMEOUT
+    assert api.dns_check_history(sqlite_database) == []
+
+
+def test_records_not_asked_once_servers_die_are_timeouts_never_broken():
+    silent = Finding("dkim", "x", "example.com", "error", "dns-timeout", "", "")
+    outage = run._Outage()
+    jobs = [
+        run._guarded(lambda r: [silent], replace(silent, name=f"s{n}"), outage)
+        for n in range(run._Outage.DEAD_AFTER + 2)
+    ]
+
+    found = [finding for job in jobs for finding in job(None)]
+    assert outage.dead
+    not_asked = [f for f in found if "was not asked" in f.message]
+    assert [f.name for f in not_asked] == ["s16", "s17"]
+    assert {f.code for f in found} == {"dns-timeout"}
+
+    # Some record answered, then the servers died: every record is still
+    # asked, each with its own timeout (a lookup failure, never "broken").
+    ok = replace(silent, severity="ok", code="dkim-ok")
+    outage = run._Outage()
+    assert run._guarded(lambda r: [ok], silent, outage)(None) == [ok]
+    for _ in range(run._Outage.DEAD_AFTER + 2):
+        assert run._guarded(lambda r: [silent], silent, outage)(None) == [silent]
+    assert not outage.dead

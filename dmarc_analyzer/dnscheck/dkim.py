@@ -20,6 +20,8 @@ def check_selector(resolver, domain: str, selector: str) -> list[Finding]:
 
     if found.status in lookup.UNANSWERED:
         return [lookup.unanswered_finding(found, DKIM, domain, selector)]
+    if found.status == lookup.CNAME_LOOP:
+        return [_cname_loop(found, domain, selector)]
     if found.status == lookup.NXDOMAIN and not found.cnames and _gone(resolver, domain):
         # A key missing because its whole domain is: the resolver asked, or
         # the domain's delegation, not the key.
@@ -41,6 +43,21 @@ def check_selector(resolver, domain: str, selector: str) -> list[Finding]:
 
 def _gone(resolver, domain: str) -> bool:
     return lookup.lookup_txt(resolver, domain).status == lookup.NXDOMAIN
+
+
+def _cname_loop(found: lookup.TxtLookup, domain: str, selector: str) -> Finding:
+    return Finding(
+        DKIM,
+        found.name,
+        domain,
+        ERROR,
+        "dkim-cname-loop",
+        f"the CNAMEs at {found.name} loop, or chain further than resolvers "
+        "follow (16 links): receivers find no key",
+        "Point the CNAME straight at the vendor's key record (the target "
+        "their DKIM settings give), not at another CNAME of yours.",
+        selector,
+    )
 
 
 def _cname_notes(found: lookup.TxtLookup) -> list[Problem]:

@@ -4,6 +4,7 @@ ed25519), judged as a receiver would: tags, key type, and the key itself."""
 import base64
 import binascii
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from dmarc_analyzer.dnscheck.findings import ERROR, INFO, WARNING
@@ -11,7 +12,16 @@ from dmarc_analyzer.dnscheck.findings import ERROR, INFO, WARNING
 KNOWN_KEY_TYPES = ("rsa", "ed25519")
 RSA_MINIMUM = 1024  # under it receivers refuse the key (RFC 8301)
 RSA_RECOMMENDED = 2048
+RSA_MAXIMUM = 16384  # over it many verifiers refuse the key
+# A key record is a few hundred bytes, a few KB with an 8192-bit key; what is
+# longer is not a key record, and not worth parsing.
+LONGEST_RECORD = 16384
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# RFC 6376's whitespace (WSP and FWS): a non-breaking space is not one.
+_WSP = " \t\r\n"
+_SPACES = re.compile(r"[ \t\r\n]")
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_KNOWN_TAGS = ("v", "g", "h", "k", "n", "p", "s", "t")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +36,29 @@ class Problem:
 
 def check_record(data: bytes) -> list[Problem]:
     """Judge the text of one key record (its strings already joined)."""
+    if len(data) > LONGEST_RECORD:
+        return [
+            Problem(
+                ERROR,
+                "dkim-record-too-long",
+                f"the record is {len(data):,} bytes long: a key record is at "
+                "most a few KB (record too long)",
+                "Publish only v=DKIM1; k=rsa; p=<base64 key> at this name.",
+            )
+        ]
     text = data.decode("utf-8", errors="replace")
     problems = []
+    if "\u00a0" in text:
+        problems.append(
+            Problem(
+                ERROR,
+                "dkim-nbsp",
+                "the record contains a non-breaking space (U+00A0), which is "
+                "not a space to receivers: the tag beside it is unreadable",
+                "Retype the spaces of the record as ordinary spaces (or remove "
+                "them); a word processor or web page put the others there.",
+            )
+        )
 
     if '"' in text or "\\" in text:
         problems.append(
@@ -56,19 +87,20 @@ def check_record(data: bytes) -> list[Problem]:
 def _parse_tags(text: str) -> tuple[list[tuple[str, str]], Problem | None]:
     tags = []
     for part in text.split(";"):
-        if not part.strip():
+        if not part.strip(_WSP):
             continue
         name, equals, value = part.partition("=")
-        if not equals or not _TAG.match(name.strip()):
+        name = name.strip(_WSP)
+        if not equals or not _TAG.match(name):
             return [], Problem(
                 ERROR,
                 "dkim-syntax",
-                f"not a DKIM tag list: {part.strip()[:60]!r}",
+                f"not a DKIM tag list: {part.strip(_WSP)[:60]!r}",
                 "A key record reads v=DKIM1; k=rsa; p=<base64 key>.",
             )
-        tags.append((name.strip().lower(), value.strip()))
-    names = [name for name, _ in tags]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+        tags.append((name, value.strip(_WSP)))
+    counts = Counter(name for name, _ in tags)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
         return [], Problem(
             ERROR,
@@ -77,6 +109,17 @@ def _parse_tags(text: str) -> tuple[list[tuple[str, str]], Problem | None]:
             "is invalid (RFC 6376 section 3.2)",
             "Keep each tag once.",
         )
+    upper = [
+        name for name in counts if name != name.lower() and name.lower() in _KNOWN_TAGS
+    ]
+    if upper:
+        return [], Problem(
+            ERROR,
+            "dkim-tag-case",
+            f"the tag {upper[0]}= is not {upper[0].lower()}=: tag names are "
+            "case-sensitive (RFC 6376 section 3.2), receivers do not read it",
+            "Write the tag names in lower case: v=DKIM1; k=rsa; p=<base64 key>.",
+        )
     return tags, None
 
 
@@ -84,16 +127,21 @@ def _version_problems(tags: list[tuple[str, str]]) -> list[Problem]:
     versions = [index for index, (name, _) in enumerate(tags) if name == "v"]
     if not versions:
         return []
-    if tags[versions[0]][1] != "DKIM1" or versions[0] != 0:
-        return [
-            Problem(
-                ERROR,
-                "dkim-bad-version",
-                f"v={tags[versions[0]][1]} where a key record starts with v=DKIM1",
-                "Start the record with v=DKIM1; (or leave v= out).",
-            )
-        ]
-    return []
+    version = tags[versions[0]][1]
+    if version != "DKIM1":
+        wrong = f"v={version}: the version must be exactly DKIM1"
+    elif versions[0] != 0:
+        wrong = "v=DKIM1 must be the first tag"
+    else:
+        return []
+    return [
+        Problem(
+            ERROR,
+            "dkim-bad-version",
+            wrong,
+            "Start the record with v=DKIM1; (or leave v= out).",
+        )
+    ]
 
 
 def _restriction_problems(values: dict[str, str]) -> list[Problem]:
@@ -179,7 +227,7 @@ def _public_key_problems(encoded: str, key_type: str) -> list[Problem]:
             )
         ]
     problems = []
-    if re.search(r"\s", encoded):
+    if _SPACES.search(encoded):
         problems.append(
             Problem(
                 WARNING,
@@ -189,8 +237,11 @@ def _public_key_problems(encoded: str, key_type: str) -> list[Problem]:
                 "Remove the spaces from the key.",
             )
         )
+    packed = _SPACES.sub("", encoded)
     try:
-        der = base64.b64decode(re.sub(r"\s", "", encoded), validate=True)
+        if not _BASE64.fullmatch(packed):  # b64decode lets extra padding through
+            raise ValueError(packed)
+        der = base64.b64decode(packed, validate=True)
     except (binascii.Error, ValueError):
         return [
             *problems,
@@ -208,7 +259,17 @@ def _public_key_problems(encoded: str, key_type: str) -> list[Problem]:
 def _parsed_key_problems(der: bytes, key_type: str) -> list[Problem]:
     if key_type == "ed25519":
         return _ed25519_problems(der)
-    size = _rsa_size(der)
+    try:
+        size = _rsa_size(der)
+    except Exception as error:  # hostile DER: whatever fails, the key is at fault
+        return [
+            Problem(
+                ERROR,
+                "dkim-key-unparsable",
+                f"p= could not be read as a public key ({type(error).__name__})",
+                "Publish the RSA public key as your signer prints it.",
+            )
+        ]
     if size is None:
         return [
             Problem(
@@ -230,6 +291,17 @@ def _parsed_key_problems(der: bytes, key_type: str) -> list[Problem]:
                 "selector, then switch the signer to it.",
             )
         ]
+    if size > RSA_MAXIMUM:
+        return [
+            Problem(
+                WARNING,
+                "dkim-rsa-too-long",
+                f"RSA key of {size} bits: many receivers refuse keys over "
+                f"{RSA_MAXIMUM} bits",
+                f"Publish a {RSA_RECOMMENDED}-bit or 4096-bit key under a new "
+                "selector, then switch the signer to it.",
+            )
+        ]
     if size < RSA_RECOMMENDED:
         return [
             Problem(
@@ -243,6 +315,7 @@ def _parsed_key_problems(der: bytes, key_type: str) -> list[Problem]:
 
 
 def _rsa_size(der: bytes) -> int | None:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import (
         load_der_public_key,
@@ -251,6 +324,8 @@ def _rsa_size(der: bytes) -> int | None:
 
     try:
         key = load_der_public_key(der)
+    except UnsupportedAlgorithm:  # a key of a kind cryptography does not know
+        return None
     except ValueError:
         # Some signers publish the bare PKCS#1 RSAPublicKey, which receivers
         # accept as well.
@@ -261,7 +336,7 @@ def _rsa_size(der: bytes) -> int | None:
         )
         try:
             key = load_pem_public_key(pem)
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm):
             return None
     return key.key_size if isinstance(key, rsa.RSAPublicKey) else None
 

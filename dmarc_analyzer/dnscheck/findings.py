@@ -1,5 +1,6 @@
 """What a check found: one finding per problem, or one `ok` per record."""
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -12,6 +13,20 @@ SEVERITIES = (ERROR, WARNING, INFO, OK)  # the worst first
 DKIM = "dkim"
 DMARC = "dmarc"
 SPF = "spf"
+
+# Control characters (C0, DEL, C1) and the invisible ones that turn or hide
+# text: DNS text is anyone's, and reaches terminals and databases (PostgreSQL
+# refuses NUL in text).
+_UNSHOWABLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+def visible(text: str) -> str:
+    """`text` with its control and invisible characters as escapes (\\x1b),
+    and tabs and line breaks as spaces."""
+    text = text.replace("\t", " ").replace("\n", " ")
+    return _UNSHOWABLE.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +74,12 @@ class Finding:
     reported: tuple[ReportedFailures, ...] = field(default=())
     # A key under a vendor's own domain (d=mcsv.net), not the user's.
     vendor_key: bool = False
+
+    def __post_init__(self):
+        for name in ("name", "domain", "message", "fix", "selector"):
+            value = getattr(self, name)
+            if value is not None and value != visible(value):
+                object.__setattr__(self, name, visible(value))
 
     def linked(self, reported: tuple[ReportedFailures, ...]) -> "Finding":
         return replace(self, reported=reported)

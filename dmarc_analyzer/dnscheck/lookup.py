@@ -26,6 +26,8 @@ UNANSWERED = (TIMEOUT, SERVFAIL, REFUSED, UNREACHABLE, DNS_ERROR)
 DOMAIN_NXDOMAIN = "domain-nxdomain"
 # Facts about the lookup, not about the record: never "broken".
 LOOKUP_FAILURES = (*UNANSWERED, DOMAIN_NXDOMAIN)
+# A CNAME loop, or a chain longer than resolvers follow (dnspython: 16).
+CNAME_LOOP = "cname_loop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ def lookup_txt(resolver: dns.resolver.Resolver, name: str) -> TxtLookup:
         # is not told of the ICMP refusal.
         return TxtLookup(name, TIMEOUT, detail=str(error))
     except dns.resolver.NoNameservers as error:
+        if _chain_too_long(error):
+            return TxtLookup(name, CNAME_LOOP, detail=str(error))
         return TxtLookup(name, why_no_server(error), detail=str(error))
     except dns.exception.DNSException as error:
         return TxtLookup(name, DNS_ERROR, detail=str(error))
@@ -138,6 +142,19 @@ def why_no_server(error) -> str:
     if dns.rcode.REFUSED in rcodes:
         return REFUSED
     return UNREACHABLE
+
+
+# The name the hardening branch used; why_no_server is the public one.
+_why_no_server = why_no_server
+
+
+def _chain_too_long(error) -> bool:
+    import dns.message
+
+    return any(
+        isinstance(failure, dns.message.ChainTooLong)
+        for _, _, _, failure, _ in error.kwargs.get("errors", [])
+    )
 
 
 def _cnames_of(response, name: str) -> tuple[str, ...]:

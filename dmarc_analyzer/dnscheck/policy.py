@@ -5,11 +5,20 @@ paths, so each record's name is first asked here: a server that does not
 answer gives dns-timeout or dns-servfail, never a missing record. Its own
 retries are off (the timeout is ours) and its DNS cache, process-wide, is
 emptied before each run so that a run sees the DNS of now.
+
+checkdmarc also turns timeouts further on (an include's target, a report
+destination's authorization record) into warnings or "not found"; so it asks
+through a `_Watched` resolver, which notes each name the servers did not
+answer (reported as dns-timeout or dns-servfail for that name), and stops
+asking for a domain after a few timeouts: forty silent report destinations
+would otherwise cost forty timeouts.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import replace
 
 from dmarc_analyzer.dnscheck import lookup
 from dmarc_analyzer.dnscheck.findings import DMARC, ERROR, OK, SPF, WARNING, Finding
@@ -84,6 +93,9 @@ _SPF_FIXES = {
     "SPFRedirectLoop": ("spf-redirect-loop", "Break the redirect loop."),
     "SPFSyntaxError": ("spf-syntax", "Correct the record's syntax."),
 }
+# Timeouts for one domain's checks, past which checkdmarc's further lookups
+# are not sent (each is answered as a timeout at once).
+TIMEOUTS_PER_DOMAIN = 3
 
 
 def check_dmarc(resolver, domain: str) -> list[Finding]:
@@ -98,15 +110,21 @@ def check_dmarc(resolver, domain: str) -> list[Finding]:
         itself = lookup.lookup_txt(resolver, domain)
         if itself.status == lookup.NXDOMAIN:
             return [lookup.domain_missing_finding(DMARC, name, domain)]
+    if _undecodable(asked, b"v=dmarc1"):
+        return [_not_text(DMARC, name, domain)]
 
+    watched = _Watched(resolver)
     try:
-        found = query_dmarc_record(domain, resolver=resolver, retries=0)
+        found = query_dmarc_record(domain, resolver=watched, retries=0)
         parsed = parse_dmarc_record(
-            found["record"], found["location"], resolver=resolver, retries=0
+            found["record"], found["location"], resolver=watched, retries=0
         )
     except DMARCError as error:
-        return [_error_finding(DMARC, name, domain, error, _DMARC_FIXES)]
+        failed = [_error_finding(DMARC, name, domain, error, _DMARC_FIXES)]
+        return watched.findings(DMARC, domain, failed)
     except DNSException as error:
+        if watched.failed:
+            return watched.findings(DMARC, domain, [])
         return [_dns_error_finding(DMARC, name, domain, error)]
 
     where = found["location"]
@@ -114,7 +132,10 @@ def check_dmarc(resolver, domain: str) -> list[Finding]:
     if where != domain:
         ok += f", inherited from _dmarc.{where}"
     warnings = found["warnings"] + parsed["warnings"]
-    return _warnings(DMARC, name, domain, warnings, "dmarc-warning", ok)
+    judged = _warnings(
+        DMARC, name, domain, watched.quiet(warnings), "dmarc-warning", ok
+    )
+    return watched.findings(DMARC, domain, judged)
 
 
 def check_spf(resolver, domain: str) -> list[Finding]:
@@ -126,16 +147,171 @@ def check_spf(resolver, domain: str) -> list[Finding]:
         return [lookup.unanswered_finding(asked, SPF, domain)]
     if asked.status == lookup.NXDOMAIN:
         return [lookup.domain_missing_finding(SPF, domain, domain)]
+    if _undecodable(asked, b"v=spf1"):
+        return [_not_text(SPF, domain, domain)]
 
+    watched = _Watched(resolver)
     try:
-        parsed = get_spf_record(domain, resolver=resolver, retries=0)
+        parsed = get_spf_record(domain, resolver=watched, retries=0)
     except SPFError as error:
-        return [_error_finding(SPF, domain, domain, error, _SPF_FIXES)]
+        failed = [_spf_error_finding(domain, error)]
+        return watched.findings(SPF, domain, failed)
     except DNSException as error:
+        if watched.failed:
+            return watched.findings(SPF, domain, [])
         return [_dns_error_finding(SPF, domain, domain, error)]
 
     ok = f"v=spf1, {parsed['dns_lookups']} of 10 DNS lookups"
-    return _warnings(SPF, domain, domain, parsed["warnings"], "spf-warning", ok)
+    warnings = watched.quiet(parsed["warnings"])
+    return watched.findings(
+        SPF, domain, _warnings(SPF, domain, domain, warnings, "spf-warning", ok)
+    )
+
+
+class _Watched:
+    """The resolver given to checkdmarc: notes the names the servers did not
+    answer, and after `TIMEOUTS_PER_DOMAIN` timeouts answers every further
+    query with a timeout at once, unasked."""
+
+    def __init__(self, resolver):
+        self._resolver = resolver
+        self.lifetime = resolver.lifetime
+        # name: (TIMEOUT or SERVFAIL, the record type asked)
+        self.failed: dict[str, tuple[str, str]] = {}
+        self.timeouts = 0
+        self.unsent: set[str] = set()
+
+    def __getattr__(self, name):
+        return getattr(self._resolver, name)
+
+    def resolve(self, qname, rdtype="A", *args, **kwargs):
+        import dns.rdatatype
+        import dns.resolver
+
+        name = str(qname).rstrip(".").lower()
+        asked = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
+        if self.timeouts >= TIMEOUTS_PER_DOMAIN:
+            self.unsent.add(name)
+            raise dns.resolver.LifetimeTimeout(timeout=0.0, errors=[])
+        started = time.monotonic()
+        try:
+            return self._resolver.resolve(qname, rdtype, *args, **kwargs)
+        except dns.resolver.LifetimeTimeout as error:
+            self.timeouts += 1
+            self.failed[name] = (lookup.TIMEOUT, asked)
+            if not error.kwargs.get("timeout"):  # checkdmarc rounds it
+                error.kwargs["timeout"] = time.monotonic() - started
+            raise
+        except dns.resolver.NoNameservers as error:
+            self.failed[name] = (lookup.why_no_server(error), asked)
+            raise
+
+    def quiet(self, warnings: list[str]) -> list[str]:
+        """checkdmarc's warnings, but those about a name the servers did not
+        answer: told as dns-timeout or dns-servfail instead."""
+        return [text for text in warnings if not self._about_failure(str(text))]
+
+    def _about_failure(self, text: str) -> bool:
+        lowered = text.lower()
+        if _dns_failure_text(lowered):
+            return True
+        said_missing = "not found" in lowered or "does not exist" in lowered
+        names = [*self.failed, *self.unsent]
+        return said_missing and any(name in lowered for name in names)
+
+    def findings(self, kind: str, domain: str, found: list[Finding]) -> list[Finding]:
+        """`found`, and a finding per name the servers did not answer, kept
+        under the record checked (the message names the name that failed);
+        those replace checkdmarc's "not found" where it came from a
+        timeout."""
+        if not self.failed:
+            return found
+        record = f"_dmarc.{domain}" if kind == DMARC else domain
+        unanswered = [
+            lookup.unanswered_finding(
+                lookup.TxtLookup(name, status, detail=f"asked for {rdtype}"),
+                kind,
+                domain,
+                record=record,
+            )
+            for name, (status, rdtype) in sorted(self.failed.items())
+        ]
+        if self.unsent:
+            first = unanswered[0]
+            unanswered[0] = replace(
+                first,
+                message=f"{first.message}; after {self.timeouts} timeouts, "
+                f"{len(self.unsent)} further names for {domain} were not asked",
+            )
+        # Neither "ok" nor "missing", nor the failure told of another name:
+        # part of the record could not be checked.
+        kept = [
+            finding
+            for finding in found
+            if finding.severity != OK
+            and finding.code not in _NOT_FOUND
+            and finding.code not in lookup.UNANSWERED
+        ]
+        return kept + unanswered
+
+
+# What checkdmarc says when a lookup on the way timed out.
+_NOT_FOUND = ("dmarc-missing", "spf-missing", "spf-include-missing")
+
+
+def _dns_failure_text(text: str) -> str | None:
+    lowered = text.lower()
+    if "timed out" in lowered or "lifetime expired" in lowered:
+        return lookup.TIMEOUT
+    if "servfail" in lowered:
+        return lookup.SERVFAIL
+    if "refused" in lowered:
+        return lookup.REFUSED
+    return None
+
+
+def _undecodable(asked: lookup.TxtLookup, start: bytes) -> bool:
+    """A record of this kind whose bytes are not UTF-8: checkdmarc skips it
+    and says the record does not exist."""
+    for strings in asked.records:
+        data = b"".join(strings)
+        if data.lower().startswith(start):
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return True
+    return False
+
+
+def _not_text(kind: str, name: str, domain: str) -> Finding:
+    return Finding(
+        kind,
+        name,
+        domain,
+        ERROR,
+        f"{kind}-not-text",
+        f"the {kind.upper()} record at {name} holds bytes that are not valid "
+        "text (UTF-8): receivers cannot read it",
+        f"Publish the record again at {name} in plain ASCII.",
+    )
+
+
+def _spf_error_finding(domain: str, error) -> Finding:
+    target = getattr(error, "domain", domain)
+    if type(error).__name__ != "SPFRecordNotFound" or target in (None, domain):
+        return _error_finding(SPF, domain, domain, error, _SPF_FIXES)
+    if _dns_failure(error):
+        return _dns_error_finding(SPF, domain, domain, error)
+    return Finding(
+        SPF,
+        domain,
+        domain,
+        ERROR,
+        "spf-include-missing",
+        f"SPF record at {domain}: {_one_line(error)}",
+        f"{target} publishes no SPF record: correct the include:{target} or "
+        f"remove it from the record at {domain} (SPF is a permerror meanwhile).",
+    )
 
 
 def forget_cached_answers() -> None:
@@ -173,6 +349,11 @@ def _chain(error: BaseException) -> list[BaseException]:
     current: BaseException | None = error
     while current is not None and current not in seen:
         seen.append(current)
+        # checkdmarc keeps what it wraps in .error, and sometimes only its text
+        wrapped = getattr(current, "error", None)
+        if isinstance(wrapped, BaseException):
+            current = wrapped
+            continue
         current = current.__cause__ or current.__context__
     return seen
 
@@ -187,12 +368,7 @@ def _dns_failure(error: BaseException) -> str | None:
             return lookup.TIMEOUT
         if isinstance(seen, dns.resolver.NoNameservers):
             return lookup.why_no_server(seen)
-    text = str(error)
-    if "REFUSED" in text:
-        return lookup.REFUSED
-    if "SERVFAIL" in text:
-        return lookup.SERVFAIL
-    return None
+    return _dns_failure_text(str(error))
 
 
 # checkdmarc names the include or redirect whose lookup failed only in its

@@ -5,27 +5,31 @@ reported, and the findings stored with the time of the run."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import Connection, case, func, null, select
 
 from dmarc_analyzer.alignment import aligned, normalise
 from dmarc_analyzer.dnscheck import dkim, lookup, policy
+from dmarc_analyzer.dnscheck.dkim import key_name
 from dmarc_analyzer.dnscheck.findings import (
     DKIM,
+    DMARC,
     ERROR,
     SPF,
     WARNING,
     Finding,
     ReportedFailures,
+    visible,
     worst_first,
 )
+from dmarc_analyzer.dnscheck.names import dns_name
 from dmarc_analyzer.errors import DnsUnavailable
 from dmarc_analyzer.identify.reverse_dns import (
     ResolverError,
@@ -36,9 +40,6 @@ from dmarc_analyzer.storage.schema import dkim_results, records, reports, spf_re
 
 log = logging.getLogger(__name__)
 
-# What DNS names may hold: a selector or d= from a report is the receiver's
-# text, and anything else is not worth a query.
-_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 # Every DKIM or SPF result but pass is linked: a missing key shows as fail.
 NOT_LINKED_RESULTS = ("pass", "none")
 # Lookup failures that mean the server asked gave no answer at all.
@@ -149,20 +150,114 @@ def _no_answer_message(options: DnsCheckOptions) -> str:
 
 def _jobs(check: DnsCheck) -> list[Callable]:
     jobs: list[Callable] = []
+    outage = _Outage()
     for item in check.selectors:
-        jobs.append(lambda r, s=item: dkim.check_selector(r, s.domain, s.selector))
+        name = key_name(item.selector, item.domain)
+        job = partial(dkim.check_selector, domain=item.domain, selector=item.selector)
+        record = Finding(DKIM, name, item.domain, ERROR, "", "", "", item.selector)
+        jobs.append(_guarded(job, record, outage))
     for domain in check.domains:
-        jobs.append(lambda r, d=domain: policy.check_dmarc(r, d))
-        jobs.append(lambda r, d=domain: policy.check_spf(r, d))
+        dmarc = partial(policy.check_dmarc, domain=domain)
+        spf = partial(policy.check_spf, domain=domain)
+        dmarc_record = Finding(DMARC, f"_dmarc.{domain}", domain, "", "", "")
+        jobs.append(_guarded(dmarc, dmarc_record, outage))
+        jobs.append(_guarded(spf, Finding(SPF, domain, domain, "", "", ""), outage))
     return jobs
 
 
+class _Outage:
+    """Servers that answered nothing: when the first `DEAD_AFTER` records of
+    a run got no answer at all, the rest are not asked (as identify does)."""
+
+    DEAD_AFTER = 16
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.answered = False
+        self.silent = 0
+
+    @property
+    def dead(self) -> bool:
+        return not self.answered and self.silent >= self.DEAD_AFTER
+
+    def note(self, findings: list[Finding]) -> None:
+        unanswered = all(
+            f.code in (lookup.TIMEOUT, lookup.UNREACHABLE) for f in findings
+        )
+        with self._lock:
+            if unanswered:
+                self.silent += 1
+            else:
+                self.answered = True
+
+    def not_asked(self, record: Finding) -> Finding:
+        return replace(
+            record,
+            severity=ERROR,
+            code=lookup.TIMEOUT,
+            message=f"{record.name} was not asked: no DNS server answered any "
+            f"of the first {self.silent} records of this run",
+            fix="Check that the DNS servers (--nameserver, or the system's) "
+            "answer, then run the check again.",
+        )
+
+
+def _guarded(job: Callable, record: Finding, outage: _Outage) -> Callable:
+    """`job`, whose unexpected failure becomes a dns-check-error finding of
+    `record` rather than the end of the run: the other records are still
+    checked. Once the servers look dead, `job` is not run."""
+
+    def run(resolver) -> list[Finding]:
+        if outage.dead:
+            return [outage.not_asked(record)]
+        try:
+            found = job(resolver)
+            outage.note(found)
+            return found
+        except Exception as error:  # the per-record boundary of the batch
+            log.debug("checking %s failed", record.name, exc_info=True)
+            return [
+                replace(
+                    record,
+                    severity=ERROR,
+                    code="dns-check-error",
+                    message=f"checking {record.name} failed: "
+                    f"{type(error).__name__}: {error}",
+                    fix="The record could not be judged; please report this "
+                    "as a bug of dmarc-analyzer, with the output of "
+                    f"dig TXT {record.name}.",
+                )
+            ]
+
+    return run
+
+
 def policy_domains(connection: Connection, domain: str | None) -> list[str]:
-    query = select(func.lower(reports.c.domain)).distinct()
-    if domain:
-        query = query.where(func.lower(reports.c.domain) == normalise(domain))
-    return sorted(
-        {normalise(name) for name in connection.execute(query).scalars() if name}
+    """The policy domains of the reports (or `domain`) that are DNS names;
+    the others are left out, with one warning."""
+    query = select(reports.c.domain).distinct()
+    if domain is not None:
+        query = query.where(_of_domain(connection, domain))
+    stored = {name for name in connection.execute(query).scalars() if name}
+    names = {name: dns_name(name) for name in stored}
+    skipped = sorted(name for name, found in names.items() if found is None)
+    if skipped:
+        log.warning(
+            "not checked: %d policy domains of the reports are not DNS names (%s)",
+            len(skipped),
+            ", ".join(repr(visible(name[:60])) for name in skipped[:5]),
+        )
+    return sorted({found for found in names.values() if found})
+
+
+def _of_domain(connection: Connection, domain: str):
+    """The condition on reports.domain for `domain`, in whatever form the
+    reports wrote it: BÜCHER.example, bücher.example, xn--bcher-kva.example.
+    (SQLite's lower() knows only ASCII letters.)"""
+    wanted = normalise(domain)
+    stored = connection.execute(select(reports.c.domain).distinct()).scalars()
+    return reports.c.domain.in_(
+        sorted({name for name in stored if name and normalise(name) == wanted})
     )
 
 
@@ -195,14 +290,15 @@ def selectors_in_use(connection: Connection, domain: str | None) -> list[Selecto
             func.lower(dkim_results.c.selector),
         )
     )
-    if domain:
-        query = query.where(func.lower(reports.c.domain) == normalise(domain))
+    if domain is not None:
+        query = query.where(_of_domain(connection, domain))
 
     found = {}
     for policy_domain, signer, selector, did_pass in connection.execute(query):
-        signer, selector = normalise(signer), (selector or "").strip()
-        if not _NAME.match(signer) or not _NAME.match(selector):
-            continue
+        signer, selector = dns_name(signer), dns_name((selector or "").strip())
+        if not signer or not selector or not dns_name(key_name(selector, signer)):
+            continue  # a receiver's text that is no DNS name: not asked
+        policy_domain = normalise(policy_domain)
         own = aligned(signer, policy_domain, "r")
         if did_pass or own:
             known = found.get((signer, selector))
@@ -225,7 +321,8 @@ def reported_failures(connection: Connection, domain: str | None) -> Reported:
         (DKIM, dkim_results, func.lower(dkim_results.c.selector)),
         (SPF, spf_results, None),
     ):
-        for row in connection.execute(_reported_query(table, middle, domain)):
+        query = _reported_query(connection, table, middle, domain)
+        for row in connection.execute(query):
             signer, selector, result, messages, first, last = row
             key = (kind, normalise(signer), (selector or "").strip())
             found[key].append(
@@ -237,7 +334,7 @@ def reported_failures(connection: Connection, domain: str | None) -> Reported:
     }
 
 
-def _reported_query(table, middle, domain: str | None):
+def _reported_query(connection: Connection, table, middle, domain: str | None):
     """`middle`: the selector column, or None (SPF has none)."""
     grouped = [func.lower(table.c.domain), table.c.result]
     if middle is not None:
@@ -256,8 +353,8 @@ def _reported_query(table, middle, domain: str | None):
         .where(table.c.result.not_in(NOT_LINKED_RESULTS))
         .group_by(*grouped)
     )
-    if domain:
-        query = query.where(func.lower(reports.c.domain) == normalise(domain))
+    if domain is not None:
+        query = query.where(_of_domain(connection, domain))
     return query
 
 

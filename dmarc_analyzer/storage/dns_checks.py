@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
-from dmarc_analyzer.dnscheck.findings import Finding
+from dmarc_analyzer.dnscheck.findings import Finding, visible
 from dmarc_analyzer.storage.schema import dns_checks
 
 CHUNK = 500
+# Names are indexed, and a PostgreSQL index entry holds at most 2,704 bytes:
+# a DNS name has 253 characters; what is longer is cut.
+LONGEST_NAME = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,17 +35,22 @@ def save_findings(
         {
             "checked_at": at,
             "kind": finding.kind,
-            "name": finding.name,
-            "domain": finding.domain,
-            "selector": finding.selector,
+            "name": _stored(finding.name)[:LONGEST_NAME],
+            "domain": _stored(finding.domain)[:LONGEST_NAME],
+            "selector": finding.selector and _stored(finding.selector)[:LONGEST_NAME],
             "severity": finding.severity,
             "code": finding.code,
-            "message": finding.message,
+            "message": _stored(finding.message),
         }
         for finding in findings
     ]
     for start in range(0, len(rows), CHUNK):
         connection.execute(insert(dns_checks), rows[start : start + CHUNK])
+
+
+def _stored(text: str) -> str:
+    """Control characters as escapes: PostgreSQL refuses NUL in text."""
+    return visible(text)
 
 
 def check_history(
