@@ -74,9 +74,7 @@ def test_two_ingests_of_the_same_files_at_once(database_url, expected):
 
 def test_a_killed_ingest_leaves_no_worker_process_behind(database_url):
     process = ingest(database_url)
-    time.sleep(2.0)  # past the first files: the parsing processes are running
-    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
-    workers = [int(pid) for pid in children.split()]
+    workers = _workers_of(process)  # the parsing processes, once running
     process.kill()
     process.wait()
 
@@ -84,6 +82,18 @@ def test_a_killed_ingest_leaves_no_worker_process_behind(database_url):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert workers and not any(_alive(pid) for pid in workers)
+
+
+def _workers_of(process, wait: float = 60.0) -> list[int]:
+    """The child processes of a running ingest, as soon as it has some."""
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + wait
+    while process.poll() is None and time.monotonic() < deadline:
+        found = [int(pid) for pid in children.read_text().split()]
+        if found:
+            return found
+        time.sleep(0.02)
+    return []
 
 
 def _alive(pid: int) -> bool:
