@@ -255,3 +255,21 @@ def test_messages_nested_too_deeply_are_refused_not_a_crash():
     assert payloads(shallow) == [XML]
     with pytest.raises(ReportRefused, match="e-mail message nested too deeply"):
         payloads(deep)
+
+
+@pytest.mark.parametrize(
+    ("method", "name"), [(zipfile.ZIP_BZIP2, "bzip2"), (zipfile.ZIP_LZMA, "LZMA")]
+)
+def test_zip_members_other_than_stored_or_deflate_are_refused_unread(method, name):
+    # zipfile decompresses each bzip2 or LZMA chunk whole: a member that
+    # claims 1,000 bytes here gives 4 MB in one read, a real bomb GBs.
+    expanded = b"<" + b" " * (4 * 1024 * 1024 - 1)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=method) as writer:
+        writer.writestr("r.xml", expanded)
+    lying = archive.getvalue().replace(
+        len(expanded).to_bytes(4, "little"), (1000).to_bytes(4, "little")
+    )
+
+    with pytest.raises(ReportRefused, match=f"zip member compressed with {name}"):
+        payloads(lying)

@@ -75,6 +75,10 @@ _ZIP_ERRORS = (
     OSError,
 )
 
+# What report archives use; zipfile's output of the others is unbounded.
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_ZIP_METHODS_KNOWN = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}
+
 # An mbox "From " line after a blank line: where the next message starts.
 _MBOX_SEPARATOR = re.compile(rb"\n\r?\nFrom [^\n]*\n")
 
@@ -389,6 +393,14 @@ def _open_member(
 ) -> BinaryIO:
     if info.flag_bits & 0x1:
         raise ReportRefused(f"{_at(where)}zip member is encrypted")
+    if info.compress_type not in _ZIP_METHODS:
+        # zipfile gives bzip2 and LZMA chunks out unbounded: a few KB of
+        # bzip2 become GBs in memory before any cap of ours is checked.
+        method = _ZIP_METHODS_KNOWN.get(info.compress_type, info.compress_type)
+        raise ReportRefused(
+            f"{_at(where)}zip member compressed with {method}: "
+            "only stored and deflate members are read"
+        )
     if info.file_size > MAX_EXPANDED_BYTES:
         raise ReportRefused(
             f"{_at(where)}zip member expands beyond {MAX_EXPANDED_BYTES:,} bytes"
