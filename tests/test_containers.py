@@ -273,3 +273,20 @@ def test_zip_members_other_than_stored_or_deflate_are_refused_unread(method, nam
 
     with pytest.raises(ReportRefused, match=f"zip member compressed with {name}"):
         payloads(lying)
+
+
+def test_zip_directories_too_large_are_refused_whatever_count_they_claim(
+    monkeypatch,
+):
+    monkeypatch.setattr(containers, "MAX_ZIP_DIRECTORY_BYTES", 2_000)
+    archive = zipped({**{f"folder{n}/": b"" for n in range(60)}, "r.xml": XML})
+    # The end record claims one entry; the directory holds 61.
+    end = archive.rfind(b"PK\x05\x06")
+    one = (1).to_bytes(2, "little") * 2
+    lying = archive[: end + 8] + one + archive[end + 12 :]
+
+    with pytest.raises(
+        ReportRefused, match=r"directory is [0-9,]+ bytes \(more than 2,000"
+    ):
+        payloads(lying)
+    assert payloads(zipped({"r.xml": XML})) == [XML]

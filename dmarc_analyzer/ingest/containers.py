@@ -44,6 +44,9 @@ MAX_DEPTH = 4
 MAX_ZIP_MEMBERS = 1000
 # Folders and macOS clutter included; checked before zipfile reads them all.
 MAX_ZIP_ENTRIES = 10 * MAX_ZIP_MEMBERS
+# The directory those entries take, names included (each is 46 bytes and its
+# name, comment and extra fields); checked too, as the count may lie.
+MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
 
 # A header line: a field name of printable ASCII but ":", a colon, a value.
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
@@ -371,9 +374,19 @@ def _check_entry_count(source: BinaryIO, where: str) -> None:
     if end < 0 or len(tail) < end + 22:
         return  # zipfile says what is wrong
     entries = int.from_bytes(tail[end + 10 : end + 12], "little")
+    directory = int.from_bytes(tail[end + 12 : end + 16], "little")
     zip64 = tail.rfind(b"PK\x06\x06", 0, end)
-    if entries == 0xFFFF and zip64 >= 0 and len(tail) >= zip64 + 40:
-        entries = int.from_bytes(tail[zip64 + 32 : zip64 + 40], "little")
+    if zip64 >= 0 and len(tail) >= zip64 + 48:
+        if entries == 0xFFFF:
+            entries = int.from_bytes(tail[zip64 + 32 : zip64 + 40], "little")
+        if directory == 0xFFFFFFFF:
+            directory = int.from_bytes(tail[zip64 + 40 : zip64 + 48], "little")
+    # The count can lie: zipfile reads as many entries as the directory holds.
+    if directory > MAX_ZIP_DIRECTORY_BYTES:
+        raise ReportRefused(
+            f"{_at(where)}zip archive's directory is {directory:,} bytes "
+            f"(more than {MAX_ZIP_DIRECTORY_BYTES:,})"
+        )
     if entries > MAX_ZIP_ENTRIES:
         raise ReportRefused(
             f"{_at(where)}zip archive lists {entries:,} entries "
