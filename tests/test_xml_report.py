@@ -407,3 +407,52 @@ def test_records_without_a_source_ip_are_skipped_and_said():
 
     assert report.messages == 2
     assert report.warnings == ("skipped 2 record(s) without a source_ip (6 messages)",)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    ["<!-- x -->", "<?pi x?>"],
+    ids=["comment", "processing-instruction"],
+)
+def test_a_comment_inside_a_value_is_refused_not_joined(markup):
+    xml = report_xml(record_xml(count=5)).replace(
+        b"<count>5</count>", f"<count>1{markup}2</count>".encode()
+    )
+
+    with pytest.raises(ReportRefused, match="<count> holds markup"):
+        parse_aggregate_report(xml)
+
+
+def test_comments_between_elements_are_ignored():
+    xml = report_xml(record_xml(count=5)).replace(
+        b"<count>", b"<!-- the count --><count>"
+    )
+    assert parse_aggregate_report(xml).records[0].count == 5
+
+
+def test_a_count_is_read_only_where_it_belongs():
+    xml = report_xml(record_xml(count=5)).replace(
+        b"<row>", b"<row><ext><count>1000</count></ext>"
+    )
+    assert parse_aggregate_report(xml).records[0].count == 5
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "reason"),
+    [
+        ("<count>5</count>", "<count>5</count><count>7</count>", "<count> in <row>"),
+        ("<source_ip>", "<source_ip>192.0.2.9</source_ip><source_ip>", "<source_ip>"),
+        ("</row>", "</row><row><count>1</count></row>", "<row> in <record>"),
+        ("<identifiers>", "<identifiers/><identifiers>", "<identifiers>"),
+        ("<auth_results>", "<auth_results/><auth_results>", "<auth_results>"),
+        ("<disposition>", "<disposition>reject</disposition><disposition>", "<disp"),
+        ("</policy_evaluated>", "</policy_evaluated><policy_evaluated/>", "<policy_"),
+        ("<header_from>", "<header_from>a.example</header_from><header_from>", "<he"),
+        ("<result>", "<result>fail</result><result>", "<result> in <spf>"),
+    ],
+)
+def test_a_second_singular_element_in_a_record_is_refused(before, after, reason):
+    xml = report_xml(record_xml(count=5)).replace(before.encode(), after.encode(), 1)
+
+    with pytest.raises(ReportRefused, match=f"record 1 has a second {reason}"):
+        parse_aggregate_report(xml)
