@@ -227,11 +227,13 @@ def test_multi_byte_encodings_are_decoded():
     assert report.org_name == "\u65e5\u672c" and report.warnings == ()
 
 
-def test_unknown_encodings_are_refused_with_a_reason():
-    for encoding in ("x-bogus", "rot13"):
-        xml = report_xml(record_xml()).replace(b"UTF-8", encoding.encode())
-        with pytest.raises(ReportRefused, match="not well-formed XML"):
-            parse_aggregate_report(xml)
+@pytest.mark.parametrize("encoding", ["x-bogus", "rot13", "uu", "zlib", "hex"])
+def test_unknown_and_non_text_encodings_are_refused_with_a_reason(encoding):
+    # uu and zlib were an unexpected TypeError: codecs, but not for text.
+    xml = report_xml(record_xml()).replace(b"UTF-8", encoding.encode())
+
+    with pytest.raises(ReportRefused, match=f"non-text encoding '{encoding}'"):
+        parse_aggregate_report(xml)
 
 
 def test_records_inside_a_wrapper_element_are_refused_not_dropped():
