@@ -290,3 +290,12 @@ def test_zip_directories_too_large_are_refused_whatever_count_they_claim(
     ):
         payloads(lying)
     assert payloads(zipped({"r.xml": XML})) == [XML]
+
+
+def test_a_message_of_too_many_parts_is_refused_as_it_is_parsed(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_MESSAGE_PARTS", 50)
+    small = [(f"a{n}.bin", "application/octet-stream", b"x") for n in range(60)]
+
+    with pytest.raises(ReportRefused, match="message of more than 50 parts"):
+        payloads(mail(small))
+    assert len(payloads(mail([("r.xml", "text/xml", XML), *small[:40]]))) == 1

@@ -35,6 +35,8 @@ MAX_TOTAL_EXPANDED_BYTES = 2 * MAX_EXPANDED_BYTES
 # One e-mail is parsed whole by the standard library, at about ten times its
 # size in memory; report mails are a few MB, and servers refuse far less.
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+# Report mails have a few parts; forwarded digests some dozens.
+MAX_MESSAGE_PARTS = 1000
 # A zip inside gzip or inside another zip is held in memory to be read.
 MAX_NESTED_ZIP_BYTES = 100 * 1024 * 1024
 # What is read of a payload that is no report, to say what it is instead.
@@ -574,13 +576,32 @@ def _message_parts(data: bytes, where: str) -> list[EmailMessage]:
     """The message and every part of it, forwarded messages included. The
     standard library parses and walks nested parts by recursion: a message
     nested a thousand deep is refused, not a crash."""
+    policy = email.policy.default.clone(message_factory=_PartCounter(where))
     try:
-        message = email.message_from_bytes(data, policy=email.policy.default)
+        message = email.message_from_bytes(data, policy=policy)
         return list(message.walk())
     except RecursionError:
         raise ReportRefused(
             f"{_at(where)}e-mail message nested too deeply to read"
         ) from None
+
+
+class _PartCounter:
+    """Makes the parts of one message as the parser finds them, and refuses
+    the message at MAX_MESSAGE_PARTS: a few MB of tiny parts are millions of
+    objects, and minutes to walk."""
+
+    def __init__(self, where: str):
+        self._where, self._parts = where, 0
+
+    def __call__(self, policy: email.policy.Policy) -> EmailMessage:
+        self._parts += 1
+        if self._parts > MAX_MESSAGE_PARTS:
+            raise ReportRefused(
+                f"{_at(self._where)}e-mail message of more than "
+                f"{MAX_MESSAGE_PARTS:,} parts"
+            )
+        return EmailMessage(policy)
 
 
 def _other_report_type(parts: list[EmailMessage]) -> str | None:
