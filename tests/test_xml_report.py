@@ -5,6 +5,7 @@ import pytest
 
 from dmarc_analyzer.errors import ReportRefused
 from dmarc_analyzer.ingest import repair, xml_report
+from dmarc_analyzer.ingest.containers import sniff
 from dmarc_analyzer.ingest.xml_report import (
     parse_aggregate_report,
     stream_repaired_report,
@@ -458,3 +459,15 @@ def test_a_second_singular_element_in_a_record_is_refused(before, after, reason)
 
     with pytest.raises(ReportRefused, match=f"record 1 has a second {reason}"):
         parse_aggregate_report(xml)
+
+
+@pytest.mark.parametrize("codec", ["utf-32-le", "utf-32-be", "utf-16-le"])
+def test_byte_order_marks_of_utf_32_and_16_are_read_without_a_repair(codec):
+    body = report_xml(record_xml()).decode().replace("UTF-8", codec[:6].upper())
+    xml = ("\ufeff" + body).encode(codec)
+    # UTF-32LE's mark starts with UTF-16LE's: read as UTF-16, its zero bytes
+    # were "control characters removed".
+    assert sniff(xml) == "xml"
+    repaired = xml_report._whole(xml_report.stream_repaired_report(io.BytesIO(xml)))
+    for parsed in (parse_aggregate_report(xml), repaired):
+        assert parsed.warnings == () and parsed.records[0].count == 1

@@ -172,8 +172,8 @@ def sniff(data: bytes) -> str:
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return "xml"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "xml"  # UTF-16 with a byte-order mark; the XML parser decodes it
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return "xml"  # UTF-16 or -32 with a byte-order mark; lxml decodes it
     if _looks_like_email(head):
         return "email"
     return "unknown"

@@ -159,6 +159,8 @@ class RepairingReader:
 
 def _encoding_of(head: bytes) -> str:
     """The declared encoding (UTF-8 when none is declared), by its Python name."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"  # before UTF-16, whose mark starts UTF-32LE's
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     declared = _DECLARED_ENCODING.search(head[:200])
