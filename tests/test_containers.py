@@ -1,6 +1,7 @@
 import gzip
 import io
 import random
+import tarfile
 import zipfile
 from email.message import EmailMessage
 
@@ -299,3 +300,23 @@ def test_a_message_of_too_many_parts_is_refused_as_it_is_parsed(monkeypatch):
     with pytest.raises(ReportRefused, match="message of more than 50 parts"):
         payloads(mail(small))
     assert len(payloads(mail([("r.xml", "text/xml", XML), *small[:40]]))) == 1
+
+
+def test_a_tar_archive_is_named():
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("report.xml")
+        info.size = len(XML)
+        tar.addfile(info, io.BytesIO(XML))
+
+    with pytest.raises(ReportRefused, match="a tar archive, not a DMARC report"):
+        payloads(archive.getvalue())
+
+
+def test_gzip_members_are_capped_in_number(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_GZIP_MEMBERS", 100)
+    empty = gzip.compress(b"")
+
+    with pytest.raises(ReportRefused, match="gzip of more than 100 members"):
+        payloads(gzip.compress(XML) + empty * 100)
+    assert payloads(gzip.compress(XML) + empty * 99) == [XML]

@@ -43,6 +43,8 @@ MAX_NESTED_ZIP_BYTES = 100 * 1024 * 1024
 DESCRIBED_BYTES = 64 * 1024
 _WHITESPACE = b" \t\r\n"
 MAX_DEPTH = 4
+# gzip members one after another (RFC 1952); real reports have one.
+MAX_GZIP_MEMBERS = 10_000
 MAX_ZIP_MEMBERS = 1000
 # Folders and macOS clutter included; checked before zipfile reads them all.
 MAX_ZIP_ENTRIES = 10 * MAX_ZIP_MEMBERS
@@ -187,6 +189,8 @@ def describe_unknown(data: bytes) -> str:
     for magic, name in _OTHER_FORMATS.items():
         if stripped.startswith(magic):
             return f"{name}, not a DMARC report"
+    if data[257:262] == b"ustar":  # a tar header's magic, after the file name
+        return "a tar archive, not a DMARC report"
     if stripped.startswith((b"{", b"[")):
         if _is_tls_report(stripped):
             return "an SMTP TLS report (JSON), not a DMARC aggregate report"
@@ -287,6 +291,7 @@ class _GunzipStream(io.RawIOBase):
         self._decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
         self._pending = b""  # compressed bytes not yet given to the decompressor
         self._expanded = 0
+        self._members = 1
         self._done = False
 
     def readable(self) -> bool:
@@ -330,6 +335,12 @@ class _GunzipStream(io.RawIOBase):
         if len(rest) < 2:
             rest += self._compressed.read(2)
         if rest.startswith(b"\x1f\x8b"):
+            # Thousands of empty members cost far more than their bytes.
+            self._members += 1
+            if self._members > MAX_GZIP_MEMBERS:
+                raise ReportRefused(
+                    f"{_at(self._where)}gzip of more than {MAX_GZIP_MEMBERS:,} members"
+                )
             self._decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
             self._pending = rest
         else:
