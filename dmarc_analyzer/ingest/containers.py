@@ -12,6 +12,7 @@ compressed.
 
 import contextlib
 import email
+import email.feedparser
 import email.policy
 import io
 import re
@@ -589,8 +590,11 @@ def _message_parts(data: bytes, where: str) -> list[EmailMessage]:
     nested a thousand deep is refused, not a crash."""
     policy = email.policy.default.clone(message_factory=_PartCounter(where))
     try:
-        message = email.message_from_bytes(data, policy=policy)
-        return list(message.walk())
+        parser = email.feedparser.BytesFeedParser(policy=policy)
+        # In chunks: fed whole, the message is copied to text whole first.
+        for start in range(0, len(data), CHUNK_BYTES):
+            parser.feed(data[start : start + CHUNK_BYTES])
+        return list(parser.close().walk())
     except RecursionError:
         raise ReportRefused(
             f"{_at(where)}e-mail message nested too deeply to read"
