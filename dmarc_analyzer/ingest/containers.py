@@ -423,7 +423,9 @@ def _open_member(
     if info.compress_type not in _ZIP_METHODS:
         # zipfile gives bzip2 and LZMA chunks out unbounded: a few KB of
         # bzip2 become GBs in memory before any cap of ours is checked.
-        method = _ZIP_METHODS_KNOWN.get(info.compress_type, info.compress_type)
+        method = _ZIP_METHODS_KNOWN.get(
+            info.compress_type, f"method {info.compress_type}"
+        )
         raise ReportRefused(
             f"{_at(where)}zip member compressed with {method}: "
             "only stored and deflate members are read"
