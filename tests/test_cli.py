@@ -1,6 +1,7 @@
 """The command line as a user runs it: exit codes, stdout, stderr, JSON."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -353,3 +354,23 @@ def _read_terminal(main: int) -> bytes:
         return os.read(main, 65536)
     except OSError:  # the other end closed
         return b""
+
+
+def test_reporter_text_reaches_the_terminal_as_text(db, tmp_path):
+    # A C1 CSI, a next line, bidi overrides and a newline: each would move
+    # the cursor, reorder the row or split it.
+    org_name = "Evil\u009b2J\u0085Corp\u202e\u2066x\nNext row [b]"
+    report = tmp_path / "evil.xml"
+    report.write_bytes(report_xml(record_xml(), org_name=org_name))
+    run("ingest", report, db=db)
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", db, "reports"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+
+    assert shown.returncode == 0
+    assert not set(shown.stdout) & set("\u009b\u0085\u202e\u2066")
+    assert r"Evil\x9b2J\x85Corp\u202e\u2066x\x0aNext row [b]" in shown.stdout

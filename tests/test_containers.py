@@ -1,6 +1,7 @@
 import gzip
 import io
 import random
+import tarfile
 import zipfile
 from email.message import EmailMessage
 
@@ -310,3 +311,67 @@ def test_what_a_payload_holds_instead_of_a_report_is_described(data, reason):
         list(extract_payloads(data))
 
     assert str(refused.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("method", "name"), [(zipfile.ZIP_BZIP2, "bzip2"), (zipfile.ZIP_LZMA, "LZMA")]
+)
+def test_zip_members_other_than_stored_or_deflate_are_refused_unread(method, name):
+    # zipfile decompresses each bzip2 or LZMA chunk whole: a member that
+    # claims 1,000 bytes here gives 4 MB in one read, a real bomb GBs.
+    expanded = b"<" + b" " * (4 * 1024 * 1024 - 1)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=method) as writer:
+        writer.writestr("r.xml", expanded)
+    lying = archive.getvalue().replace(
+        len(expanded).to_bytes(4, "little"), (1000).to_bytes(4, "little")
+    )
+
+    with pytest.raises(ReportRefused, match=f"zip member compressed with {name}"):
+        payloads(lying)
+
+
+def test_zip_directories_too_large_are_refused_whatever_count_they_claim(
+    monkeypatch,
+):
+    monkeypatch.setattr(containers, "MAX_ZIP_DIRECTORY_BYTES", 2_000)
+    archive = zipped({**{f"folder{n}/": b"" for n in range(60)}, "r.xml": XML})
+    # The end record claims one entry; the directory holds 61.
+    end = archive.rfind(b"PK\x05\x06")
+    one = (1).to_bytes(2, "little") * 2
+    lying = archive[: end + 8] + one + archive[end + 12 :]
+
+    with pytest.raises(
+        ReportRefused, match=r"directory is [0-9,]+ bytes \(more than 2,000"
+    ):
+        payloads(lying)
+    assert payloads(zipped({"r.xml": XML})) == [XML]
+
+
+def test_a_message_of_too_many_parts_is_refused_as_it_is_parsed(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_MESSAGE_PARTS", 50)
+    small = [(f"a{n}.bin", "application/octet-stream", b"x") for n in range(60)]
+
+    with pytest.raises(ReportRefused, match="message of more than 50 parts"):
+        payloads(mail(small))
+    assert len(payloads(mail([("r.xml", "text/xml", XML), *small[:40]]))) == 1
+
+
+def test_a_tar_archive_is_named():
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("report.xml")
+        info.size = len(XML)
+        tar.addfile(info, io.BytesIO(XML))
+
+    with pytest.raises(ReportRefused, match="a tar archive, not a DMARC report"):
+        payloads(archive.getvalue())
+
+
+def test_gzip_members_are_capped_in_number(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_GZIP_MEMBERS", 100)
+    empty = gzip.compress(b"")
+
+    with pytest.raises(ReportRefused, match="gzip of more than 100 members"):
+        payloads(gzip.compress(XML) + empty * 100)
+    assert payloads(gzip.compress(XML) + empty * 99) == [XML]

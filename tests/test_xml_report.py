@@ -5,6 +5,7 @@ import pytest
 
 from dmarc_analyzer.errors import ReportRefused
 from dmarc_analyzer.ingest import repair, xml_report
+from dmarc_analyzer.ingest.containers import sniff
 from dmarc_analyzer.ingest.xml_report import (
     parse_aggregate_report,
     stream_repaired_report,
@@ -229,11 +230,13 @@ def test_multi_byte_encodings_are_decoded():
     assert report.org_name == "\u65e5\u672c" and report.warnings == ()
 
 
-def test_unknown_encodings_are_refused_with_a_reason():
-    for encoding in ("x-bogus", "rot13"):
-        xml = report_xml(record_xml()).replace(b"UTF-8", encoding.encode())
-        with pytest.raises(ReportRefused, match="not well-formed XML"):
-            parse_aggregate_report(xml)
+@pytest.mark.parametrize("encoding", ["x-bogus", "rot13", "uu", "zlib", "hex"])
+def test_unknown_and_non_text_encodings_are_refused_with_a_reason(encoding):
+    # uu and zlib were an unexpected TypeError: codecs, but not for text.
+    xml = report_xml(record_xml()).replace(b"UTF-8", encoding.encode())
+
+    with pytest.raises(ReportRefused, match=f"non-text encoding '{encoding}'"):
+        parse_aggregate_report(xml)
 
 
 def test_records_inside_a_wrapper_element_are_refused_not_dropped():
@@ -464,3 +467,64 @@ def test_lxml_reasons_carry_no_string_tail():
         "not well-formed XML: Opening and ending tag mismatch: a line 1 and "
         "feedback, line 1, column 25"
     )
+
+
+@pytest.mark.parametrize(
+    "markup",
+    ["<!-- x -->", "<?pi x?>"],
+    ids=["comment", "processing-instruction"],
+)
+def test_a_comment_inside_a_value_is_refused_not_joined(markup):
+    xml = report_xml(record_xml(count=5)).replace(
+        b"<count>5</count>", f"<count>1{markup}2</count>".encode()
+    )
+
+    with pytest.raises(ReportRefused, match="<count> holds markup"):
+        parse_aggregate_report(xml)
+
+
+def test_comments_between_elements_are_ignored():
+    xml = report_xml(record_xml(count=5)).replace(
+        b"<count>", b"<!-- the count --><count>"
+    )
+    assert parse_aggregate_report(xml).records[0].count == 5
+
+
+def test_a_count_is_read_only_where_it_belongs():
+    xml = report_xml(record_xml(count=5)).replace(
+        b"<row>", b"<row><ext><count>1000</count></ext>"
+    )
+    assert parse_aggregate_report(xml).records[0].count == 5
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "reason"),
+    [
+        ("<count>5</count>", "<count>5</count><count>7</count>", "<count> in <row>"),
+        ("<source_ip>", "<source_ip>192.0.2.9</source_ip><source_ip>", "<source_ip>"),
+        ("</row>", "</row><row><count>1</count></row>", "<row> in <record>"),
+        ("<identifiers>", "<identifiers/><identifiers>", "<identifiers>"),
+        ("<auth_results>", "<auth_results/><auth_results>", "<auth_results>"),
+        ("<disposition>", "<disposition>reject</disposition><disposition>", "<disp"),
+        ("</policy_evaluated>", "</policy_evaluated><policy_evaluated/>", "<policy_"),
+        ("<header_from>", "<header_from>a.example</header_from><header_from>", "<he"),
+        ("<result>", "<result>fail</result><result>", "<result> in <spf>"),
+    ],
+)
+def test_a_second_singular_element_in_a_record_is_refused(before, after, reason):
+    xml = report_xml(record_xml(count=5)).replace(before.encode(), after.encode(), 1)
+
+    with pytest.raises(ReportRefused, match=f"record 1 has a second {reason}"):
+        parse_aggregate_report(xml)
+
+
+@pytest.mark.parametrize("codec", ["utf-32-le", "utf-32-be", "utf-16-le"])
+def test_byte_order_marks_of_utf_32_and_16_are_read_without_a_repair(codec):
+    body = report_xml(record_xml()).decode().replace("UTF-8", codec[:6].upper())
+    xml = ("\ufeff" + body).encode(codec)
+    # UTF-32LE's mark starts with UTF-16LE's: read as UTF-16, its zero bytes
+    # were "control characters removed".
+    assert sniff(xml) == "xml"
+    repaired = xml_report._whole(xml_report.stream_repaired_report(io.BytesIO(xml)))
+    for parsed in (parse_aggregate_report(xml), repaired):
+        assert parsed.warnings == () and parsed.records[0].count == 1

@@ -13,6 +13,7 @@ compressed.
 import contextlib
 import email
 import email.errors
+import email.feedparser
 import email.policy
 import io
 import re
@@ -36,15 +37,22 @@ MAX_TOTAL_EXPANDED_BYTES = 2 * MAX_EXPANDED_BYTES
 # One e-mail is parsed whole by the standard library, at about ten times its
 # size in memory; report mails are a few MB, and servers refuse far less.
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+# Report mails have a few parts; forwarded digests some dozens.
+MAX_MESSAGE_PARTS = 1000
 # A zip inside gzip or inside another zip is held in memory to be read.
 MAX_NESTED_ZIP_BYTES = 100 * 1024 * 1024
 # What is read of a payload that is no report, to say what it is instead.
 DESCRIBED_BYTES = 64 * 1024
 _WHITESPACE = b" \t\r\n"
 MAX_DEPTH = 4
+# gzip members one after another (RFC 1952); real reports have one.
+MAX_GZIP_MEMBERS = 10_000
 MAX_ZIP_MEMBERS = 1000
 # Folders and macOS clutter included; checked before zipfile reads them all.
 MAX_ZIP_ENTRIES = 10 * MAX_ZIP_MEMBERS
+# The directory those entries take, names included (each is 46 bytes and its
+# name, comment and extra fields); checked too, as the count may lie.
+MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
 
 # A header line: a field name of printable ASCII but ":", a colon, a value.
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
@@ -78,6 +86,10 @@ _ZIP_ERRORS = (
 
 # Eight or more of one character in a row, in a preview of unknown content.
 _RUN = re.compile(r"(.)\1{7,}", re.DOTALL)
+# What report archives use; zipfile's output of the others is unbounded.
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_ZIP_METHODS_KNOWN = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}
+
 # An mbox "From " line after a blank line: where the next message starts.
 _MBOX_SEPARATOR = re.compile(rb"\n\r?\nFrom [^\n]*\n")
 
@@ -173,8 +185,8 @@ def sniff(data: bytes) -> str:
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return "xml"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "xml"  # UTF-16 with a byte-order mark; the XML parser decodes it
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return "xml"  # UTF-16 or -32 with a byte-order mark; lxml decodes it
     if _looks_like_email(head):
         return "email"
     return "unknown"
@@ -193,6 +205,8 @@ def describe_unknown(data: bytes, inside: str = "") -> str:
     for magic, name in _OTHER_FORMATS.items():
         if stripped.startswith(magic):
             return f"{holding}{name}, not a DMARC report"
+    if data[257:262] == b"ustar":  # a tar header's magic, after the file name
+        return f"{holding}a tar archive, not a DMARC report"
     if stripped.startswith((b"{", b"[")):
         if _is_tls_report(stripped):
             return f"{holding}an SMTP TLS report (JSON), not a DMARC aggregate report"
@@ -311,6 +325,7 @@ class _GunzipStream(io.RawIOBase):
         self._decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
         self._pending = b""  # compressed bytes not yet given to the decompressor
         self._expanded = 0
+        self._members = 1
         self._done = False
 
     def readable(self) -> bool:
@@ -354,6 +369,12 @@ class _GunzipStream(io.RawIOBase):
         if len(rest) < 2:
             rest += self._compressed.read(2)
         if rest.startswith(b"\x1f\x8b"):
+            # Thousands of empty members cost far more than their bytes.
+            self._members += 1
+            if self._members > MAX_GZIP_MEMBERS:
+                raise ReportRefused(
+                    f"{_at(self._where)}gzip of more than {MAX_GZIP_MEMBERS:,} members"
+                )
             self._decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
             self._pending = rest
         else:
@@ -403,9 +424,19 @@ def _check_entry_count(source: BinaryIO, where: str) -> None:
     if end < 0 or len(tail) < end + 22:
         return  # zipfile says what is wrong
     entries = int.from_bytes(tail[end + 10 : end + 12], "little")
+    directory = int.from_bytes(tail[end + 12 : end + 16], "little")
     zip64 = tail.rfind(b"PK\x06\x06", 0, end)
-    if entries == 0xFFFF and zip64 >= 0 and len(tail) >= zip64 + 40:
-        entries = int.from_bytes(tail[zip64 + 32 : zip64 + 40], "little")
+    if zip64 >= 0 and len(tail) >= zip64 + 48:
+        if entries == 0xFFFF:
+            entries = int.from_bytes(tail[zip64 + 32 : zip64 + 40], "little")
+        if directory == 0xFFFFFFFF:
+            directory = int.from_bytes(tail[zip64 + 40 : zip64 + 48], "little")
+    # The count can lie: zipfile reads as many entries as the directory holds.
+    if directory > MAX_ZIP_DIRECTORY_BYTES:
+        raise ReportRefused(
+            f"{_at(where)}zip archive's directory is {directory:,} bytes "
+            f"(more than {MAX_ZIP_DIRECTORY_BYTES:,})"
+        )
     if entries > MAX_ZIP_ENTRIES:
         raise ReportRefused(
             f"{_at(where)}zip archive lists {entries:,} entries "
@@ -439,6 +470,16 @@ def _open_member(
 ) -> BinaryIO:
     if info.flag_bits & 0x1:
         raise ReportRefused(f"{_at(where)}zip member is encrypted")
+    if info.compress_type not in _ZIP_METHODS:
+        # zipfile gives bzip2 and LZMA chunks out unbounded: a few KB of
+        # bzip2 become GBs in memory before any cap of ours is checked.
+        method = _ZIP_METHODS_KNOWN.get(
+            info.compress_type, f"method {info.compress_type}"
+        )
+        raise ReportRefused(
+            f"{_at(where)}zip member compressed with {method}: "
+            "only stored and deflate members are read"
+        )
     if info.file_size > MAX_EXPANDED_BYTES:
         raise ReportRefused(
             f"{_at(where)}zip member expands beyond {MAX_EXPANDED_BYTES:,} bytes"
@@ -640,9 +681,13 @@ def _message_parts(data: bytes, where: str) -> list[EmailMessage]:
     """The message and every part of it, forwarded messages included. The
     standard library parses and walks nested parts by recursion: a message
     nested a thousand deep is refused, not a crash."""
+    policy = email.policy.default.clone(message_factory=_PartCounter(where))
     try:
-        message = email.message_from_bytes(data, policy=email.policy.default)
-        return list(message.walk())
+        parser = email.feedparser.BytesFeedParser(policy=policy)
+        # In chunks: fed whole, the message is copied to text whole first.
+        for start in range(0, len(data), CHUNK_BYTES):
+            parser.feed(data[start : start + CHUNK_BYTES])
+        return list(parser.close().walk())
     except RecursionError:
         raise ReportRefused(
             f"{_at(where)}e-mail message nested too deeply to read"
@@ -654,6 +699,24 @@ _OTHER_REPORTS = {
     "application/tlsrpt+gzip": "an SMTP TLS report",
     "application/tlsrpt+json": "an SMTP TLS report",
 }
+
+
+class _PartCounter:
+    """Makes the parts of one message as the parser finds them, and refuses
+    the message at MAX_MESSAGE_PARTS: a few MB of tiny parts are millions of
+    objects, and minutes to walk."""
+
+    def __init__(self, where: str):
+        self._where, self._parts = where, 0
+
+    def __call__(self, policy: email.policy.Policy) -> EmailMessage:
+        self._parts += 1
+        if self._parts > MAX_MESSAGE_PARTS:
+            raise ReportRefused(
+                f"{_at(self._where)}e-mail message of more than "
+                f"{MAX_MESSAGE_PARTS:,} parts"
+            )
+        return EmailMessage(policy)
 
 
 def _other_report_type(parts: list[EmailMessage]) -> str | None:

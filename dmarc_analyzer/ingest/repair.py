@@ -47,9 +47,9 @@ class DamagedXml(ReportRefused):
     """
 
 
-class Undecodable(DamagedXml):
+class Undecodable(ReportRefused):
     """The declared encoding is unknown or is not a text encoding: there is
-    nothing to repair with."""
+    nothing to repair with, and this says why better than the parser did."""
 
 
 class RepairingReader:
@@ -159,14 +159,20 @@ class RepairingReader:
 
 def _encoding_of(head: bytes) -> str:
     """The declared encoding (UTF-8 when none is declared), by its Python name."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"  # before UTF-16, whose mark starts UTF-32LE's
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     declared = _DECLARED_ENCODING.search(head[:200])
     name = declared.group(1).decode("ascii") if declared else "utf-8"
     try:
-        return codecs.lookup(name).name
-    except LookupError as error:
-        raise Undecodable(f"unknown encoding {name[:40]!r}") from error
+        codec = codecs.lookup(name)
+    except LookupError:
+        codec = None
+    # "uu", "zlib", "rot13"... are codecs too, but not from bytes to text.
+    if codec is None or not codec._is_text_encoding:
+        raise Undecodable(f"unknown or non-text encoding {name[:40]!r}")
+    return codec.name
 
 
 def _decoder(encoding: str, errors: str) -> codecs.IncrementalDecoder:

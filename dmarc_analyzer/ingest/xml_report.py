@@ -241,8 +241,10 @@ def _top_level_elements(
         resolve_entities=False,
         load_dtd=False,
         no_network=True,
-        remove_comments=True,
-        remove_pis=True,
+        # Kept, so that a comment inside a value is refused, not joined:
+        # <count>1<!-- x -->2</count> would read as 12.
+        remove_comments=False,
+        remove_pis=False,
     )
     root = None  # known at the first element read, and checked then
     unknown: dict[str, int] = {}
@@ -284,7 +286,8 @@ def _check_case(element: etree._Element, checked: int, repairs: list[str]) -> in
     if WRONG_CASE in repairs:
         return checked
     if checked < _CASE_CHECKED:
-        elements = [element.getparent(), *element.iter()]
+        # Elements only: comments are kept, to refuse them inside values.
+        elements = [element.getparent(), *element.iter(etree.Element)]
         checked += 1
     else:
         elements = [element]
@@ -443,15 +446,20 @@ def _published_policy(policy: Fields, warnings: list[str]) -> PublishedPolicy:
 
 def _record(element: etree._Element, number: int) -> Record:
     sections = _fields(element)
+    for name in _SINGLE_SECTIONS:
+        if len(sections.get(name, ())) > 1:
+            raise ReportRefused(f"record {number} has a second <{name}> in <record>")
     row = _required_child(sections, "row", where=f"record {number}")
-    values, reasons = _row_values(row)
+    values, reasons = _row_values(row, number)
     # Some early reporters wrote <identities> where the RFC says <identifiers>.
-    identifiers = _fields(
+    identifiers = _singles(
         _child(sections, "identifiers")
         if "identifiers" in sections
-        else _child(sections, "identities")
+        else _child(sections, "identities"),
+        _IDENTIFIERS,
+        number,
     )
-    dkim_results, spf_results = _auth_results(_child(sections, "auth_results"))
+    dkim_results, spf_results = _auth_results(_child(sections, "auth_results"), number)
 
     return Record(
         source_ip=_source_ip(_node_text(values.get("source_ip")), number),
@@ -466,9 +474,9 @@ def _record(element: etree._Element, number: int) -> Record:
             )
             for reason in reasons
         ),
-        header_from=_text(identifiers, "header_from"),
-        envelope_from=_text(identifiers, "envelope_from"),
-        envelope_to=_text(identifiers, "envelope_to"),
+        header_from=_node_text(identifiers.get("header_from")),
+        envelope_from=_node_text(identifiers.get("envelope_from")),
+        envelope_to=_node_text(identifiers.get("envelope_to")),
         dkim_results=tuple(
             DkimResult(
                 domain=_node_text(result.get("domain")),
@@ -488,45 +496,63 @@ def _record(element: etree._Element, number: int) -> Record:
     )
 
 
-# A record is read in one walk over the elements of each of its parts: with
-# half a million records, the cost per element is what counts. Within a part
-# every name means one thing, so the walk need not track nesting.
+# The parts of a record read by name: each directly in its parent, and at
+# most once there, so that no value is taken from the wrong place (a <count>
+# inside an extension) nor a second one dropped without a word.
+_SINGLE_SECTIONS = ("row", "identifiers", "identities", "auth_results")
+_ROW = frozenset({"source_ip", "count", "policy_evaluated"})
+_POLICY_EVALUATED = frozenset({"disposition", "dkim", "spf"})
+_REASON = frozenset({"type", "comment"})
+_IDENTIFIERS = frozenset({"header_from", "envelope_from", "envelope_to"})
+_RESULT = frozenset({"domain", "selector", "scope", "result", "human_result"})
 Nodes = dict[str, etree._Element]
 
 
-def _row_values(row: etree._Element) -> tuple[Nodes, list[Nodes]]:
-    """The first element of each name in <row> (source_ip, count, and the
-    words of <policy_evaluated>), and the type and comment of each <reason>."""
-    values: Nodes = {}
-    reasons: list[Nodes] = []
-    reason: Nodes | None = None
-    for node in row.iterdescendants():
-        name = _local_name(node.tag)
-        if name == "reason":
-            reason = {}
-            reasons.append(reason)
-        elif reason is not None and name in ("type", "comment"):
-            reason.setdefault(name, node)
-        else:
-            values.setdefault(name, node)
+def _singles(
+    element: etree._Element | None, names: frozenset[str], number: int
+) -> Nodes:
+    """The children of `element` with one of `names`, by name; a name found
+    twice refuses the report."""
+    found: Nodes = {}
+    if element is None:
+        return found
+    for child in element.iterchildren(etree.Element):
+        name = _local_name(child.tag)
+        if name in names:
+            if name in found:
+                raise ReportRefused(
+                    f"record {number} has a second <{name}> "
+                    f"in <{_local_name(element.tag)}>"
+                )
+            found[name] = child
+    return found
+
+
+def _row_values(row: etree._Element, number: int) -> tuple[Nodes, list[Nodes]]:
+    """source_ip, count and the words of <policy_evaluated>, and the type and
+    comment of each <reason>."""
+    values = _singles(row, _ROW, number)
+    policy = values.pop("policy_evaluated", None)
+    if policy is None:
+        return values, []
+    values.update(_singles(policy, _POLICY_EVALUATED, number))
+    reasons = [
+        _singles(reason, _REASON, number) for reason in policy.iterchildren("{*}reason")
+    ]
     return values, reasons
 
 
 def _auth_results(
-    auth_results: etree._Element | None,
+    auth_results: etree._Element | None, number: int
 ) -> tuple[list[Nodes], list[Nodes]]:
     """The fields of each <dkim> and each <spf> result, in document order."""
     results: dict[str, list[Nodes]] = {"dkim": [], "spf": []}
-    current: Nodes | None = None
     if auth_results is None:
         return [], []
-    for node in auth_results.iterdescendants():
-        name = _local_name(node.tag)
+    for child in auth_results.iterchildren(etree.Element):
+        name = _local_name(child.tag)
         if name in results:
-            current = {}
-            results[name].append(current)
-        elif current is not None:
-            current.setdefault(name, node)
+            results[name].append(_singles(child, _RESULT, number))
     return results["dkim"], results["spf"]
 
 
@@ -620,7 +646,7 @@ def _fields(element: etree._Element | None) -> Fields:
     cost more than the XML parse."""
     fields: Fields = {}
     if element is not None:
-        for child in element:
+        for child in element.iterchildren(etree.Element):
             fields.setdefault(_local_name(child.tag), []).append(child)
     return fields
 
@@ -654,9 +680,15 @@ def _node_word(element: etree._Element | None) -> str | None:
 def _element_text(element: etree._Element) -> str | None:
     if len(element):
         # <count>1<b>2</b></count> is not 12: markup has no place in a value.
+        inner = element[0]
+        if inner.tag is etree.Comment:
+            markup = "a comment"
+        elif inner.tag is etree.PI:
+            markup = "a processing instruction"
+        else:
+            markup = f"<{_local_name(inner.tag)}>"
         raise ReportRefused(
-            f"<{_local_name(element.tag)}> holds markup "
-            f"(<{_local_name(element[0].tag)}>), not a value"
+            f"<{_local_name(element.tag)}> holds markup ({markup}), not a value"
         )
     text = element.text.strip() if element.text else None
     return text or None

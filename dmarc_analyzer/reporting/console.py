@@ -6,6 +6,7 @@ so an IP address or a domain is always shown whole.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -20,6 +21,11 @@ if TYPE_CHECKING:  # the analysis is loaded only by the commands that run it
 # Longer lists of results are cut to their largest entries in the table;
 # --json and --csv always carry them all.
 LISTED_RESULTS = 5
+
+# What a terminal would act on rather than show: C0 and C1 controls (the
+# 8-bit CSI U+009B among them), line and paragraph separators, and the
+# bidirectional overrides and isolates that reorder what follows them.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def plural(count: int, word: str) -> str:
@@ -47,9 +53,9 @@ def reports_table(stored: list[StoredReport]) -> Table:
     )
     for report in stored:
         table.add_row(
-            escape(report.org_name),
-            escape(report.report_id),
-            escape(report.domain),
+            _shown(report.org_name),
+            _shown(report.report_id),
+            _shown(report.domain),
             f"{report.begin:%Y-%m-%d %H:%M}",
             f"{report.records:,}",
             f"{report.messages:,}",
@@ -76,7 +82,7 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
     )
     for vendor in vendors:
         table.add_row(
-            f"[bold]{escape(vendor.vendor)}[/bold]",
+            f"[bold]{_shown(vendor.vendor)}[/bold]",
             "",
             "",
             f"[bold]{vendor.messages:,}[/bold]",
@@ -91,14 +97,14 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
             table.add_row(
                 "",
                 source.source_ip,
-                escape(_network(source.identity)),
+                _shown(_network(source.identity)),
                 f"{source.messages:,}",
                 f"{source.dkim_failed:,}",
                 share(source.failed_share),
                 source.cause,
-                escape(_listing(source.dkim_seen)),
-                escape(_listing(source.spf_seen)),
-                escape(source.vendor.evidence),
+                _listing(source.dkim_seen),
+                _listing(source.spf_seen),
+                _shown(source.vendor.evidence),
             )
     return table
 
@@ -114,8 +120,8 @@ def fixes(vendors: list[VendorFailures], limit: int = 15) -> list[str]:
                     at_stake[key] = at_stake.get(key, 0) + group.dkim_failed
     ranked = sorted(at_stake.items(), key=lambda item: (-item[1], item[0]))
     lines = [
-        f"[bold]{escape(name)}[/bold] ({cause}, {plural(messages, 'message')}): "
-        f"{escape(fix)}"
+        f"[bold]{_shown(name)}[/bold] ({cause}, {plural(messages, 'message')}): "
+        f"{_shown(fix)}"
         for (name, cause, fix), messages in ranked[:limit]
     ]
     if len(ranked) > limit:
@@ -141,8 +147,8 @@ def senders_table(found: list[Sender]) -> Table:
         source = sender.source
         table.add_row(
             source.source_ip,
-            escape(source.vendor.name),
-            escape(_network(source.identity)),
+            _shown(source.vendor.name),
+            _shown(_network(source.identity)),
             f"{sender.first_seen:%Y-%m-%d}",
             f"{sender.last_seen:%Y-%m-%d}",
             f"{source.messages:,}",
@@ -160,13 +166,13 @@ def dns_findings_table(findings: list[Finding]) -> Table:
     reported beneath what is wrong."""
     table = _table("Severity", "Record", "Code", "What is wrong, and the fix")
     for finding in findings:
-        lines = [escape(finding.message)]
+        lines = [_shown(finding.message)]
         if finding.fix:
-            lines.append(f"[bold]Fix:[/bold] {escape(finding.fix)}")
-        lines += [f"Reports: {escape(item.describe())}" for item in finding.reported]
+            lines.append(f"[bold]Fix:[/bold] {_shown(finding.fix)}")
+        lines += [f"Reports: {_shown(item.describe())}" for item in finding.reported]
         table.add_row(
             _SEVERITY_STYLE.get(finding.severity, finding.severity),
-            escape(finding.name),
+            _shown(finding.name),
             finding.code,
             "\n".join(lines),
         )
@@ -198,7 +204,18 @@ def _table(*columns: str) -> Table:
 
 def _listing(counts: dict[str, int]) -> str:
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    lines = [f"{label}: {count:,}" for label, count in ranked[:LISTED_RESULTS]]
+    lines = [f"{_shown(label)}: {count:,}" for label, count in ranked[:LISTED_RESULTS]]
     if len(ranked) > LISTED_RESULTS:
         lines.append(f"… {len(ranked) - LISTED_RESULTS:,} more (see --json)")
     return "\n".join(lines)
+
+
+def _shown(text: str) -> str:
+    """Text from reports or DNS as one line of plain text for rich: markup
+    escaped, and control and bidi characters written as \\xNN or \\uNNNN."""
+    return escape(_UNSAFE.sub(_code_point, text))
+
+
+def _code_point(match: re.Match[str]) -> str:
+    point = ord(match.group())
+    return f"\\x{point:02x}" if point < 0x100 else f"\\u{point:04x}"
