@@ -32,6 +32,8 @@ from sqlalchemy import (
 
 from dmarc_analyzer.model import FORWARDING_REASONS
 from dmarc_analyzer.storage.schema import (
+    RESULT_DAYS_KEY,
+    SOURCE_DAYS_KEY,
     dkim_results,
     override_reasons,
     records,
@@ -52,31 +54,6 @@ TREEWALK = "treewalk"
 # Held by every transaction that adds to the totals, on PostgreSQL: two
 # ingests adding to the same rows in a different order would deadlock.
 _ROLLUP_LOCK = 0x646D6172_0002
-
-SOURCE_KEY = (
-    "day",
-    "domain",
-    "source_ip",
-    "header_from",
-    "dkim_pass",
-    "spf_pass",
-    "dkim_outcome",
-    "spf_outcome",
-    "forwarded",
-    "signed",
-    "treewalk",
-)
-RESULT_KEY = (
-    "day",
-    "domain",
-    "source_ip",
-    "header_from",
-    "dkim_pass",
-    "kind",
-    "result",
-    "result_domain",
-    "detail",
-)
 
 
 def lock_for_adding(connection: Connection) -> None:
@@ -155,7 +132,7 @@ def _add_sources(connection: Connection, which_reports) -> None:
         .where(which_reports)
         .subquery()
     )
-    key = [per_record.c[name] for name in SOURCE_KEY]
+    key = [per_record.c[name] for name in SOURCE_DAYS_KEY]
     totals = (
         select(
             *key,
@@ -166,12 +143,12 @@ def _add_sources(connection: Connection, which_reports) -> None:
         .group_by(*key)
         .order_by(*key)  # rows locked in one order
     )
-    columns = [*SOURCE_KEY, "messages", "first_begin", "last_end"]
+    columns = [*SOURCE_DAYS_KEY, "messages", "first_begin", "last_end"]
     statement = dialect_insert(connection, source_days).from_select(columns, totals)
     added = statement.excluded
     connection.execute(
         statement.on_conflict_do_update(
-            index_elements=list(SOURCE_KEY),
+            index_elements=list(SOURCE_DAYS_KEY),
             set_={
                 "messages": source_days.c.messages + added.messages,
                 "first_begin": _earlier(source_days.c.first_begin, added.first_begin),
@@ -205,16 +182,16 @@ def _add_results(connection: Connection, which_reports) -> None:
             .where(which_reports)
             .subquery()
         )
-        key = [per_result.c[name] for name in RESULT_KEY]
+        key = [per_result.c[name] for name in RESULT_DAYS_KEY]
         totals = (
             select(*key, func.sum(per_result.c.count)).group_by(*key).order_by(*key)
         )
         statement = dialect_insert(connection, result_days).from_select(
-            [*RESULT_KEY, "messages"], totals
+            [*RESULT_DAYS_KEY, "messages"], totals
         )
         connection.execute(
             statement.on_conflict_do_update(
-                index_elements=list(RESULT_KEY),
+                index_elements=list(RESULT_DAYS_KEY),
                 set_={"messages": result_days.c.messages + statement.excluded.messages},
             )
         )

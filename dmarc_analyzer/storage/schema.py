@@ -156,6 +156,32 @@ settings = Table(
     _required("value", Text),
 )
 
+# The columns that tell the rows of the daily totals apart.
+SOURCE_DAYS_KEY = (
+    "day",
+    "domain",
+    "source_ip",
+    "header_from",
+    "dkim_pass",
+    "spf_pass",
+    "dkim_outcome",
+    "spf_outcome",
+    "forwarded",
+    "signed",
+    "treewalk",
+)
+RESULT_DAYS_KEY = (
+    "day",
+    "domain",
+    "source_ip",
+    "header_from",
+    "dkim_pass",
+    "kind",
+    "result",
+    "result_domain",
+    "detail",
+)
+
 # Totals per day, kept as reports are stored (rollups.py): what the analysis
 # reads. Names in the keys are cut to rollups.KEY_CHARACTERS, and a missing
 # value is '' so that it takes part in the unique key.
@@ -177,20 +203,7 @@ source_days = Table(
     _required("messages", BigInteger),
     _required("first_begin", DateTime),
     _required("last_end", DateTime),
-    UniqueConstraint(
-        "day",
-        "domain",
-        "source_ip",
-        "header_from",
-        "dkim_pass",
-        "spf_pass",
-        "dkim_outcome",
-        "spf_outcome",
-        "forwarded",
-        "signed",
-        "treewalk",
-        name="uq_source_days_key",
-    ),
+    UniqueConstraint(*SOURCE_DAYS_KEY, name="uq_source_days_key"),
 )
 
 # The messages behind each DKIM and SPF result, per day and source.
@@ -208,18 +221,7 @@ result_days = Table(
     _required("result_domain", Text),  # d= or the SPF domain, lower case
     _required("detail", Text),  # the DKIM selector or the SPF scope
     _required("messages", BigInteger),
-    UniqueConstraint(
-        "day",
-        "domain",
-        "source_ip",
-        "header_from",
-        "dkim_pass",
-        "kind",
-        "result",
-        "result_domain",
-        "detail",
-        name="uq_result_days_key",
-    ),
+    UniqueConstraint(*RESULT_DAYS_KEY, name="uq_result_days_key"),
 )
 
 # What `dns check` found, one row per finding of each run: a record's
