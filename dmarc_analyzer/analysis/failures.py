@@ -9,7 +9,6 @@ Python names the senders and picks the causes on those aggregated rows.
 """
 
 from collections.abc import Iterable
-from datetime import date
 
 from sqlalchemy import Connection, case, exists, func, literal, or_, select
 
@@ -33,7 +32,7 @@ from dmarc_analyzer.analysis.vendors import Vendor
 from dmarc_analyzer.i18n import NO_TEXT
 from dmarc_analyzer.identify.treewalk import TreeWalk
 from dmarc_analyzer.model import FORWARDING_REASONS, DkimResult, SpfResult
-from dmarc_analyzer.storage.rollups import messages_where
+from dmarc_analyzer.storage.rollups import as_day, messages_where
 from dmarc_analyzer.storage.schema import (
     dkim_results,
     override_reasons,
@@ -153,7 +152,7 @@ def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGr
         if failed:
             key = (dkim or NO_SIGNATURE, spf or NO_SIGNATURE, bool(fwd))
             group.evidence[key] = group.evidence.get(key, 0) + int(failed)
-            group.failed_days += [_day(first), _day(last)]
+            group.failed_days += [as_day(first), as_day(last)]
     return groups
 
 
@@ -224,13 +223,6 @@ def _passing_selectors(connection, scope) -> set[tuple[str, str]]:
         .distinct()
     )
     return {(domain, selector) for domain, selector in connection.execute(query)}
-
-
-def _day(value) -> date | None:
-    # SQLite may hand back the text of the day, PostgreSQL a date.
-    if isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    return value
 
 
 def _add_domains(connection, scope, sources) -> None:

@@ -5,9 +5,10 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, and_, func, select, true
 
+from dmarc_analyzer.analysis.identification import days_in
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.storage.reports import report_filters
-from dmarc_analyzer.storage.rollups import day_filters, messages_where
+from dmarc_analyzer.storage.rollups import as_day, messages_where
 from dmarc_analyzer.storage.schema import reports, source_days
 
 # The receiver's DMARC verdict: DKIM or SPF passed and aligned.
@@ -75,7 +76,7 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
             messages_where(DMARC_PASS),
             messages_where(source_days.c.dkim_pass),
             messages_where(source_days.c.spf_pass),
-        ).where(_days_in(scope))
+        ).where(days_in(source_days, scope))
     ).one()
 
     def distinct_values(column) -> list[str]:
@@ -101,7 +102,7 @@ def pass_totals(connection: Connection, scope: Scope) -> tuple[int, int]:
     query = select(
         func.coalesce(func.sum(source_days.c.messages), 0),
         messages_where(DMARC_PASS),
-    ).where(_days_in(scope))
+    ).where(days_in(source_days, scope))
     messages, passed = connection.execute(query).one()
     return int(messages), int(passed)
 
@@ -139,11 +140,11 @@ def daily_by_source(
     totals = source_days.c
     query = (
         select(totals.day, totals.source_ip, func.sum(totals.messages))
-        .where(_days_in(scope))
+        .where(days_in(source_days, scope))
         .group_by(totals.day, totals.source_ip)
         .order_by(totals.day)
     )
-    return [(_as_date(d), ip, int(n)) for d, ip, n in connection.execute(query)]
+    return [(as_day(d), ip, int(n)) for d, ip, n in connection.execute(query)]
 
 
 def messages_by_domain(connection: Connection, scope: Scope) -> dict[str, int]:
@@ -151,7 +152,7 @@ def messages_by_domain(connection: Connection, scope: Scope) -> dict[str, int]:
     totals = source_days.c
     query = (
         select(totals.domain, func.sum(totals.messages))
-        .where(_days_in(scope))
+        .where(days_in(source_days, scope))
         .group_by(totals.domain)
     )
     return {domain: int(messages) for domain, messages in connection.execute(query)}
@@ -164,31 +165,19 @@ def _reports_in(scope: Scope):
     )
 
 
-def _days_in(scope: Scope):
-    conditions = day_filters(
-        source_days, domain=scope.domain, since=scope.since, until=scope.until
-    )
-    return and_(true(), *conditions)
-
-
 def _daily_volume(connection: Connection, scope: Scope) -> list[DailyVolume]:
     """Messages per UTC day of the report's begin time."""
     totals = source_days.c
     query = (
         select(totals.day, func.sum(totals.messages), messages_where(DMARC_PASS))
-        .where(_days_in(scope))
+        .where(days_in(source_days, scope))
         .group_by(totals.day)
         .order_by(totals.day)
     )
     return [
-        DailyVolume(_as_date(value), int(messages), int(passed))
+        DailyVolume(as_day(value), int(messages), int(passed))
         for value, messages, passed in connection.execute(query)
     ]
-
-
-def _as_date(value) -> date:
-    # SQLite's date() gives text, PostgreSQL's a date.
-    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _aware(moment: datetime | None) -> datetime | None:

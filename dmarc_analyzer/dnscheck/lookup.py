@@ -144,10 +144,6 @@ def why_no_server(error) -> str:
     return UNREACHABLE
 
 
-# The name the hardening branch used; why_no_server is the public one.
-_why_no_server = why_no_server
-
-
 def _chain_too_long(error) -> bool:
     import dns.message
 

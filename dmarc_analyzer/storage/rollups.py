@@ -250,6 +250,11 @@ def messages_where(condition, table=source_days):
     return func.coalesce(func.sum(case((condition, table.c.messages), else_=0)), 0)
 
 
+def as_day(value) -> date | None:
+    """A day read from the totals: SQLite hands back its text."""
+    return date.fromisoformat(value[:10]) if isinstance(value, str) else value
+
+
 def day_filters(
     table,
     *,
