@@ -407,14 +407,16 @@ def test_a_failure_while_storing_undoes_the_whole_file(database, inbox, monkeypa
     from dmarc_analyzer.storage import reports as storage
 
     monkeypatch.setattr(pipeline, "WHOLE_FILE_RECORDS", 0)  # streamed, not grouped
-    real_insert = storage._insert_records
+    real_insert = storage._insert_batch
+    batches = []
 
-    def failing_on_the_second(connection, report_pk, report, report_records):
-        if report.report_id == "second":
+    def failing_on_the_second(*arguments):
+        batches.append(arguments)
+        if len(batches) == 2:  # the records of the second report
             raise RuntimeError("disk full")
-        return real_insert(connection, report_pk, report, report_records)
+        return real_insert(*arguments)
 
-    monkeypatch.setattr(storage, "_insert_records", failing_on_the_second)
+    monkeypatch.setattr(storage, "_insert_batch", failing_on_the_second)
     with zipfile.ZipFile(inbox / "two.zip", "w") as archive:
         archive.writestr("a.xml", report_xml(record_xml(), report_id="first"))
         archive.writestr("b.xml", report_xml(record_xml(), report_id="second"))

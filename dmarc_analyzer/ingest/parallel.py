@@ -42,7 +42,7 @@ def map_in_order(
     never raises; a task lost with its worker (out of memory, say) gives
     None for each of its files."""
     first = list(islice(paths, POOL_FROM_FILES))
-    workers = min(_cores(), MAX_WORKERS)
+    workers = min(cores(), MAX_WORKERS)
     if len(first) < POOL_FROM_FILES or workers < 2:
         for path in chain(first, paths):
             yield path, work(path)
@@ -67,13 +67,18 @@ def _start_worker(parent: int) -> None:
     # Frozen, the objects inherited are left alone by the worker's garbage
     # collector, and their memory stays shared (copy on write).
     gc.freeze()
+    exit_with_parent(parent)
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process when `parent` ends. A worker whose parent was
+    killed would wait for work forever (it holds the write end of its own
+    task queue), and keep a copy of the parent's database socket open."""
     watchdog = threading.Thread(target=_exit_with, args=(parent,), daemon=True)
     watchdog.start()
 
 
 def _exit_with(parent: int) -> None:
-    """A worker whose parent was killed would wait for work forever: it
-    holds the write end of its own task queue."""
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK_SECONDS)
     os._exit(1)
@@ -97,7 +102,7 @@ def _batched(items: Iterator[Path], size: int) -> Iterator[list[Path]]:
         yield batch
 
 
-def _cores() -> int:
+def cores() -> int:
     """The cores this process may use; 1 where workers cannot be forked."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1

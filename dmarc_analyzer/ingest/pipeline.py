@@ -19,6 +19,7 @@ with a warning, not refused.
 """
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -40,6 +41,7 @@ from dmarc_analyzer.errors import (
     OtherReportType,
     ReportRefused,
 )
+from dmarc_analyzer.ingest import read_ahead
 from dmarc_analyzer.ingest.containers import (
     SNIFF_BYTES,
     Attachment,
@@ -66,7 +68,14 @@ from dmarc_analyzer.storage.groups import (
     prepare_report,
     store_report_groups,
 )
-from dmarc_analyzer.storage.reports import StoreOutcome, store_report
+from dmarc_analyzer.storage.reports import (
+    BATCH_RECORDS,
+    StoreOutcome,
+    batched,
+    prepare_records,
+    store_prepared_report,
+    store_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,9 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 # records; a larger one is streamed, so that memory stays flat.
 WHOLE_FILE_BYTES = 1024 * 1024
 WHOLE_FILE_RECORDS = 5000
+# A file at least this big is parsed by a child process while this one
+# stores it (on two cores or more).
+READ_AHEAD_FROM_BYTES = 1024 * 1024
 # A group of files is committed when it has this many files or records, or
 # when its first file waited this long.
 GROUP_FILES = 250
@@ -362,12 +374,25 @@ def parse_whole_file(path: Path) -> ParsedFile | None:
 def ingest_file(database: Database, path: Path) -> FileResult:
     """Store the reports of one file in one transaction, or raise ReportRefused.
 
-    Reports are streamed into the database as they are parsed. A report
-    whose markup turns out to be damaged undoes the transaction; the file is
-    then stored again, each report repaired as it is read where it can be.
-    When even that fails, the reason given is the first one.
+    Reports are streamed into the database as they are parsed; a large
+    file is parsed in a process of its own meanwhile. A report whose markup
+    turns out to be damaged undoes the transaction; the file is then stored
+    again, each report repaired as it is read where it can be. When even
+    that fails, the reason given is the first one.
     """
-    return _store_repairing(database, lambda: _open_report_file(path), printable(path))
+    return _store_repairing(
+        database,
+        lambda: _open_report_file(path),
+        printable(path),
+        read_ahead=_is_large(path) and read_ahead.worth_it(),
+    )
+
+
+def _is_large(path: Path) -> bool:
+    try:
+        return path.stat().st_size >= READ_AHEAD_FROM_BYTES
+    except OSError:  # said when the file is opened
+        return False
 
 
 def ingest_message(
@@ -436,13 +461,16 @@ def _store_under_savepoint(
     return outcome, repairs
 
 
-def _store_repairing(database: Database, opener: Opener, source: str) -> FileResult:
+def _store_repairing(
+    database: Database, opener: Opener, source: str, *, read_ahead: bool = False
+) -> FileResult:
+    store = _store_read_ahead if read_ahead else _store
     try:
-        return _store(database, opener, source, streaming=True)
+        return store(database, opener, source, streaming=True)
     except DamagedXml as error:
         first_error = error
     try:
-        return _store(database, opener, source, streaming=False)
+        return store(database, opener, source, streaming=False)
     except DamagedXml:
         raise first_error from None
 
@@ -460,6 +488,34 @@ def _store(
                 )
             repairs += parsed.warnings
     return FileResult(outcome=outcome, repairs=tuple(repairs))
+
+
+def _store_read_ahead(
+    database: Database, opener: Opener, source: str, *, streaming: bool
+) -> FileResult:
+    """`_store`, the file read and parsed by a child process meanwhile."""
+    outcome, repairs = StoreOutcome(), []
+    database.close()  # no connection of ours may live on in the child
+    read = functools.partial(_read_for_parent, opener, streaming)
+    with read_ahead.reading_in_child(read) as child, database.transaction() as db:
+        for header in child.reports():
+            outcome = outcome + store_prepared_report(
+                db, header, child.records(), source_file=source
+            )
+            repairs += child.warnings()
+    return FileResult(outcome=outcome, repairs=tuple(repairs))
+
+
+def _read_for_parent(opener: Opener, streaming: bool, channel: read_ahead.Channel):
+    """In the child: what `_store` reads, sent to the parent to store."""
+    with opener() as handle:
+        for payload in stream_payloads(handle):
+            with _naming_the_member(payload.where):
+                parsed = _read_payload(payload, streaming)
+                if channel.offer(parsed.header):
+                    for batch in batched(parsed.records, BATCH_RECORDS):
+                        channel.send_records(prepare_records(parsed.header, batch))
+            channel.report_read(parsed.warnings)
 
 
 def _read_payload(payload: PayloadStream, streaming: bool) -> ReportStream:

@@ -12,6 +12,7 @@ lxml reads is bounded too: a run of text, or a child of <feedback>, far
 longer than any real one is refused as it is read.
 """
 
+import functools
 import io
 import ipaddress
 import re
@@ -445,6 +446,15 @@ def _published_policy(policy: Fields, warnings: list[str]) -> PublishedPolicy:
 
 
 def _record(element: etree._Element, number: int) -> Record:
+    """One record; the common shape is read in one pass (`_plain_record`),
+    and anything else with every check (`_checked_record`)."""
+    plain = _plain_record(element)
+    if plain is None:
+        return _checked_record(element, number)
+    return _built_record(*plain, number)
+
+
+def _checked_record(element: etree._Element, number: int) -> Record:
     sections = _fields(element)
     for name in _SINGLE_SECTIONS:
         if len(sections.get(name, ())) > 1:
@@ -460,40 +470,148 @@ def _record(element: etree._Element, number: int) -> Record:
         number,
     )
     dkim_results, spf_results = _auth_results(_child(sections, "auth_results"), number)
+    return _built_record(
+        _texts(values),
+        [_texts(reason) for reason in reasons],
+        _texts(identifiers),
+        [_texts(result) for result in dkim_results],
+        [_texts(result) for result in spf_results],
+        number,
+    )
 
+
+# The values of a part of a record, by name.
+Texts = dict[str, str | None]
+
+
+def _built_record(
+    values: Texts,
+    reasons: list[Texts],
+    identifiers: Texts,
+    dkim_results: list[Texts],
+    spf_results: list[Texts],
+    number: int,
+) -> Record:
+    """The record, its values checked."""
     return Record(
-        source_ip=_source_ip(_node_text(values.get("source_ip")), number),
-        count=_count(_node_text(values.get("count")), number),
-        disposition=_known(values.get("disposition"), DISPOSITIONS, number),
-        dkim=_known(values.get("dkim"), RESULT_WORDS, number),
-        spf=_known(values.get("spf"), RESULT_WORDS, number),
+        source_ip=_source_ip(values.get("source_ip"), number),
+        count=_count(values.get("count"), number),
+        disposition=_known(
+            values.get("disposition"), DISPOSITIONS, "disposition", number
+        ),
+        dkim=_known(values.get("dkim"), RESULT_WORDS, "dkim", number),
+        spf=_known(values.get("spf"), RESULT_WORDS, "spf", number),
         reasons=tuple(
-            OverrideReason(
-                type=_node_word(reason.get("type")),
-                comment=_node_text(reason.get("comment")),
-            )
+            _override_reason(_lower(reason.get("type")), reason.get("comment"))
             for reason in reasons
         ),
-        header_from=_node_text(identifiers.get("header_from")),
-        envelope_from=_node_text(identifiers.get("envelope_from")),
-        envelope_to=_node_text(identifiers.get("envelope_to")),
+        header_from=identifiers.get("header_from"),
+        envelope_from=identifiers.get("envelope_from"),
+        envelope_to=identifiers.get("envelope_to"),
         dkim_results=tuple(
-            DkimResult(
-                domain=_node_text(result.get("domain")),
-                selector=_node_text(result.get("selector")),
-                result=_known(result.get("result"), RESULT_WORDS, number),
+            _dkim_result(
+                result.get("domain"),
+                result.get("selector"),
+                _known(result.get("result"), RESULT_WORDS, "result", number),
             )
             for result in dkim_results
         ),
         spf_results=tuple(
-            SpfResult(
-                domain=_node_text(result.get("domain")),
-                scope=_node_word(result.get("scope")),
-                result=_known(result.get("result"), RESULT_WORDS, number),
+            _spf_result(
+                result.get("domain"),
+                _lower(result.get("scope")),
+                _known(result.get("result"), RESULT_WORDS, "result", number),
             )
             for result in spf_results
         ),
     )
+
+
+# A report repeats a few results and reasons in every record: each is made
+# once, which also makes the alignment check of a repeated one a cache hit.
+_override_reason = functools.lru_cache(maxsize=4096)(OverrideReason)
+_dkim_result = functools.lru_cache(maxsize=4096)(DkimResult)
+_spf_result = functools.lru_cache(maxsize=4096)(SpfResult)
+
+
+def _plain_record(record: etree._Element) -> tuple | None:
+    """The values of a record as nearly every reporter writes it, read in
+    one pass over its elements, for `_built_record`. None for anything
+    unusual (a comment, a part or value twice, markup in a value, an
+    element not known, <identities>), which `_checked_record` then reads,
+    and refuses where it must."""
+    sections = _plain_values(record, _PLAIN_SECTIONS)
+    if sections is None or "row" not in sections:
+        return None
+    row = _plain_values(sections["row"], _PLAIN_ROW)
+    if row is None:
+        return None
+    values, reasons = row, []
+    if "policy_evaluated" in row:
+        evaluated = _plain_values(row.pop("policy_evaluated"), _PLAIN_EVALUATED)
+        if evaluated is None:
+            return None
+        for reason in evaluated.pop("reason", ()):
+            texts = _plain_values(reason, _PLAIN_REASON)
+            if texts is None:
+                return None
+            reasons.append(texts)
+        values.update(evaluated)
+
+    identifiers: Texts = {}
+    if "identifiers" in sections:
+        identifiers = _plain_values(sections["identifiers"], _PLAIN_IDENTIFIERS)
+        if identifiers is None:
+            return None
+    results = {"dkim": [], "spf": []}
+    if "auth_results" in sections:
+        found = _plain_values(sections["auth_results"], _PLAIN_AUTH_RESULTS)
+        if found is None:
+            return None
+        for kind, listed in results.items():
+            for result in found.get(kind, ()):
+                texts = _plain_values(result, _PLAIN_RESULT)
+                if texts is None:
+                    return None
+                listed.append(texts)
+    return values, reasons, identifiers, results["dkim"], results["spf"]
+
+
+def _plain_values(parent: etree._Element, names: dict[str, str]) -> dict | None:
+    """The children of `parent` by name, as `names` says, or None where a
+    child is not as it says."""
+    found: dict = {}
+    for child in parent:
+        name = _plain_name(child.tag)
+        kind = names.get(name)
+        if kind == "value" and name not in found and not len(child):
+            text = child.text
+            found[name] = (text.strip() or None) if text else None
+        elif kind == "part" and name not in found:
+            found[name] = child
+        elif kind == "parts":
+            found.setdefault(name, []).append(child)
+        else:
+            return None
+    return found
+
+
+_PLAIN_NAMES: dict[str, str] = {}
+
+
+def _plain_name(tag) -> str | None:
+    """The local name of a tag, remembered for the few tags a report uses;
+    None for a comment or processing instruction."""
+    name = _PLAIN_NAMES.get(tag)
+    if name is None and isinstance(tag, str):
+        name = _local_name(tag)
+        if len(_PLAIN_NAMES) < 256:  # a hostile report may use any number
+            _PLAIN_NAMES[tag] = name
+    return name
+
+
+def _lower(text: str | None) -> str | None:
+    return text.lower() if text else None
 
 
 # The parts of a record read by name: each directly in its parent, and at
@@ -506,6 +624,18 @@ _REASON = frozenset({"type", "comment"})
 _IDENTIFIERS = frozenset({"header_from", "envelope_from", "envelope_to"})
 _RESULT = frozenset({"domain", "selector", "scope", "result", "human_result"})
 Nodes = dict[str, etree._Element]
+
+
+# For each part of a plain record, the names of its children: a name maps to
+# "value" (text, once), "part" (an element, once) or "parts" (elements, any
+# number of times). Any other child makes the record not plain.
+_PLAIN_SECTIONS = {"row": "part", "identifiers": "part", "auth_results": "part"}
+_PLAIN_ROW = {"source_ip": "value", "count": "value", "policy_evaluated": "part"}
+_PLAIN_EVALUATED = {**dict.fromkeys(_POLICY_EVALUATED, "value"), "reason": "parts"}
+_PLAIN_REASON = dict.fromkeys(_REASON, "value")
+_PLAIN_IDENTIFIERS = dict.fromkeys(_IDENTIFIERS, "value")
+_PLAIN_AUTH_RESULTS = {"dkim": "parts", "spf": "parts"}
+_PLAIN_RESULT = dict.fromkeys(_RESULT, "value")
 
 
 def _singles(
@@ -528,6 +658,10 @@ def _singles(
     return found
 
 
+def _texts(nodes: Nodes) -> Texts:
+    return {name: _element_text(element) for name, element in nodes.items()}
+
+
 def _row_values(row: etree._Element, number: int) -> tuple[Nodes, list[Nodes]]:
     """source_ip, count and the words of <policy_evaluated>, and the type and
     comment of each <reason>."""
@@ -537,7 +671,9 @@ def _row_values(row: etree._Element, number: int) -> tuple[Nodes, list[Nodes]]:
         return values, []
     values.update(_singles(policy, _POLICY_EVALUATED, number))
     reasons = [
-        _singles(reason, _REASON, number) for reason in policy.iterchildren("{*}reason")
+        _singles(child, _REASON, number)
+        for child in policy.iterchildren(etree.Element)
+        if _local_name(child.tag) == "reason"
     ]
     return values, reasons
 
@@ -557,13 +693,12 @@ def _auth_results(
 
 
 def _known(
-    element: etree._Element | None, known: frozenset[str], number: int
+    text: str | None, known: frozenset[str], what: str, number: int
 ) -> str | None:
     """A result word of the vocabulary receivers use, the RFC's and beyond."""
-    word = _node_word(element)
+    word = _lower(text)
     if word is None or word in known:
         return word
-    what = _local_name(element.tag)
     raise ReportRefused(f"record {number} has an unknown {what} result {word[:30]!r}")
 
 

@@ -5,11 +5,12 @@ Records are written with ids chosen here, so that their DKIM and SPF
 results can point at them without asking the database for each id back.
 """
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Boolean, Connection, Table, text
 
 
 def write_rows(
@@ -18,15 +19,7 @@ def write_rows(
     """Insert `rows` (tuples in the order of `columns`) into `table`."""
     if not rows:
         return
-    processors = _bind_processors(connection, table, columns)
-    if processors:
-        rows = [
-            tuple(
-                value if process is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in rows
-        ]
+    rows = as_bound(connection, table, columns, rows)
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     if connection.dialect.name == "postgresql":
@@ -37,15 +30,29 @@ def write_rows(
         connection.exec_driver_sql(statement, rows)
 
 
-def _bind_processors(connection: Connection, table: Table, columns: Sequence[str]):
-    """What SQLAlchemy would make of each column's values for this database
-    (times as text of a fixed format on SQLite), or None if nothing."""
+def as_bound(
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]
+) -> list[tuple]:
+    """`rows` as SQLAlchemy would hand them to the driver for this database
+    (times and dates as text of a fixed format on SQLite)."""
     dialect = connection.dialect
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        for name in columns
-    ]
-    return processors if any(processors) else None
+    binders = []
+    for index, name in enumerate(columns):
+        column_type = table.c[name].type
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        # Both drivers take Python's booleans as they are.
+        if process is not None and not isinstance(column_type, Boolean):
+            # Few distinct values (the day of a report, say): each made once.
+            binders.append((index, functools.lru_cache(maxsize=1024)(process)))
+    if not binders:
+        return rows
+    bound = []
+    for row in rows:
+        values = list(row)
+        for index, process in binders:
+            values[index] = process(values[index])
+        bound.append(tuple(values))
+    return bound
 
 
 def _copy(connection: Connection, statement: str, rows: list[tuple]) -> None:

@@ -17,18 +17,18 @@ from dmarc_analyzer.model import Record, Report
 from dmarc_analyzer.storage import rollups
 from dmarc_analyzer.storage.bulk import IdAllocator, write_rows
 from dmarc_analyzer.storage.reports import (
-    RECORD_COLUMNS,
+    PreparedRecords,
     StoreOutcome,
     natural_key,
-    record_values,
+    prepare_records,
     report_values,
+    with_ids,
+    write_records,
 )
+from dmarc_analyzer.storage.rollup_rows import DailyTotals
 from dmarc_analyzer.storage.schema import (
-    dkim_results,
-    override_reasons,
     records,
     reports,
-    spf_results,
 )
 
 # Natural keys per query: far below every backend's limit on parameters.
@@ -36,32 +36,19 @@ KEYS_PER_QUERY = 500
 
 
 class PreparedReport(NamedTuple):
-    """One report as the rows to write, but for their ids. The rows of its
-    records' results start with the record's index in `records`."""
+    """One report as the rows to write, but for their ids."""
 
     key: str
     values: dict
-    records: list[tuple]
-    reasons: list[tuple]
-    dkim: list[tuple]
-    spf: list[tuple]
-    messages: int
+    rows: PreparedRecords
 
 
 def prepare_report(
     report: Report, report_records: Sequence[Record], source_file: str
 ) -> PreparedReport:
     key = natural_key(report)
-    policy = report.policy
-    rows, reasons, dkim, spf = [], [], [], []
-    for index, record in enumerate(report_records):
-        rows.append(record_values(record, policy))
-        reasons += [(index, r.type, r.comment) for r in record.reasons]
-        dkim += [(index, r.domain, r.selector, r.result) for r in record.dkim_results]
-        spf += [(index, r.domain, r.scope, r.result) for r in record.spf_results]
-    messages = sum(record.count for record in report_records)
     values = report_values(report, key, source_file)
-    return PreparedReport(key, values, rows, reasons, dkim, spf, messages)
+    return PreparedReport(key, values, prepare_records(report, report_records))
 
 
 def store_report_groups(
@@ -86,7 +73,7 @@ def store_report_groups(
             seen.add(report.key)
             new.append((index, report))
             outcomes[index] = outcomes[index] + StoreOutcome(
-                added=1, records=len(report.records), messages=report.messages
+                added=1, records=len(report.rows.records), messages=report.rows.messages
             )
     if not new:
         return outcomes
@@ -100,33 +87,27 @@ def store_report_groups(
 
 def _write(connection: Connection, new: list[PreparedReport]) -> None:
     report_pks = IdAllocator(connection, reports).take(len(new))
-    record_count = sum(len(report.records) for report in new)
+    record_count = sum(len(report.rows.records) for report in new)
     # Not always consecutive: a sequence is shared with concurrent ingests.
     record_pks = IdAllocator(connection, records).take(record_count)
     now = datetime.now(UTC).replace(tzinfo=None)
 
-    report_rows, record_rows, reasons, dkim, spf = [], [], [], [], []
+    report_rows, rows, totals = [], ([], [], [], []), DailyTotals()
     first = 0
     for report_pk, report in zip(report_pks, new, strict=True):
         report.values["ingested_at"] = now
         report_rows.append((report_pk, *report.values.values()))
-        pks = record_pks[first : first + len(report.records)]
-        first += len(report.records)
-        record_rows += [
-            (pk, report_pk, *row) for pk, row in zip(pks, report.records, strict=True)
-        ]
-        reasons += [(pks[index], *rest) for index, *rest in report.reasons]
-        dkim += [(pks[index], *rest) for index, *rest in report.dkim]
-        spf += [(pks[index], *rest) for index, *rest in report.spf]
+        pks = record_pks[first : first + len(report.rows.records)]
+        first += len(pks)
+        for table_rows, more in zip(
+            rows, with_ids(report.rows, report_pk, pks), strict=True
+        ):
+            table_rows += more
+        totals.merge(report.rows.totals)
 
     write_rows(connection, reports, ("id", *new[0].values), report_rows)
-    write_rows(connection, records, RECORD_COLUMNS, record_rows)
-    write_rows(connection, override_reasons, ("record_pk", "type", "comment"), reasons)
-    write_rows(
-        connection, dkim_results, ("record_pk", "domain", "selector", "result"), dkim
-    )
-    write_rows(connection, spf_results, ("record_pk", "domain", "scope", "result"), spf)
-    rollups.add_reports(connection, report_pks)
+    write_records(connection, rows)
+    totals.write(connection)
 
 
 def _stored_keys(connection: Connection, keys: list[str]) -> set[str]:

@@ -6,10 +6,11 @@ half a million records never sits in memory whole.
 
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
+from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, case, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from dmarc_analyzer.alignment import dkim_outcome, spf_outcome
 from dmarc_analyzer.model import PublishedPolicy, Record, Report
 from dmarc_analyzer.storage import rollups
 from dmarc_analyzer.storage.bulk import IdAllocator, batch_writer, write_rows
+from dmarc_analyzer.storage.rollup_rows import DailyTotals
 from dmarc_analyzer.storage.schema import (
     dkim_results,
     override_reasons,
@@ -107,6 +109,21 @@ def store_report(
     date range all match; it is then skipped, its records unread, and
     counted as a duplicate.
     """
+    batches = (
+        prepare_records(report, batch)
+        for batch in batched(report_records, BATCH_RECORDS)
+    )
+    return store_prepared_report(connection, report, batches, source_file)
+
+
+def store_prepared_report(
+    connection: Connection,
+    report: Report,
+    batches: Iterable["PreparedRecords"],
+    source_file: str,
+) -> StoreOutcome:
+    """`store_report` with the records prepared as rows, batch by batch
+    (in another process, say); `batches` is left unread for a duplicate."""
     rollups.lock_for_adding(connection)
     key = natural_key(report)
     if _is_stored(connection, key):
@@ -117,10 +134,7 @@ def store_report(
     try:
         with connection.begin_nested():
             report_pk = _insert_report(connection, report, key, source_file)
-            written, messages = _insert_records(
-                connection, report_pk, report, report_records
-            )
-            rollups.add_report(connection, report_pk)
+            written, messages = _insert_records(connection, report_pk, batches)
     except IntegrityError:
         if _is_stored(connection, key):
             return StoreOutcome(duplicates=1)
@@ -183,54 +197,97 @@ def report_values(report: Report, key: str, source_file: str) -> dict:
     }
 
 
-def _insert_records(
-    connection: Connection,
-    report_pk: int,
-    report: Report,
-    report_records: Iterable[Record],
-) -> tuple[int, int]:
-    """Write the records batch by batch; return how many, and their messages."""
-    ids = IdAllocator(connection, records)
-    remaining = iter(report_records)
-    batch = tuple(islice(remaining, BATCH_RECORDS))
-    written, messages = len(batch), sum(record.count for record in batch)
-    if len(batch) < BATCH_RECORDS:  # most reports: one batch, no thread
-        _insert_batch(connection, report_pk, report.policy, batch, ids)
-        return written, messages
+class PreparedRecords(NamedTuple):
+    """Records as the rows to write, but for their ids, and their daily
+    totals. The rows of their results start with the record's index in
+    `records`."""
 
+    records: list[tuple]
+    reasons: list[tuple]
+    dkim: list[tuple]
+    spf: list[tuple]
+    messages: int
+    totals: DailyTotals
+
+
+def prepare_records(
+    report: Report, report_records: Iterable[Record]
+) -> PreparedRecords:
+    policy = report.policy
+    rows, reasons, dkim, spf, messages = [], [], [], [], 0
+    for index, record in enumerate(report_records):
+        rows.append(record_values(record, policy))
+        reasons += [(index, r.type, r.comment) for r in record.reasons]
+        dkim += [(index, r.domain, r.selector, r.result) for r in record.dkim_results]
+        spf += [(index, r.domain, r.scope, r.result) for r in record.spf_results]
+        messages += record.count
+    totals = DailyTotals()
+    totals.add(report, report_records, record_outcomes(rows))
+    return PreparedRecords(rows, reasons, dkim, spf, messages, totals)
+
+
+def with_ids(
+    prepared: PreparedRecords, report_pk: int, record_pks: list[int]
+) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
+    """The rows of the records and of their reasons and results, ids in."""
+    records_rows = [
+        (pk, report_pk, *row)
+        for pk, row in zip(record_pks, prepared.records, strict=True)
+    ]
+    reasons = [(record_pks[index], *rest) for index, *rest in prepared.reasons]
+    dkim = [(record_pks[index], *rest) for index, *rest in prepared.dkim]
+    spf = [(record_pks[index], *rest) for index, *rest in prepared.spf]
+    return records_rows, reasons, dkim, spf
+
+
+def write_records(connection: Connection, rows: tuple[list[tuple], ...]) -> None:
+    """Write rows of `with_ids`."""
+    records_rows, reasons, dkim, spf = rows
+    write_rows(connection, records, RECORD_COLUMNS, records_rows)
+    write_rows(connection, override_reasons, ("record_pk", "type", "comment"), reasons)
+    write_rows(
+        connection, dkim_results, ("record_pk", "domain", "selector", "result"), dkim
+    )
+    write_rows(connection, spf_results, ("record_pk", "domain", "scope", "result"), spf)
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    remaining = iter(items)
+    while batch := list(islice(remaining, size)):
+        yield batch
+
+
+def _insert_records(
+    connection: Connection, report_pk: int, batches: Iterable[PreparedRecords]
+) -> tuple[int, int]:
+    """Write the batches of records, and add them to the daily totals;
+    return how many records, and their messages."""
+    ids = IdAllocator(connection, records)
+    remaining = iter(batches)
+    first = next(remaining, None)
+    if first is None:
+        return 0, 0
+    second = next(remaining, None)
+    if second is None:  # most reports: one batch, no thread
+        _insert_batch(connection, report_pk, first, ids)
+        return len(first.records), first.messages
+
+    written = messages = 0
     with batch_writer(connection) as writer:
-        while batch:
-            writer.submit(
-                _insert_batch, connection, report_pk, report.policy, batch, ids
-            )
-            batch = tuple(islice(remaining, BATCH_RECORDS))
-            written += len(batch)
-            messages += sum(record.count for record in batch)
+        for batch in chain([first, second], remaining):
+            writer.submit(_insert_batch, connection, report_pk, batch, ids)
+            written, messages = written + len(batch.records), messages + batch.messages
     return written, messages
 
 
 def _insert_batch(
     connection: Connection,
     report_pk: int,
-    policy: PublishedPolicy,
-    batch: tuple[Record, ...],
+    batch: PreparedRecords,
     ids: IdAllocator,
 ) -> None:
-    record_rows, reasons, dkim, spf = [], [], [], []
-    for record_pk, record in zip(ids.take(len(batch)), batch, strict=True):
-        record_rows.append(_record_values(record_pk, report_pk, record, policy))
-        reasons += [(record_pk, r.type, r.comment) for r in record.reasons]
-        dkim += [
-            (record_pk, r.domain, r.selector, r.result) for r in record.dkim_results
-        ]
-        spf += [(record_pk, r.domain, r.scope, r.result) for r in record.spf_results]
-
-    write_rows(connection, records, RECORD_COLUMNS, record_rows)
-    write_rows(connection, override_reasons, ("record_pk", "type", "comment"), reasons)
-    write_rows(
-        connection, dkim_results, ("record_pk", "domain", "selector", "result"), dkim
-    )
-    write_rows(connection, spf_results, ("record_pk", "domain", "scope", "result"), spf)
+    write_records(connection, with_ids(batch, report_pk, ids.take(len(batch.records))))
+    batch.totals.write(connection)
 
 
 # The records of a report repeat a few combinations of results and From
@@ -239,11 +296,14 @@ _dkim_outcome = functools.lru_cache(maxsize=8192)(dkim_outcome)
 _spf_outcome = functools.lru_cache(maxsize=8192)(spf_outcome)
 
 
-def _record_values(
-    record_pk: int, report_pk: int, record: Record, policy: PublishedPolicy
-) -> tuple:
-    """A records row, in the order of RECORD_COLUMNS."""
-    return (record_pk, report_pk, *record_values(record, policy))
+def record_outcomes(rows: list[tuple]) -> list[tuple[str | None, str | None]]:
+    """The DKIM and SPF outcomes of records rows, with or without their ids."""
+    return [(row[_DKIM_OUTCOME], row[_SPF_OUTCOME]) for row in rows]
+
+
+# Counted from the end, the same in a row with its ids and without them.
+_DKIM_OUTCOME = RECORD_COLUMNS.index("dkim_outcome") - len(RECORD_COLUMNS)
+_SPF_OUTCOME = RECORD_COLUMNS.index("spf_outcome") - len(RECORD_COLUMNS)
 
 
 def record_values(record: Record, policy: PublishedPolicy) -> tuple:

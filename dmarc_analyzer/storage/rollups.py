@@ -12,12 +12,14 @@ disagree with the records. Deleting reports must count the days they began
 on again (`rebuild_days`, `forget_before`) in the same transaction.
 """
 
+import string
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import (
     Connection,
     Date,
+    LargeBinary,
     and_,
     case,
     cast,
@@ -46,9 +48,11 @@ from dmarc_analyzer.storage.upsert import dialect_insert
 
 # Reporter-controlled values are cut in the keys, as an index entry has a
 # size limit on PostgreSQL (2,704 bytes): names at the longest a domain name
-# can be, and shorter where they are not ASCII (see _cut).
+# can be, and shorter where they are not ASCII (see _cut). Names are
+# lower-cased in ASCII only, as DNS compares them, and as SQLite's lower()
+# does. Ingest adds the same keys up in Python (rollup_rows.py).
 KEY_CHARACTERS = 255
-_KEY_BYTES = 500
+KEY_BYTES = 500
 TREEWALK = "treewalk"
 
 # Held by every transaction that adds to the totals, on PostgreSQL: two
@@ -61,17 +65,6 @@ def lock_for_adding(connection: Connection) -> None:
     before the first write of a transaction that will add a report."""
     if connection.dialect.name == "postgresql":
         connection.execute(text(f"SELECT pg_advisory_xact_lock({_ROLLUP_LOCK})"))
-
-
-def add_report(connection: Connection, report_pk: int) -> None:
-    """Add the records of one stored report to the daily totals."""
-    add_reports(connection, [report_pk])
-
-
-def add_reports(connection: Connection, report_pks: list[int]) -> None:
-    """Add the records of stored reports to the daily totals."""
-    _add_sources(connection, reports.c.id.in_(report_pks))
-    _add_results(connection, reports.c.id.in_(report_pks))
 
 
 def rebuild_days(connection: Connection, days: Iterable[date]) -> None:
@@ -168,9 +161,9 @@ def _add_results(connection: Connection, which_reports) -> None:
                 *_common_key(connection),
                 literal(kind).label("kind"),
                 _cut(connection, func.coalesce(table.c.result, "")).label("result"),
-                _cut(connection, func.coalesce(func.lower(table.c.domain), "")).label(
-                    "result_domain"
-                ),
+                _cut(
+                    connection, func.coalesce(_lower(connection, table.c.domain), "")
+                ).label("result_domain"),
                 _cut(connection, func.coalesce(detail, "")).label("detail"),
                 records.c.count,
             )
@@ -201,11 +194,11 @@ def _common_key(connection: Connection) -> list:
     """The key columns both tables share, for a select over records."""
     return [
         _day_of(connection, reports.c.begin).label("day"),
-        _cut(connection, func.lower(reports.c.domain)).label("domain"),
+        _cut(connection, _lower(connection, reports.c.domain)).label("domain"),
         records.c.source_ip,
-        _cut(connection, func.coalesce(func.lower(records.c.header_from), "")).label(
-            "header_from"
-        ),
+        _cut(
+            connection, func.coalesce(_lower(connection, records.c.header_from), "")
+        ).label("header_from"),
         _passed(records.c.dkim).label("dkim_pass"),
     ]
 
@@ -227,14 +220,24 @@ def _flag(condition):
 
 
 def _cut(connection: Connection, value):
-    if connection.dialect.name == "sqlite":  # no limit on an index entry
-        return func.substr(value, 1, KEY_CHARACTERS)
-    cut = func.left(value, KEY_CHARACTERS)
-    # The five names of a result_days key, 500 bytes each, fit the limit.
-    return case(
-        (func.octet_length(cut) <= _KEY_BYTES, cut),
-        else_=func.left(value, _KEY_BYTES // 4),
-    )
+    """KEY_CHARACTERS of `value`, or a quarter of KEY_BYTES characters
+    where those are more than KEY_BYTES in UTF-8: the five names of a
+    result_days key then fit PostgreSQL's limit."""
+    if connection.dialect.name == "sqlite":
+        cut = func.substr(value, 1, KEY_CHARACTERS)
+        size = func.length(cast(cut, LargeBinary))
+        shorter = func.substr(value, 1, KEY_BYTES // 4)
+    else:
+        cut = func.left(value, KEY_CHARACTERS)
+        size = func.octet_length(cut)
+        shorter = func.left(value, KEY_BYTES // 4)
+    return case((size <= KEY_BYTES, cut), else_=shorter)
+
+
+def _lower(connection: Connection, value):
+    if connection.dialect.name == "sqlite":  # lower() is ASCII only there
+        return func.lower(value)
+    return func.translate(value, string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _earlier(current, added):

@@ -94,7 +94,7 @@ records = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     _parent("report_pk", "reports"),
-    Column("source_ip", String(45), nullable=False, index=True),
+    Column("source_ip", String(45), nullable=False),
     _required("count", BigInteger),
     _optional("disposition"),
     _optional("dkim"),
