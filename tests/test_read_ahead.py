@@ -41,7 +41,7 @@ def _records(counts) -> str:
 
 
 def test_a_report_in_many_batches_is_stored_whole(database, inbox):
-    counts = [n % 7 + 1 for n in range(30)]  # 4 × (1 + … + 7) + 1 + 2 = 115
+    counts = [n % 7 + 1 for n in range(30)]  # 4 x (1 + … + 7) + 1 + 2 = 115
     (inbox / "big.xml.gz").write_bytes(gzip.compress(report_xml(_records(counts))))
 
     summary = api.ingest(database, [inbox])

@@ -257,8 +257,9 @@ def _top_level_elements(
             if element.getparent() is root:
                 reader.element_done()
                 checked = _check_case(element, checked, repairs)
-                yield _local_name(element.tag), element
-                _drop_done(element, root, unknown)
+                name = _plain_name(element.tag)
+                yield name, element
+                _drop_done(name, element, root, unknown)
             elif _local_name(element.tag) == "record":
                 # Records anywhere else would be lost without a word.
                 parent = _local_name(element.getparent().tag)
@@ -286,15 +287,15 @@ _CASE_CHECKED = 4
 def _check_case(element: etree._Element, checked: int, repairs: list[str]) -> int:
     if WRONG_CASE in repairs:
         return checked
-    if checked < _CASE_CHECKED:
-        # Elements only: comments are kept, to refuse them inside values.
-        elements = [element.getparent(), *element.iter(etree.Element)]
-        checked += 1
-    else:
-        elements = [element]
+    if checked >= _CASE_CHECKED:
+        if not _raw_local_name(element.tag).islower():
+            repairs.append(WRONG_CASE)
+        return checked
+    # Elements only: comments are kept, to refuse them inside values.
+    elements = [element.getparent(), *element.iter(etree.Element)]
     if any(not _raw_local_name(e.tag).islower() for e in elements):
         repairs.append(WRONG_CASE)
-    return checked
+    return checked + 1
 
 
 def _note_unknown(element: etree._Element, unknown: dict[str, int]) -> None:
@@ -374,11 +375,11 @@ def _checked_root(element: etree._Element) -> etree._Element:
 
 
 def _drop_done(
-    element: etree._Element, root: etree._Element, unknown: dict[str, int]
+    name: str, element: etree._Element, root: etree._Element, unknown: dict[str, int]
 ) -> None:
     """Once a record is read, it and everything before it leave the tree
     (metadata and policy live on in the caller's hands)."""
-    if _local_name(element.tag) == "record":
+    if name == "record":
         element.clear()
         while element.getprevious() is not None:
             _note_unknown(root[0], unknown)
@@ -582,7 +583,8 @@ def _plain_values(parent: etree._Element, names: dict[str, str]) -> dict | None:
     child is not as it says."""
     found: dict = {}
     for child in parent:
-        name = _plain_name(child.tag)
+        tag = child.tag
+        name = _PLAIN_NAMES.get(tag) or _plain_name(tag)
         kind = names.get(name)
         if kind == "value" and name not in found and not len(child):
             text = child.text

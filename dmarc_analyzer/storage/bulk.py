@@ -23,7 +23,7 @@ def write_rows(
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     if connection.dialect.name == "postgresql":
-        _copy(connection, f"COPY {quote(table.name)} ({names}) FROM STDIN", rows)
+        copy_rows(connection, f"COPY {quote(table.name)} ({names}) FROM STDIN", rows)
     else:
         marks = ", ".join("?" * len(columns))
         statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
@@ -55,7 +55,8 @@ def as_bound(
     return bound
 
 
-def _copy(connection: Connection, statement: str, rows: list[tuple]) -> None:
+def copy_rows(connection: Connection, statement: str, rows: list[tuple]) -> None:
+    """Run a COPY ... FROM STDIN `statement` with `rows` (PostgreSQL)."""
     # The driver's own connection, inside SQLAlchemy's transaction.
     driver_connection = connection.connection.driver_connection
     with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:

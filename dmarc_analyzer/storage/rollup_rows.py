@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from dmarc_analyzer.model import FORWARDING_REASONS, PublishedPolicy, Record, Report
+from dmarc_analyzer.storage.bulk import copy_rows
 from dmarc_analyzer.storage.rollups import KEY_BYTES, KEY_CHARACTERS, TREEWALK
 from dmarc_analyzer.storage.schema import (
     RESULT_DAYS_KEY,
@@ -176,17 +177,31 @@ def _add_rows(
 ) -> None:
     if not rows:
         return
-    columns = [*key, *totals]
-    postgresql = connection.dialect.name == "postgresql"
-    marks = ", ".join(["%s" if postgresql else "?"] * len(columns))
-    # PostgreSQL's two-argument min and max are least and greatest.
+    columns = ", ".join([*key, *totals])
     updates = ", ".join(
         f"{name} = {how.format(table=table.name)}" for name, how in totals.items()
     )
-    if postgresql:
-        updates = updates.replace("min(", "least(").replace("max(", "greatest(")
-    statement = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    on_conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    if connection.dialect.name != "postgresql":
+        marks = ", ".join("?" * (len(key) + len(totals)))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) {on_conflict}",
+            rows,
+        )
+        return
+
+    # One statement per row costs PostgreSQL a round of planning each: the
+    # rows are copied into a table of this transaction, then added at once.
+    # Its two-argument min and max are least and greatest.
+    on_conflict = on_conflict.replace("min(", "least(").replace("max(", "greatest(")
+    staging = f"adding_{table.name}"
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS "
+        f"SELECT {columns} FROM {table.name} WITH NO DATA"
     )
-    connection.exec_driver_sql(statement, rows)
+    copy_rows(connection, f"COPY {staging} ({columns}) FROM STDIN", rows)
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} "
+        f"{on_conflict}"
+    )
+    connection.exec_driver_sql(f"TRUNCATE {staging}")
