@@ -28,7 +28,7 @@ from dmarc_analyzer.alignment import (  # noqa: E402
     NO_SIGNATURE,
     UNALIGNED_PASS,
 )
-from dmarc_analyzer.storage import rollups  # noqa: E402
+from dmarc_analyzer.storage import totals  # noqa: E402
 from dmarc_analyzer.storage.database import Database  # noqa: E402
 from dmarc_analyzer.storage.schema import (  # noqa: E402
     dkim_results,
@@ -69,7 +69,7 @@ def build(path: Path, total: int, distinct_ips: int, seed: int = 5) -> None:
         print(f"{ids['record']:,} records", file=sys.stderr, flush=True)
 
     with database.transaction() as connection:
-        rollups.fill(connection)
+        totals.fill(connection)
     database.close()
 
 

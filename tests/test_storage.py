@@ -228,7 +228,7 @@ def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_
 
     old = Database(database_url, upgrade=False)
     old.upgrade("0001")
-    when = datetime(2024, 1, 1)
+    when = datetime(2024, 1, 17, 5)
     with old.transaction() as connection:
         for statement, rows in [
             rows_of(
@@ -310,26 +310,39 @@ def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_
     ]
     assert [r.messages for r in api.stored_reports(upgraded)] == [13]
 
-    # The daily totals the analysis reads are counted for the old reports.
+    # The totals the analysis reads are counted for the old reports, per
+    # day and per month.
     with upgraded.connect() as connection:
-        totals = connection.execute(
-            text(
-                "SELECT day, source_ip, messages, dkim_pass, spf_pass, signed"
-                " FROM source_days ORDER BY source_ip"
-            )
+        for table, day in (
+            ("daily_totals", "2024-01-17"),
+            ("monthly_totals", "2024-01-01"),
+        ):
+            totals = connection.execute(
+                text(
+                    "SELECT period, source_ip, messages, dkim_pass, spf_pass,"
+                    f" dkim_results, spf_results FROM {table} ORDER BY source_ip"
+                )
+            ).all()
+            assert [
+                (str(period)[:10], ip, n, bool(dkim), bool(spf), signed, checked)
+                for period, ip, n, dkim, spf, signed, checked in totals
+            ] == [
+                (
+                    day,
+                    "192.0.2.1",
+                    9,
+                    False,
+                    True,
+                    '[["pass","mail.example.com","s1"]]',
+                    '[["pass","example.com","mfrom"]]',
+                ),
+                (day, "192.0.2.2", 4, False, False, "", ""),
+            ]
+        days = connection.execute(
+            text("SELECT period, domain, messages, dmarc_pass FROM domain_days")
         ).all()
-        results = connection.execute(
-            text("SELECT kind, result_domain, detail, messages FROM result_days")
-        ).all()
-    assert [
-        (str(day)[:10], ip, n, *map(bool, flags)) for day, ip, n, *flags in totals
-    ] == [
-        ("2024-01-01", "192.0.2.1", 9, False, True, True),
-        ("2024-01-01", "192.0.2.2", 4, False, False, False),
-    ]
-    assert sorted(tuple(row) for row in results) == [
-        ("dkim", "mail.example.com", "s1", 9),
-        ("spf", "example.com", "mfrom", 9),
+    assert [(str(period)[:10], *rest) for period, *rest in days] == [
+        ("2024-01-17", "example.com", 13, 9)
     ]
     upgraded.close()
 
@@ -337,7 +350,7 @@ def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_
 def test_totals_of_days_are_counted_again_after_reports_are_deleted(database, inbox):
     from sqlalchemy import delete
 
-    from dmarc_analyzer.storage import rollups
+    from dmarc_analyzer.storage import totals
     from dmarc_analyzer.storage.schema import reports
 
     day = 86400
@@ -354,7 +367,7 @@ def test_totals_of_days_are_counted_again_after_reports_are_deleted(database, in
 
     with database.transaction() as connection:
         connection.execute(delete(reports).where(reports.c.report_id == "r-1"))
-        rollups.rebuild_days(connection, [date(2023, 11, 15)])
+        totals.count_again(connection, [date(2023, 11, 15)])
     with database.connect() as connection:
         daily = overview(connection).daily
 

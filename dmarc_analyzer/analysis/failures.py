@@ -3,9 +3,9 @@ with its likely cause and fix.
 
 A message failed DKIM when the receiver's policy_evaluated dkim is not
 "pass": no DKIM signature aligned with the From domain passed. The counting
-runs in SQL over the daily totals kept as reports are stored
-(storage/rollups.py), per source, From domain and our DKIM and SPF outcomes;
-Python names the senders and picks the causes on those aggregated rows.
+runs in SQL over the totals kept as reports are stored (analysis/
+scope_totals.py), a row per source and way it was seen; Python names the
+senders and picks the causes on those aggregated rows.
 """
 
 from collections.abc import Iterable
@@ -22,24 +22,20 @@ from dmarc_analyzer.analysis.findings import (
 )
 from dmarc_analyzer.analysis.identification import (
     IdentifyOptions,
-    days_in,
     identify_sources,
     in_scope,
-    unidentified,
 )
 from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.analysis.scope_totals import ScopeTotals, scope_totals
 from dmarc_analyzer.analysis.vendors import Vendor
 from dmarc_analyzer.i18n import NO_TEXT
 from dmarc_analyzer.identify.treewalk import TreeWalk
 from dmarc_analyzer.model import FORWARDING_REASONS, DkimResult, SpfResult
-from dmarc_analyzer.storage.rollups import as_day, messages_where
 from dmarc_analyzer.storage.schema import (
     dkim_results,
     override_reasons,
     records,
     reports,
-    result_days,
-    source_days,
     spf_results,
 )
 
@@ -63,23 +59,28 @@ def dkim_failures(
 
 
 def analyze_sources(
-    connection: Connection, scope: Scope = Scope(), options: IdentifyOptions = OFFLINE
+    connection: Connection,
+    scope: Scope = Scope(),
+    options: IdentifyOptions = OFFLINE,
+    totals: ScopeTotals | None = None,
 ) -> dict[str, SourceFailures]:
-    """Every source IP in `scope`: its sender, volume, failures and causes."""
-    identities = identify_sources(connection, scope, options)
+    """Every source IP in `scope`: its sender, volume, failures and causes.
+    `totals` spares reading them again when the caller has them."""
+    if totals is None:
+        totals = scope_totals(connection, scope)
+    identities = identify_sources(connection, totals, options)
     sources = {ip: SourceFailures(ip, identity) for ip, identity in identities.items()}
     if not sources:
         return {}
 
-    groups = _count_groups(connection, scope, sources)
+    groups = _count_groups(totals, sources)
     if not options.offline and any(group.treewalk for group in groups.values()):
-        _walk_the_tree(connection, scope, groups, options)
-    _add_domains(connection, scope, sources)
-    _add_results(connection, scope, groups)
-    genuine = _passing_selectors(connection, scope)
+        _walk_the_tree(connection, totals.scope, groups, options)
+    _add_domains(totals, sources)
+    _add_results(totals, groups)
+    genuine = _passing_selectors(totals)
     for source in sources.values():
-        # Rows come in the database's own order (PostgreSQL's is arbitrary):
-        # the output's order, and every tie it breaks, is set here.
+        # The order of the output, and every tie it breaks, is set here.
         source.groups.sort(key=lambda group: group.header_from or "")
         for group in source.groups:
             group.signatures.sort(key=_signature_order)
@@ -87,72 +88,36 @@ def analyze_sources(
     return sources
 
 
-def _count_groups(connection, scope, sources) -> dict[tuple[str, str], FailureGroup]:
+def _count_groups(totals: ScopeTotals, sources) -> dict[tuple[str, str], FailureGroup]:
     """Messages per source and From domain, failed ones split by evidence."""
-    totals = source_days.c
-    failed = ~totals.dkim_pass
-    ours_pass = totals.dkim_outcome == ALIGNED_PASS
-    disagreement = or_(ours_pass & failed, totals.dkim_pass & ~ours_pass)
-    failed_day = case((failed, totals.day))
-    query = (
-        select(
-            totals.source_ip,
-            totals.header_from,
-            totals.dkim_outcome,
-            totals.spf_outcome,
-            totals.forwarded,
-            func.sum(totals.messages),
-            messages_where(failed),
-            messages_where(disagreement),
-            messages_where(totals.dkim_pass | totals.spf_pass),
-            func.min(failed_day),
-            func.max(failed_day),
-            messages_where(totals.treewalk),
-        )
-        .where(days_in(source_days, scope))
-        .group_by(
-            totals.source_ip,
-            totals.header_from,
-            totals.dkim_outcome,
-            totals.spf_outcome,
-            totals.forwarded,
-        )
-    )
-
     groups: dict[tuple[str, str], FailureGroup] = {}
-    for row in connection.execute(query):
-        (
-            ip,
-            hfrom,
-            dkim,
-            spf,
-            fwd,
-            messages,
-            failed,
-            disagree,
-            dmarc,
-            first,
-            last,
-            tw,
-        ) = row
-        if ip not in sources:  # stored by an ingest since the sources were named
-            sources[ip] = SourceFailures(ip, unidentified(ip))
+    for row in totals.rows:
+        ip, header_from, messages = row.source_ip, row.header_from, row.messages
         source = sources[ip]
-        group = groups.get((ip, hfrom))
+        group = groups.get((ip, header_from))
         if group is None:
-            group = groups[(ip, hfrom)] = FailureGroup(hfrom)
+            group = groups[(ip, header_from)] = FailureGroup(header_from)
             source.groups.append(group)
-        group.messages += int(messages)
-        group.dkim_failed += int(failed)
-        group.disagreements += int(disagree)
-        group.treewalk += int(tw)
-        source.messages += int(messages)
-        source.dkim_failed += int(failed)
-        source.dmarc_pass += int(dmarc)
+        ours_pass = row.dkim_outcome == ALIGNED_PASS
+        failed = 0 if row.dkim_pass else messages
+        group.messages += messages
+        group.dkim_failed += failed
+        if ours_pass != row.dkim_pass:
+            group.disagreements += messages
+        if row.treewalk:
+            group.treewalk += messages
+        source.messages += messages
+        source.dkim_failed += failed
+        if row.dkim_pass or row.spf_pass:
+            source.dmarc_pass += messages
         if failed:
-            key = (dkim or NO_SIGNATURE, spf or NO_SIGNATURE, bool(fwd))
-            group.evidence[key] = group.evidence.get(key, 0) + int(failed)
-            group.failed_days += [as_day(first), as_day(last)]
+            key = (
+                row.dkim_outcome or NO_SIGNATURE,
+                row.spf_outcome or NO_SIGNATURE,
+                row.forwarded,
+            )
+            group.evidence[key] = group.evidence.get(key, 0) + failed
+            group.failed_days += [row.first_begin.date(), row.last_begin.date()]
     return groups
 
 
@@ -213,86 +178,48 @@ def _results_of(connection, record_pk: int):
     return [DkimResult(*row) for row in dkim], [SpfResult(*row) for row in spf]
 
 
-def _passing_selectors(connection, scope) -> set[tuple[str, str]]:
-    """(d=, selector) pairs that pass somewhere in the scope: genuine keys."""
-    totals = result_days.c
-    query = (
-        select(totals.result_domain, totals.detail)
-        .where(days_in(result_days, scope), totals.kind == "dkim")
-        .where(totals.result == "pass")
-        .distinct()
-    )
-    return {(domain, selector) for domain, selector in connection.execute(query)}
+def _passing_selectors(totals: ScopeTotals) -> set[tuple[str, str]]:
+    """(d=, selector) pairs that pass somewhere in the scope: genuine keys,
+    '' for a missing value."""
+    return {
+        (domain or "", selector or "")
+        for row in totals.rows
+        for result, domain, selector in row.dkim_results
+        if result == "pass"
+    }
 
 
-def _add_domains(connection, scope, sources) -> None:
+def _add_domains(totals: ScopeTotals, sources) -> None:
     """Per source, the policy domains its failed messages were reported for."""
-    totals = source_days.c
-    query = (
-        select(totals.source_ip, totals.domain)
-        .where(days_in(source_days, scope), ~totals.dkim_pass)
-        .group_by(totals.source_ip, totals.domain)
-        .order_by(totals.domain)
-    )
-    for ip, domain in connection.execute(query):
-        if ip in sources:
-            sources[ip].domains.append(domain)
+    failed = {(row.source_ip, row.domain) for row in totals.rows if not row.dkim_pass}
+    for ip, domain in sorted(failed, key=lambda pair: pair[1]):
+        sources[ip].domains.append(domain)
 
 
-def _add_results(connection, scope, groups) -> None:
+def _add_results(totals: ScopeTotals, groups) -> None:
     """The DKIM and SPF results behind the failed messages of each group."""
-    totals = result_days.c
-    query = (
-        select(
-            totals.source_ip,
-            totals.header_from,
-            totals.kind,
-            totals.result,
-            totals.result_domain,
-            totals.detail,
-            func.sum(totals.messages),
-        )
-        .where(days_in(result_days, scope), ~totals.dkim_pass)
-        .group_by(
-            totals.source_ip,
-            totals.header_from,
-            totals.kind,
-            totals.result,
-            totals.result_domain,
-            totals.detail,
-        )
-    )
-    for ip, hfrom, kind, result, name, extra, messages in connection.execute(query):
-        group = groups.get((ip, hfrom))
-        if group is None:  # stored by an ingest since the groups were counted
+    behind: dict[tuple, int] = {}
+    unsigned: dict[tuple[str, str], int] = {}
+    for row in totals.rows:
+        if row.dkim_pass:
             continue
-        # The totals keep a missing value as ''.
-        result, name, extra = result or None, name or None, extra or None
-        if kind == "dkim":
-            _add_signature(group, result, name, extra, int(messages))
-        else:
-            _count(
-                group.spf_seen,
-                f"{result or 'no result'} {name or '(no domain)'}",
-                int(messages),
-            )
+        where = (row.source_ip, row.header_from)
+        for kind, results in (("dkim", row.dkim_results), ("spf", row.spf_results)):
+            for result in results:
+                key = (*where, kind, *result)
+                behind[key] = behind.get(key, 0) + row.messages
+        if not row.dkim_results:
+            unsigned[where] = unsigned.get(where, 0) + row.messages
 
-    unsigned = (
-        select(
-            source_days.c.source_ip,
-            source_days.c.header_from,
-            func.sum(source_days.c.messages),
-        )
-        .where(
-            days_in(source_days, scope),
-            ~source_days.c.dkim_pass,
-            ~source_days.c.signed,
-        )
-        .group_by(source_days.c.source_ip, source_days.c.header_from)
-    )
-    for ip, hfrom, messages in connection.execute(unsigned):
-        if (ip, hfrom) in groups:
-            _count(groups[(ip, hfrom)].dkim_seen, NO_SIGNATURE, int(messages))
+    for (ip, header_from, kind, result, name, extra), messages in behind.items():
+        group = groups[(ip, header_from)]
+        if kind == "dkim":
+            _add_signature(group, result, name, extra, messages)
+        else:
+            label = f"{result or 'no result'} {name or '(no domain)'}"
+            _count(group.spf_seen, label, messages)
+    for where, messages in unsigned.items():
+        _count(groups[where].dkim_seen, NO_SIGNATURE, messages)
 
 
 def _add_signature(group: FailureGroup, result, name, selector, messages) -> None:

@@ -5,17 +5,17 @@ to vendors.identify_vendor."""
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, select, true
+from sqlalchemy import Connection, and_, select, true
 
 from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.analysis.scope_totals import ScopeTotals
 from dmarc_analyzer.analysis.vendors import Signal, SourceFacts, Vendor, identify_vendor
 from dmarc_analyzer.identify.inventory import Inventory
 from dmarc_analyzer.identify.network import Network, network_of
 from dmarc_analyzer.identify.reverse_dns import ANSWERED, ReverseDns
 from dmarc_analyzer.storage.dns_cache import cached_lookups, save_lookups
 from dmarc_analyzer.storage.reports import report_filters
-from dmarc_analyzer.storage.rollups import day_filters
-from dmarc_analyzer.storage.schema import records, reports, result_days, source_days
+from dmarc_analyzer.storage.schema import records, reports
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +43,6 @@ class Identity:
     ptr_name: str | None
 
 
-def unidentified(ip: str) -> Identity:
-    """For a source that appeared after the sources were named."""
-    return Identity(identify_vendor(SourceFacts(ip)), network_of(ip), None)
-
-
-def days_in(table, scope: Scope):
-    """SQL: the rows of a table of daily totals (source_days, result_days)
-    that fall in `scope`."""
-    conditions = day_filters(
-        table, domain=scope.domain, since=scope.since, until=scope.until
-    )
-    return and_(true(), *conditions)
-
-
 def in_scope(scope: Scope):
     """SQL: records of the reports in `scope`."""
     conditions = report_filters(
@@ -66,17 +52,17 @@ def in_scope(scope: Scope):
 
 
 def identify_sources(
-    connection: Connection, scope: Scope, options: IdentifyOptions
+    connection: Connection, totals: ScopeTotals, options: IdentifyOptions
 ) -> dict[str, Identity]:
-    """Every source IP in `scope`, named. Reverse DNS answers are cached in
+    """Every source IP in `totals`, named. Reverse DNS answers are cached in
     the database, so `connection` must be able to write."""
-    facts = _passing_signals(connection, scope)
+    facts = _passing_signals(totals)
     for ip, fact in facts.items():
         fact.network = network_of(ip)
     for ip, result in _reverse_dns(connection, list(facts), options).items():
         facts[ip].ptr = result
 
-    own_domains = _policy_domains(connection, scope)
+    own_domains = _policy_domains(connection, totals.scope)
     return {
         ip: Identity(
             identify_vendor(fact, own_domains, options.inventory),
@@ -87,31 +73,19 @@ def identify_sources(
     }
 
 
-def _passing_signals(connection: Connection, scope: Scope) -> dict[str, SourceFacts]:
-    facts: dict[str, SourceFacts] = {}
-    ips = select(source_days.c.source_ip).where(days_in(source_days, scope)).distinct()
-    for ip in connection.execute(ips).scalars():
-        facts[ip] = SourceFacts(ip)
-
-    query = (
-        select(
-            result_days.c.source_ip,
-            result_days.c.kind,
-            result_days.c.result_domain,
-            func.sum(result_days.c.messages),
-        )
-        .where(
-            days_in(result_days, scope),
-            result_days.c.result == "pass",
-            result_days.c.result_domain != "",
-        )
-        .group_by(
-            result_days.c.source_ip, result_days.c.kind, result_days.c.result_domain
-        )
-    )
-    for ip, kind, name, messages in connection.execute(query):
-        if ip in facts:  # not one stored by an ingest since the first query
-            facts[ip].signals.append(Signal(kind, name, int(messages)))
+def _passing_signals(totals: ScopeTotals) -> dict[str, SourceFacts]:
+    """Each source with the domains that passed DKIM or SPF for it, and
+    for how many messages."""
+    facts = {ip: SourceFacts(ip) for ip in totals.source_ips()}
+    passed: dict[tuple[str, str, str], int] = {}
+    for row in totals.rows:
+        for kind, results in (("dkim", row.dkim_results), ("spf", row.spf_results)):
+            for result, domain, _ in results:
+                if result == "pass" and domain:
+                    key = (row.source_ip, kind, domain)
+                    passed[key] = passed.get(key, 0) + row.messages
+    for (ip, kind, domain), messages in passed.items():
+        facts[ip].signals.append(Signal(kind, domain, messages))
     return facts
 
 

@@ -26,21 +26,29 @@ from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.overview import (
     Overview,
     Policy,
-    daily_by_source,
     messages_by_domain,
     overview,
     pass_totals,
     policies,
 )
 from dmarc_analyzer.analysis.period import Period
+from dmarc_analyzer.analysis.scope_totals import (
+    ScopeTotals,
+    scope_totals,
+    volumes_by_source,
+)
 from dmarc_analyzer.analysis.senders import Sender, senders
 from dmarc_analyzer.i18n import N_, Rate, Text, text
+from dmarc_analyzer.storage.reports import any_report
 
 # A policy can be tightened when at most this share of the mail from your own
 # senders and vendors fails DMARC: that much would be quarantined or lost.
 SAFE_TO_ENFORCE_BELOW = 0.01
 TREND_PERIODS = 8
 DOMAIN_SECTIONS = 20  # the largest domains get a page of their own
+# The volume chart has a bar per day up to this many days, else per month
+# (read from the monthly totals).
+DAILY_BARS_UP_TO = 92
 _NOT_YOURS_TO_FIX = {causes.SPOOFING, causes.FORWARDED, causes.COMPLIANT}
 _STRICTER = {"none": "quarantine", "quarantine": "reject"}
 _LEGITIMATE = {causes.BUCKET_COMPLIANT, causes.BUCKET_NON_COMPLIANT}
@@ -127,7 +135,9 @@ class ManagementSummary:
     domains: list[Section]  # one per domain when several are covered
     more_domains: int  # domains covered but without a section of their own
     trend: list[TrendPoint]
-    daily_by_bucket: dict[date, dict[str, int]]
+    # Messages per bucket of sender, per day or month ("day", "month").
+    volume_by_bucket: dict[date, dict[str, int]]
+    volume_unit: str
 
     @property
     def empty(self) -> bool:
@@ -142,17 +152,28 @@ def build_management_summary(
 ) -> ManagementSummary:
     """The summary of `period` for `domain` (or every domain)."""
     previous = period.previous()
-    overall = _section(connection, period, previous, domain, options)
+    # Read once: the sections of each domain take their part of these.
+    totals = scope_totals(connection, period.scope(domain))
+    before = _totals_before(connection, previous, domain)
+    overall = _section(connection, period, totals, before, options)
 
     covered = overall.overview.domains
     domains: list[Section] = []
     if domain is None and len(covered) > 1:
         largest = _largest_domains(connection, period)[:DOMAIN_SECTIONS]
         domains = [
-            _section(connection, period, previous, name, options) for name in largest
+            _section(
+                connection,
+                period,
+                totals.for_domain(name),
+                before.for_domain(name) if before else None,
+                options,
+            )
+            for name in largest
         ]
         overall = _with_policy_actions(overall, domains)
 
+    unit = "day" if period.days <= DAILY_BARS_UP_TO else "month"
     return ManagementSummary(
         period=period,
         previous_period=previous,
@@ -160,27 +181,43 @@ def build_management_summary(
         domains=domains,
         more_domains=max(0, len(covered) - len(domains)) if domains else 0,
         trend=_trend(connection, period, domain),
-        daily_by_bucket=_daily_by_bucket(connection, period, domain, overall.senders),
+        volume_by_bucket=_volume_by_bucket(
+            connection, period.scope(domain), unit, overall.senders
+        ),
+        volume_unit=unit,
     )
+
+
+def _totals_before(
+    connection: Connection, previous: Period | None, domain: str | None
+) -> ScopeTotals | None:
+    """The totals of the period before, when it has reports."""
+    if previous is None:
+        return None
+    scope = previous.scope(domain)
+    stored = any_report(
+        connection, domain=scope.domain, since=scope.since, until=scope.until
+    )
+    return scope_totals(connection, scope) if stored else None
 
 
 def _section(
     connection: Connection,
     period: Period,
-    previous: Period | None,
-    domain: str | None,
+    totals: ScopeTotals,
+    before: ScopeTotals | None,
     options: IdentifyOptions,
 ) -> Section:
-    scope = period.scope(domain)
-    sources = analyze_sources(connection, scope, options)
-    found = senders(connection, scope, options, analyzed=sources)
+    scope, domain = totals.scope, totals.scope.domain
+    sources = analyze_sources(connection, scope, options, totals)
+    found = senders(connection, scope, options, analyzed=sources, totals=totals)
     vendors = by_vendor(sources.values())
     cause_messages = _cause_messages(vendors)
     stats = overview(connection, scope)
 
     headline = _headline(stats, cause_messages)
-    before, before_policies, before_reports = _previous(
-        connection, previous, domain, options
+    previous, previous_policies, previous_reports = _previous(
+        connection, before, options
     )
     in_force = policies(connection, scope)
     records = dns_actions(connection, period, domain)
@@ -193,10 +230,10 @@ def _section(
         domain=domain,
         overview=stats,
         headline=headline,
-        previous=before,
-        previous_reports=before_reports,
+        previous=previous,
+        previous_reports=previous_reports,
         policies=in_force,
-        previous_policies=before_policies,
+        previous_policies=previous_policies,
         senders=found,
         failing_vendors=vendors,
         cause_messages=cause_messages,
@@ -205,22 +242,18 @@ def _section(
 
 
 def _previous(
-    connection: Connection,
-    previous: Period | None,
-    domain: str | None,
-    options: IdentifyOptions,
+    connection: Connection, before: ScopeTotals | None, options: IdentifyOptions
 ) -> tuple[Headline | None, list[Policy], int]:
-    if previous is None:
+    if before is None:
         return None, [], 0
-    scope = previous.scope(domain)
-    stats = overview(connection, scope)
+    stats = overview(connection, before.scope)
     if not stats.reports:
         return None, [], 0
     # Offline: the period before needs causes, not fresh reverse DNS.
     cached_only = IdentifyOptions(offline=True, inventory=options.inventory)
-    vendors = by_vendor(analyze_sources(connection, scope, cached_only).values())
-    headline = _headline(stats, _cause_messages(vendors))
-    return headline, policies(connection, scope), stats.reports
+    analyzed = analyze_sources(connection, before.scope, cached_only, before)
+    headline = _headline(stats, _cause_messages(by_vendor(analyzed.values())))
+    return headline, policies(connection, before.scope), stats.reports
 
 
 def _headline(stats: Overview, cause_messages: dict[str, int]) -> Headline:
@@ -461,16 +494,13 @@ def _trend(connection: Connection, period: Period, domain: str | None):
     ]
 
 
-def _daily_by_bucket(
-    connection: Connection,
-    period: Period,
-    domain: str | None,
-    found: list[Sender],
+def _volume_by_bucket(
+    connection: Connection, scope, unit: str, found: list[Sender]
 ) -> dict[date, dict[str, int]]:
     bucket_of = {sender.source.source_ip: sender.bucket for sender in found}
-    days: dict[date, dict[str, int]] = {}
-    for day, source_ip, messages in daily_by_source(connection, period.scope(domain)):
-        buckets = days.setdefault(day, defaultdict(int))
+    volumes: dict[date, dict[str, int]] = {}
+    for start, source_ip, messages in volumes_by_source(connection, scope, unit):
+        buckets = volumes.setdefault(start, defaultdict(int))
         # A source stored while this ran has no bucket yet: count it unknown.
         buckets[bucket_of.get(source_ip, causes.BUCKET_THREAT)] += messages
-    return {day: dict(counts) for day, counts in days.items()}
+    return {start: dict(counts) for start, counts in volumes.items()}

@@ -5,14 +5,10 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, and_, func, select, true
 
-from dmarc_analyzer.analysis.identification import days_in
 from dmarc_analyzer.analysis.scope import Scope
+from dmarc_analyzer.analysis.scope_totals import DomainDay, domain_days_in
 from dmarc_analyzer.storage.reports import report_filters
-from dmarc_analyzer.storage.rollups import as_day, messages_where
-from dmarc_analyzer.storage.schema import reports, source_days
-
-# The receiver's DMARC verdict: DKIM or SPF passed and aligned.
-DMARC_PASS = source_days.c.dkim_pass | source_days.c.spf_pass
+from dmarc_analyzer.storage.schema import reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +66,7 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
             func.count(reports.c.id),
         ).where(in_scope)
     ).one()
-    totals = connection.execute(
-        select(
-            func.coalesce(func.sum(source_days.c.messages), 0),
-            messages_where(DMARC_PASS),
-            messages_where(source_days.c.dkim_pass),
-            messages_where(source_days.c.spf_pass),
-        ).where(days_in(source_days, scope))
-    ).one()
+    days = domain_days_in(connection, scope)
 
     def distinct_values(column) -> list[str]:
         query = select(column).where(in_scope).distinct().order_by(column)
@@ -89,22 +78,18 @@ def overview(connection: Connection, scope: Scope = Scope()) -> Overview:
         domains=distinct_values(reports.c.domain),
         reporters=distinct_values(reports.c.org_name),
         reports=int(count),
-        messages=int(totals[0]),
-        dmarc_pass=int(totals[1]),
-        dkim_aligned_pass=int(totals[2]),
-        spf_aligned_pass=int(totals[3]),
-        daily=_daily_volume(connection, scope),
+        messages=sum(day.messages for day in days),
+        dmarc_pass=sum(day.dmarc_pass for day in days),
+        dkim_aligned_pass=sum(day.dkim_pass for day in days),
+        spf_aligned_pass=sum(day.spf_pass for day in days),
+        daily=_daily_volume(days),
     )
 
 
 def pass_totals(connection: Connection, scope: Scope) -> tuple[int, int]:
     """(messages, DMARC passes) in `scope`: the few numbers of a trend point."""
-    query = select(
-        func.coalesce(func.sum(source_days.c.messages), 0),
-        messages_where(DMARC_PASS),
-    ).where(days_in(source_days, scope))
-    messages, passed = connection.execute(query).one()
-    return int(messages), int(passed)
+    days = domain_days_in(connection, scope)
+    return sum(day.messages for day in days), sum(day.dmarc_pass for day in days)
 
 
 def policies(connection: Connection, scope: Scope) -> list[Policy]:
@@ -133,29 +118,12 @@ def policies(connection: Connection, scope: Scope) -> list[Policy]:
     return [Policy(*row) for row in connection.execute(query)]
 
 
-def daily_by_source(
-    connection: Connection, scope: Scope
-) -> list[tuple[date, str, int]]:
-    """(UTC day of the report's begin, source IP, messages) in `scope`."""
-    totals = source_days.c
-    query = (
-        select(totals.day, totals.source_ip, func.sum(totals.messages))
-        .where(days_in(source_days, scope))
-        .group_by(totals.day, totals.source_ip)
-        .order_by(totals.day)
-    )
-    return [(as_day(d), ip, int(n)) for d, ip, n in connection.execute(query)]
-
-
 def messages_by_domain(connection: Connection, scope: Scope) -> dict[str, int]:
     """Messages per policy domain (in lower case) in `scope`."""
-    totals = source_days.c
-    query = (
-        select(totals.domain, func.sum(totals.messages))
-        .where(days_in(source_days, scope))
-        .group_by(totals.domain)
-    )
-    return {domain: int(messages) for domain, messages in connection.execute(query)}
+    volumes: dict[str, int] = {}
+    for day in domain_days_in(connection, scope):
+        volumes[day.domain] = volumes.get(day.domain, 0) + day.messages
+    return volumes
 
 
 def _reports_in(scope: Scope):
@@ -165,19 +133,14 @@ def _reports_in(scope: Scope):
     )
 
 
-def _daily_volume(connection: Connection, scope: Scope) -> list[DailyVolume]:
+def _daily_volume(days: list[DomainDay]) -> list[DailyVolume]:
     """Messages per UTC day of the report's begin time."""
-    totals = source_days.c
-    query = (
-        select(totals.day, func.sum(totals.messages), messages_where(DMARC_PASS))
-        .where(days_in(source_days, scope))
-        .group_by(totals.day)
-        .order_by(totals.day)
-    )
-    return [
-        DailyVolume(as_day(value), int(messages), int(passed))
-        for value, messages, passed in connection.execute(query)
-    ]
+    volumes: dict[date, list[int]] = {}
+    for day in days:
+        totals = volumes.setdefault(day.day, [0, 0])
+        totals[0] += day.messages
+        totals[1] += day.dmarc_pass
+    return [DailyVolume(day, *totals) for day, totals in volumes.items()]
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -4,14 +4,17 @@ well it authenticates, which bucket it falls in, and whether it is new."""
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources
 from dmarc_analyzer.analysis.findings import SourceFailures
-from dmarc_analyzer.analysis.identification import IdentifyOptions, days_in
+from dmarc_analyzer.analysis.identification import IdentifyOptions
 from dmarc_analyzer.analysis.scope import Scope
-from dmarc_analyzer.storage.rollups import messages_where
-from dmarc_analyzer.storage.schema import source_days
+from dmarc_analyzer.analysis.scope_totals import (
+    ScopeTotals,
+    scope_totals,
+    source_ips_in,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,40 +62,55 @@ def senders(
     scope: Scope = Scope(),
     options: IdentifyOptions = OFFLINE,
     analyzed: dict[str, SourceFailures] | None = None,
+    totals: ScopeTotals | None = None,
 ) -> list[Sender]:
-    """Every source in `scope`, most messages first. `analyzed` spares a
-    second analysis when the caller has the sources of `scope` already."""
+    """Every source in `scope`, most messages first. `analyzed` and `totals`
+    spare a second analysis when the caller has them for `scope` already."""
+    if totals is None:
+        totals = scope_totals(connection, scope)
     if analyzed is None:
-        analyzed = analyze_sources(connection, scope, options)
+        analyzed = analyze_sources(connection, scope, options, totals)
     earlier = _seen_before(connection, scope)
 
-    totals = source_days.c
-    query = (
-        select(
-            totals.source_ip,
-            func.min(totals.first_begin),
-            func.max(totals.last_end),
-            messages_where(totals.dkim_pass),
-            messages_where(totals.spf_pass),
-            messages_where(totals.dkim_pass | totals.spf_pass),
-        )
-        .where(days_in(source_days, scope))
-        .group_by(totals.source_ip)
-    )
+    seen: dict[str, _Seen] = {}
+    for row in totals.rows:
+        source = seen.get(row.source_ip)
+        if source is None:
+            source = seen[row.source_ip] = _Seen(row.first_begin, row.last_end)
+        source.add(row)
     found = [
         Sender(
             source=analyzed[ip],
-            first_seen=first.replace(tzinfo=UTC),
-            last_seen=last.replace(tzinfo=UTC),
-            dkim_pass=int(dkim),
-            spf_pass=int(spf),
-            dmarc_pass=int(dmarc),
+            first_seen=source.first.replace(tzinfo=UTC),
+            last_seen=source.last.replace(tzinfo=UTC),
+            dkim_pass=source.dkim_pass,
+            spf_pass=source.spf_pass,
+            dmarc_pass=source.dmarc_pass,
             new=None if earlier is None else ip not in earlier,
         )
-        for ip, first, last, dkim, spf, dmarc in connection.execute(query)
-        if ip in analyzed  # not one stored by an ingest during this analysis
+        for ip, source in seen.items()
     ]
     return sorted(found, key=lambda s: (-s.source.messages, s.source.source_ip))
+
+
+class _Seen:
+    """When one source was seen, and its messages that passed."""
+
+    __slots__ = ("dkim_pass", "dmarc_pass", "first", "last", "spf_pass")
+
+    def __init__(self, first: datetime, last: datetime):
+        self.first, self.last = first, last
+        self.dkim_pass = self.spf_pass = self.dmarc_pass = 0
+
+    def add(self, row) -> None:
+        self.first = min(self.first, row.first_begin)
+        self.last = max(self.last, row.last_end)
+        if row.dkim_pass:
+            self.dkim_pass += row.messages
+        if row.spf_pass:
+            self.spf_pass += row.messages
+        if row.dkim_pass or row.spf_pass:
+            self.dmarc_pass += row.messages
 
 
 def _seen_before(connection: Connection, scope: Scope) -> set[str] | None:
@@ -105,8 +123,4 @@ def _seen_before(connection: Connection, scope: Scope) -> set[str] | None:
     except OverflowError:  # the period before starts before year 1
         return None
     previous = Scope(domain=scope.domain, since=since, until=scope.since)
-    query = (
-        select(source_days.c.source_ip).where(days_in(source_days, previous)).distinct()
-    )
-    seen = set(connection.execute(query).scalars())
-    return seen or None
+    return source_ips_in(connection, previous) or None

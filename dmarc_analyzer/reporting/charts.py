@@ -43,7 +43,9 @@ def render_charts(summary: ManagementSummary, language: Language) -> dict[str, b
         return {}
     with chart_fonts(language):
         figures = {
-            "daily-volume": daily_volume_chart(summary.daily_by_bucket, language),
+            "daily-volume": daily_volume_chart(
+                summary.volume_by_bucket, summary.volume_unit, language
+            ),
             "pass-rate-trend": pass_rate_trend_chart(summary.trend, language),
             "failing-vendors": failing_vendors_chart(
                 summary.overall.failing_vendors, language
@@ -85,14 +87,14 @@ def _cjk_font() -> str | None:
     return CJK_FAMILY if known() else None
 
 
-def daily_volume_chart(daily: dict[date, dict[str, int]], language: Language):
-    """Messages over time, stacked by the bucket of their source: per day for
-    up to three months, else per week, else per month, so that bars stay
-    visible and a long span stays quick to draw; gaps stay gaps."""
+def daily_volume_chart(
+    periods: dict[date, dict[str, int]], unit: str, language: Language
+):
+    """Messages over time, stacked by the bucket of their source: per day
+    ("day") or per month ("month"), as the summary read them; gaps stay
+    gaps."""
     from matplotlib.figure import Figure
 
-    unit = _time_unit(daily)
-    periods = _added_up(daily, unit)
     starts = _every_start(periods, unit)
     figure = Figure(figsize=(8, 3.8), layout="constrained")
     axes = figure.add_subplot()
@@ -127,33 +129,8 @@ def daily_volume_chart(daily: dict[date, dict[str, int]], language: Language):
 
 _VOLUME_TITLES = {
     "day": N_("Messages per day, by kind of sender (UTC)"),
-    "week": N_("Messages per week, by kind of sender (UTC)"),
     "month": N_("Messages per month, by kind of sender (UTC)"),
 }
-
-
-def _time_unit(daily: dict[date, dict[str, int]]) -> str:
-    span = (max(daily) - min(daily)).days if daily else 0
-    if span <= 92:
-        return "day"
-    return "week" if span <= 2 * 365 else "month"
-
-
-def _start_of(day: date, unit: str) -> date:
-    if unit == "week":
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1) if unit == "month" else day
-
-
-def _added_up(
-    daily: dict[date, dict[str, int]], unit: str
-) -> dict[date, dict[str, int]]:
-    periods: dict[date, dict[str, int]] = {}
-    for day, buckets in daily.items():
-        total = periods.setdefault(_start_of(day, unit), {})
-        for bucket, messages in buckets.items():
-            total[bucket] = total.get(bucket, 0) + messages
-    return periods
 
 
 def _every_start(periods: dict[date, dict[str, int]], unit: str) -> list[date]:
@@ -166,7 +143,7 @@ def _every_start(periods: dict[date, dict[str, int]], unit: str) -> list[date]:
         if unit == "month":
             current = (current + timedelta(days=32)).replace(day=1)
         else:
-            current += timedelta(days=7 if unit == "week" else 1)
+            current += timedelta(days=1)
     return starts
 
 

@@ -19,7 +19,7 @@ MIGRATION_LOCK = 0x646D6172  # "dmar": any constant this program alone uses
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # The newest revision in migrations/versions (a test holds them equal): a
 # database already there is opened without loading Alembic at all.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 # How long a SQLite writer waits for another one: a large file's ingest
 # holds the write lock for its whole transaction. After the first second

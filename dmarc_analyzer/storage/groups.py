@@ -14,7 +14,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, select
 
 from dmarc_analyzer.model import Record, Report
-from dmarc_analyzer.storage import rollups
+from dmarc_analyzer.storage import totals
 from dmarc_analyzer.storage.bulk import IdAllocator, write_rows
 from dmarc_analyzer.storage.reports import (
     PreparedRecords,
@@ -25,7 +25,6 @@ from dmarc_analyzer.storage.reports import (
     with_ids,
     write_records,
 )
-from dmarc_analyzer.storage.rollup_rows import DailyTotals
 from dmarc_analyzer.storage.schema import (
     records,
     reports,
@@ -61,7 +60,7 @@ def store_report_groups(
     `store_report`. A concurrent ingest storing one of them meanwhile makes
     this raise IntegrityError.
     """
-    rollups.lock_for_adding(connection)
+    totals.lock_for_adding(connection)
     keyed = [(index, report) for index, group in enumerate(files) for report in group]
     seen = _stored_keys(connection, [report.key for _, report in keyed])
     outcomes = [StoreOutcome() for _ in files]
@@ -92,7 +91,7 @@ def _write(connection: Connection, new: list[PreparedReport]) -> None:
     record_pks = IdAllocator(connection, records).take(record_count)
     now = datetime.now(UTC).replace(tzinfo=None)
 
-    report_rows, rows, totals = [], ([], [], [], []), DailyTotals()
+    report_rows, rows, totals_rows = [], ([], [], [], []), []
     first = 0
     for report_pk, report in zip(report_pks, new, strict=True):
         report.values["ingested_at"] = now
@@ -103,11 +102,11 @@ def _write(connection: Connection, new: list[PreparedReport]) -> None:
             rows, with_ids(report.rows, report_pk, pks), strict=True
         ):
             table_rows += more
-        totals.merge(report.rows.totals)
+        totals_rows += report.rows.totals
 
     write_rows(connection, reports, ("id", *new[0].values), report_rows)
     write_records(connection, rows)
-    totals.write(connection)
+    totals.write_totals(connection, totals_rows)
 
 
 def _stored_keys(connection: Connection, keys: list[str]) -> set[str]:

@@ -17,9 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from dmarc_analyzer.alignment import dkim_outcome, spf_outcome
 from dmarc_analyzer.model import PublishedPolicy, Record, Report
-from dmarc_analyzer.storage import rollups
+from dmarc_analyzer.storage import totals
 from dmarc_analyzer.storage.bulk import IdAllocator, batch_writer, write_rows
-from dmarc_analyzer.storage.rollup_rows import DailyTotals
 from dmarc_analyzer.storage.schema import (
     dkim_results,
     override_reasons,
@@ -124,7 +123,7 @@ def store_prepared_report(
 ) -> StoreOutcome:
     """`store_report` with the records prepared as rows, batch by batch
     (in another process, say); `batches` is left unread for a duplicate."""
-    rollups.lock_for_adding(connection)
+    totals.lock_for_adding(connection)
     key = natural_key(report)
     if _is_stored(connection, key):
         return StoreOutcome(duplicates=1)
@@ -198,32 +197,34 @@ def report_values(report: Report, key: str, source_file: str) -> dict:
 
 
 class PreparedRecords(NamedTuple):
-    """Records as the rows to write, but for their ids, and their daily
-    totals. The rows of their results start with the record's index in
-    `records`."""
+    """Records as the rows to write, but for their ids, and the rows of
+    their totals. The rows of their results start with the record's index
+    in `records`."""
 
     records: list[tuple]
     reasons: list[tuple]
     dkim: list[tuple]
     spf: list[tuple]
     messages: int
-    totals: DailyTotals
+    totals: list[tuple]
 
 
 def prepare_records(
     report: Report, report_records: Iterable[Record]
 ) -> PreparedRecords:
     policy = report.policy
+    where = totals.report_key(report)
+    added_up = totals.Totals()
     rows, reasons, dkim, spf, messages = [], [], [], [], 0
     for index, record in enumerate(report_records):
-        rows.append(record_values(record, policy))
+        row = record_values(record, policy)
+        rows.append(row)
+        added_up.add(where, record, row[_DKIM_OUTCOME], row[_SPF_OUTCOME])
         reasons += [(index, r.type, r.comment) for r in record.reasons]
         dkim += [(index, r.domain, r.selector, r.result) for r in record.dkim_results]
         spf += [(index, r.domain, r.scope, r.result) for r in record.spf_results]
         messages += record.count
-    totals = DailyTotals()
-    totals.add(report, report_records, record_outcomes(rows))
-    return PreparedRecords(rows, reasons, dkim, spf, messages, totals)
+    return PreparedRecords(rows, reasons, dkim, spf, messages, added_up.rows())
 
 
 def with_ids(
@@ -287,18 +288,13 @@ def _insert_batch(
     ids: IdAllocator,
 ) -> None:
     write_records(connection, with_ids(batch, report_pk, ids.take(len(batch.records))))
-    batch.totals.write(connection)
+    totals.write_totals(connection, batch.totals)
 
 
 # The records of a report repeat a few combinations of results and From
 # domains: each combination is judged once.
 _dkim_outcome = functools.lru_cache(maxsize=8192)(dkim_outcome)
 _spf_outcome = functools.lru_cache(maxsize=8192)(spf_outcome)
-
-
-def record_outcomes(rows: list[tuple]) -> list[tuple[str | None, str | None]]:
-    """The DKIM and SPF outcomes of records rows, with or without their ids."""
-    return [(row[_DKIM_OUTCOME], row[_SPF_OUTCOME]) for row in rows]
 
 
 # Counted from the end, the same in a row with its ids and without them.

@@ -4,7 +4,7 @@ Only report rows are deleted: every table that hangs off a report (records,
 their DKIM and SPF results, override reasons, and whatever is added later)
 has a foreign key with ON DELETE CASCADE and goes with it. SQLite enforces
 them because every connection turns `foreign_keys` on (database.py). The
-daily totals are kept per day, not per report: they are counted again.
+totals are kept per day and month, not per report: they are counted again.
 """
 
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, select
 
-from dmarc_analyzer.storage import rollups
+from dmarc_analyzer.storage import totals
 from dmarc_analyzer.storage.schema import records, reports
 
 
@@ -64,9 +64,9 @@ def prune_reports(
     record_count, messages = connection.execute(record_totals).one()
 
     if delete_them and report_count:
-        rollups.lock_for_adding(connection)
+        totals.lock_for_adding(connection)
         connection.execute(delete(reports).where(old))
-        rollups.forget_before(connection, naive_cutoff)
+        totals.forget_before(connection, naive_cutoff)
     return PruneResult(
         cutoff=cutoff,
         reports=report_count,

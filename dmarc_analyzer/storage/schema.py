@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -156,72 +157,58 @@ settings = Table(
     _required("value", Text),
 )
 
-# The columns that tell the rows of the daily totals apart.
-SOURCE_DAYS_KEY = (
-    "day",
-    "domain",
-    "source_ip",
-    "header_from",
-    "dkim_pass",
-    "spf_pass",
-    "dkim_outcome",
-    "spf_outcome",
-    "forwarded",
-    "signed",
-    "treewalk",
-)
-RESULT_DAYS_KEY = (
-    "day",
-    "domain",
-    "source_ip",
-    "header_from",
-    "dkim_pass",
-    "kind",
-    "result",
-    "result_domain",
-    "detail",
-)
+def _sender_totals(name: str) -> Table:
+    """Messages per period, policy domain and way a sender was seen, kept
+    as reports are stored (totals.py): what the analysis reads.
 
-# Totals per day, kept as reports are stored (rollups.py): what the analysis
-# reads. Names in the keys are cut to rollups.KEY_CHARACTERS, and a missing
-# value is '' so that it takes part in the unique key.
-source_days = Table(
-    "source_days",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    _required("day", Date),
-    _required("domain", Text),  # the policy domain, lower case
-    _required("source_ip", String(45)),
-    _required("header_from", Text),  # lower case
-    _required("dkim_pass", Boolean),  # the receiver's DKIM verdict
-    _required("spf_pass", Boolean),  # the receiver's SPF verdict
-    _required("dkim_outcome", Text),  # our own alignment check
-    _required("spf_outcome", Text),
-    _required("forwarded", Boolean),  # an override reason says forwarded
-    _required("signed", Boolean),  # any DKIM result at all
-    _required("treewalk", Boolean),  # discovered by the DNS tree walk
-    _required("messages", BigInteger),
-    _required("first_begin", DateTime),
-    _required("last_end", DateTime),
-    UniqueConstraint(*SOURCE_DAYS_KEY, name="uq_source_days_key"),
-)
+    A row is told apart by its period, domain and `key_hash`, a hash of the
+    columns from source_ip to spf_results: one narrow unique index, however
+    long the names in the row. Names are lower-cased in ASCII and cut as
+    totals.key_name says; a missing value is ''.
+    """
+    return Table(
+        name,
+        metadata,
+        _required("period", Date),
+        _required("domain", Text),  # the policy domain
+        _required("key_hash", BigInteger),
+        _required("source_ip", String(45)),
+        _required("header_from", Text),
+        _required("dkim_pass", Boolean),  # the receiver's DKIM verdict
+        _required("spf_pass", Boolean),  # the receiver's SPF verdict
+        _required("dkim_outcome", Text),  # our own alignment check
+        _required("spf_outcome", Text),
+        _required("forwarded", Boolean),  # an override reason says forwarded
+        _required("treewalk", Boolean),  # discovered by the DNS tree walk
+        # The record's DKIM results as JSON, [[result, d=, selector], ...]
+        # in sorted order, '' when there is none; SPF's as [result, domain,
+        # scope].
+        _required("dkim_results", Text),
+        _required("spf_results", Text),
+        _required("messages", BigInteger),
+        _required("first_begin", DateTime),  # of the reports behind the row
+        _required("last_begin", DateTime),
+        _required("last_end", DateTime),
+        PrimaryKeyConstraint("period", "domain", "key_hash"),
+    )
 
-# The messages behind each DKIM and SPF result, per day and source.
-result_days = Table(
-    "result_days",
+
+# Periods are UTC days of the reports' begin, and calendar months (the first
+# day of the month): a long scope reads whole months, and days at its edges.
+daily_totals = _sender_totals("daily_totals")
+monthly_totals = _sender_totals("monthly_totals")
+
+# Messages and passes per day and policy domain: headline figures, trends.
+domain_days = Table(
+    "domain_days",
     metadata,
-    Column("id", Integer, primary_key=True),
-    _required("day", Date),
+    _required("period", Date),
     _required("domain", Text),
-    _required("source_ip", String(45)),
-    _required("header_from", Text),
-    _required("dkim_pass", Boolean),
-    _required("kind", String(4)),  # dkim or spf
-    _required("result", Text),
-    _required("result_domain", Text),  # d= or the SPF domain, lower case
-    _required("detail", Text),  # the DKIM selector or the SPF scope
     _required("messages", BigInteger),
-    UniqueConstraint(*RESULT_DAYS_KEY, name="uq_result_days_key"),
+    _required("dmarc_pass", BigInteger),  # the receiver passed DKIM or SPF
+    _required("dkim_pass", BigInteger),
+    _required("spf_pass", BigInteger),
+    PrimaryKeyConstraint("period", "domain"),
 )
 
 # What `dns check` found, one row per finding of each run: a record's

@@ -4,14 +4,13 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-03
 
-The reports stored before this revision are counted into the new tables
-here, with the code that counts each report as it is stored.
+Revision 0006 replaced these tables, and counts the reports stored before
+it into its own; the counting that was done here went with the code it
+used.
 """
 
 import sqlalchemy as sa
 from alembic import op
-
-from dmarc_analyzer.storage import rollups
 
 revision = "0003"
 down_revision = "0002"
@@ -73,8 +72,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_result_days")),
         sa.UniqueConstraint(*RESULT_KEY, name="uq_result_days_key"),
     )
-
-    rollups.fill(op.get_bind())
 
 
 def downgrade() -> None:
