@@ -8,7 +8,6 @@ with errors), 2 usage.
 
 from __future__ import annotations  # api.Database in annotations stays unloaded
 
-import json
 import logging
 import signal
 import sys
@@ -21,6 +20,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from dmarc_analyzer.analysis.collector import cycles_not_collected
 from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.errors import DmarcAnalyzerError, DnsCheckNotStored
 from dmarc_analyzer.i18n import available_languages
@@ -117,6 +117,16 @@ DomainOption = Annotated[
     str | None, typer.Option("--domain", help="Only reports for this policy domain.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+LimitOption = Annotated[
+    int,
+    typer.Option(
+        "--limit",
+        min=0,
+        help="Rows of the table at most, largest first (0: all); --json and "
+        "--csv always list every one.",
+    ),
+]
+TABLE_ROWS = 50
 OfflineOption = Annotated[
     bool,
     typer.Option(
@@ -263,7 +273,7 @@ def ingest(
 
 def _print_ingest_summary(summary, as_json: bool, interrupted: bool = False) -> None:
     if as_json:
-        print(json.dumps({**summary.as_dict(), "interrupted": interrupted}, indent=2))
+        console.print_json({**summary.as_dict(), "interrupted": interrupted})
         return
     plural = console.plural
     added = (
@@ -338,7 +348,7 @@ def reports(
     """
     stored = api.stored_reports(_open_existing(), _scope(domain, since, until))
     if as_json:
-        print(json.dumps([_report_json(report) for report in stored], indent=2))
+        console.print_json([_report_json(report) for report in stored])
         return
 
     stdout.print(console.reports_table(stored))
@@ -360,6 +370,7 @@ def failures(
     offline: OfflineOption = False,
     nameserver: NameserverOption = None,
     senders_file: SendersFileOption = None,
+    limit: LimitOption = TABLE_ROWS,
 ) -> None:
     """Messages that failed DKIM, grouped by sending vendor and source IP.
 
@@ -377,13 +388,17 @@ def failures(
     vendors = api.failures(database, scope, options)
 
     if as_json:
-        print(json.dumps([vendor.as_dict() for vendor in vendors], indent=2))
+        with cycles_not_collected():
+            console.print_json([vendor.as_dict() for vendor in vendors])
     elif as_csv:
         from dmarc_analyzer.reporting.exports import failures_csv
 
         sys.stdout.write(failures_csv(vendors))
     elif vendors:
-        stdout.print(console.failures_table(vendors))
+        stdout.print(console.failures_table(vendors, limit))
+        sources = sum(len(vendor.sources) for vendor in vendors)
+        if cut := console.not_shown(limit or sources, sources, "source"):
+            stdout.print(cut, highlight=False)
         stdout.print("\n[bold]What to do[/bold], most messages first")
         for line in console.fixes(vendors):
             stdout.print(f"- {line}", highlight=False)
@@ -481,7 +496,7 @@ def summary(
     if as_json:
         report = api.summary_dict(result, language)
         report["files"] = [str(path) for path in written]
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        console.print_json(report, ensure_ascii=False)
     else:
         for path in written:
             stdout.print(f"wrote {path}", highlight=False)
@@ -530,6 +545,7 @@ def senders(
     offline: OfflineOption = False,
     nameserver: NameserverOption = None,
     senders_file: SendersFileOption = None,
+    limit: LimitOption = TABLE_ROWS,
 ) -> None:
     """Every source that sends as your domain, with its bucket and pass rates.
 
@@ -544,13 +560,17 @@ def senders(
     found = api.senders(database, _scope(domain, since, until), options)
 
     if as_json:
-        print(json.dumps([sender.as_dict() for sender in found], indent=2))
+        with cycles_not_collected():
+            console.print_json([sender.as_dict() for sender in found])
         return
     if not found:
         stdout.print("No reports are stored for this period and domain.")
         return
-    stdout.print(console.senders_table(found))
+    shown = found[:limit] if limit else found
+    stdout.print(console.senders_table(shown))
     stdout.print(console.plural(len(found), "sender"), highlight=False)
+    if cut := console.not_shown(len(shown), len(found), "sender"):
+        stdout.print(cut, highlight=False)
 
 
 @senders_file_app.command("set")
@@ -630,7 +650,7 @@ def dns_check(
 
 def _print_dns_check(result, as_json: bool) -> None:
     if as_json:
-        print(json.dumps([finding.as_dict() for finding in result.findings], indent=2))
+        console.print_json([finding.as_dict() for finding in result.findings])
     elif not result.domains:
         stdout.print("No reports are stored for this domain: nothing to check.")
     else:
@@ -708,7 +728,7 @@ def prune(
     result = api.prune(_open_existing(), age, delete=yes)
 
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2))
+        console.print_json(result.as_dict())
         return
     plural = console.plural
     what = (

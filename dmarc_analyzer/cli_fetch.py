@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import sys
 from datetime import date
 from enum import StrEnum
@@ -291,7 +290,7 @@ def _fetch_progress(as_json: bool):
 
 def _show_fetch(summary, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(summary.as_dict(), indent=2))
+        console.print_json(summary.as_dict())
     else:
         for label, found in [
             ("invalid", summary.invalid),

@@ -13,7 +13,7 @@ analysis, say) is kept as a `Text`: its English template, marked with
 import gettext
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 
@@ -37,7 +37,7 @@ class Text:
     values: tuple[tuple[str, object], ...] = ()  # (name, value): hashable
 
     def __str__(self) -> str:
-        return self.render(_PLAIN)
+        return _plain_text(self)
 
     def __bool__(self) -> bool:
         return bool(self.template)
@@ -196,6 +196,12 @@ class _PlainEnglish(Language):
 
 
 _PLAIN = _PlainEnglish()
+
+
+# The same fix is told for many sources.
+@lru_cache(maxsize=65536)
+def _plain_text(value: Text) -> str:
+    return value.render(_PLAIN)
 
 
 def _compiled(path: Path, code: str) -> gettext.GNUTranslations:

@@ -9,11 +9,13 @@ senders and picks the causes on those aggregated rows.
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, case, exists, func, literal, or_, select
 
 from dmarc_analyzer.alignment import ALIGNED_PASS, aligned, dkim_outcome, spf_outcome
 from dmarc_analyzer.analysis import causes
+from dmarc_analyzer.analysis.collector import cycles_not_collected
 from dmarc_analyzer.analysis.findings import (
     FailureGroup,
     SourceFailures,
@@ -22,6 +24,7 @@ from dmarc_analyzer.analysis.findings import (
 )
 from dmarc_analyzer.analysis.identification import (
     IdentifyOptions,
+    Identity,
     identify_sources,
     in_scope,
 )
@@ -58,34 +61,74 @@ def dkim_failures(
     return by_vendor(analyze_sources(connection, scope, options).values())
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What a whole scope says about its sources, for judging each part of
+    it alike: who they are, and which DKIM keys (d=, selector) passed
+    somewhere, so are genuine. The summary judges each domain's page by
+    the whole period's."""
+
+    identities: dict[str, Identity]
+    genuine: set[tuple[str, str]]
+
+
+def judged(
+    connection: Connection, totals: ScopeTotals, options: IdentifyOptions = OFFLINE
+) -> Judged:
+    with cycles_not_collected():
+        identities = identify_sources(connection, totals, options)
+        return Judged(identities, _passing_selectors(totals))
+
+
 def analyze_sources(
     connection: Connection,
     scope: Scope = Scope(),
     options: IdentifyOptions = OFFLINE,
     totals: ScopeTotals | None = None,
+    judged_by: Judged | None = None,
+    known: dict[str, SourceFailures] | None = None,
 ) -> dict[str, SourceFailures]:
     """Every source IP in `scope`: its sender, volume, failures and causes.
-    `totals` spares reading them again when the caller has them."""
-    if totals is None:
-        totals = scope_totals(connection, scope)
-    identities = identify_sources(connection, totals, options)
-    sources = {ip: SourceFailures(ip, identity) for ip, identity in identities.items()}
-    if not sources:
-        return {}
+
+    `totals` spares reading them again when the caller has them, and
+    `judged_by` naming the sources again. `known` are sources analysed
+    already, with these same rows, that are taken as they are.
+    """
+    with cycles_not_collected():
+        if totals is None:
+            totals = scope_totals(connection, scope)
+        if judged_by is None:
+            judged_by = judged(connection, totals, options)
+        return _analyze(connection, totals, options, judged_by, known or {})
+
+
+def _analyze(
+    connection: Connection,
+    totals: ScopeTotals,
+    options: IdentifyOptions,
+    judged_by: Judged,
+    known: dict[str, SourceFailures],
+) -> dict[str, SourceFailures]:
+    ips = totals.source_ips()
+    kept = {ip: known[ip] for ip in ips if ip in known}
+    if kept:
+        rows = tuple(row for row in totals.rows if row.source_ip not in kept)
+        totals = ScopeTotals(totals.scope, rows)
+    identities = judged_by.identities
+    sources = {ip: SourceFailures(ip, identities[ip]) for ip in ips if ip not in kept}
 
     groups = _count_groups(totals, sources)
     if not options.offline and any(group.treewalk for group in groups.values()):
         _walk_the_tree(connection, totals.scope, groups, options)
     _add_domains(totals, sources)
     _add_results(totals, groups)
-    genuine = _passing_selectors(totals)
     for source in sources.values():
         # The order of the output, and every tie it breaks, is set here.
         source.groups.sort(key=lambda group: group.header_from or "")
         for group in source.groups:
             group.signatures.sort(key=_signature_order)
-            _diagnose(group, source.vendor, genuine)
-    return sources
+            _diagnose(group, source.vendor, judged_by.genuine)
+    return {**kept, **sources}
 
 
 def _count_groups(totals: ScopeTotals, sources) -> dict[tuple[str, str], FailureGroup]:

@@ -2,6 +2,7 @@
 domains, network, reverse DNS from the cache or the network) and hand them
 to vendors.identify_vendor."""
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -79,14 +80,24 @@ def _passing_signals(totals: ScopeTotals) -> dict[str, SourceFacts]:
     facts = {ip: SourceFacts(ip) for ip in totals.source_ips()}
     passed: dict[tuple[str, str, str], int] = {}
     for row in totals.rows:
-        for kind, results in (("dkim", row.dkim_results), ("spf", row.spf_results)):
-            for result, domain, _ in results:
-                if result == "pass" and domain:
-                    key = (row.source_ip, kind, domain)
-                    passed[key] = passed.get(key, 0) + row.messages
+        for kind, domain in _passing_domains(row.dkim_results, row.spf_results):
+            key = (row.source_ip, kind, domain)
+            passed[key] = passed.get(key, 0) + row.messages
     for (ip, kind, domain), messages in passed.items():
         facts[ip].signals.append(Signal(kind, domain, messages))
     return facts
+
+
+@functools.lru_cache(maxsize=8192)
+def _passing_domains(dkim: tuple, spf: tuple) -> tuple[tuple[str, str], ...]:
+    """(kind, domain) of each result that passed and names a domain: rows
+    share a few sets of results."""
+    return tuple(
+        (kind, domain)
+        for kind, results in (("dkim", dkim), ("spf", spf))
+        for result, domain, _ in results
+        if result == "pass" and domain
+    )
 
 
 def _reverse_dns(connection: Connection, ips: list[str], options: IdentifyOptions):
@@ -116,9 +127,9 @@ def _reverse_dns(connection: Connection, ips: list[str], options: IdentifyOption
     return {**found, **fresh}
 
 
-def _policy_domains(connection: Connection, scope: Scope) -> list[str]:
+def _policy_domains(connection: Connection, scope: Scope) -> tuple[str, ...]:
     conditions = report_filters(
         domain=scope.domain, since=scope.since, until=scope.until
     )
     query = select(reports.c.domain).where(and_(true(), *conditions)).distinct()
-    return list(connection.execute(query).scalars())
+    return tuple(connection.execute(query).scalars())

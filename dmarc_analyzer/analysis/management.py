@@ -7,22 +7,32 @@ Every figure here is a sum over the same sources and causes that the
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import Connection
 
 from dmarc_analyzer.alignment import aligned
 from dmarc_analyzer.analysis import causes
+from dmarc_analyzer.analysis.collector import cycles_not_collected
 from dmarc_analyzer.analysis.dns_actions import DNS_RECORD_BROKEN, dns_actions
-from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources, by_vendor
+from dmarc_analyzer.analysis.failures import (
+    OFFLINE,
+    Judged,
+    analyze_sources,
+    by_vendor,
+    judged,
+)
 from dmarc_analyzer.analysis.findings import (
+    SourceFailures,
     VendorFailures,
     failed_by_cause,
     fix_of,
     ranked,
 )
-from dmarc_analyzer.analysis.identification import IdentifyOptions
+from dmarc_analyzer.analysis.identification import (
+    IdentifyOptions,
+)
 from dmarc_analyzer.analysis.overview import (
     Overview,
     Policy,
@@ -32,10 +42,12 @@ from dmarc_analyzer.analysis.overview import (
     policies,
 )
 from dmarc_analyzer.analysis.period import Period
+from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.analysis.scope_totals import (
     ScopeTotals,
+    domain_key,
     scope_totals,
-    volumes_by_source,
+    volumes_by_group,
 )
 from dmarc_analyzer.analysis.senders import Sender, senders
 from dmarc_analyzer.i18n import N_, Rate, Text, text
@@ -151,11 +163,21 @@ def build_management_summary(
     options: IdentifyOptions = OFFLINE,
 ) -> ManagementSummary:
     """The summary of `period` for `domain` (or every domain)."""
+    with cycles_not_collected():
+        return _summary(connection, period, domain, options)
+
+
+def _summary(
+    connection: Connection,
+    period: Period,
+    domain: str | None,
+    options: IdentifyOptions,
+) -> ManagementSummary:
     previous = period.previous()
-    # Read once: the sections of each domain take their part of these.
-    totals = scope_totals(connection, period.scope(domain))
-    before = _totals_before(connection, previous, domain)
-    overall = _section(connection, period, totals, before, options)
+    # Read and judged once: the page of each domain takes its part.
+    now = _read(connection, period.scope(domain), options)
+    before = _read_before(connection, previous, domain, options)
+    overall = _section(connection, period, now, before)
 
     covered = overall.overview.domains
     domains: list[Section] = []
@@ -165,9 +187,8 @@ def build_management_summary(
             _section(
                 connection,
                 period,
-                totals.for_domain(name),
-                before.for_domain(name) if before else None,
-                options,
+                now.for_domain(connection, name, options),
+                before.for_domain(connection, name, options) if before else None,
             )
             for name in largest
         ]
@@ -188,37 +209,84 @@ def build_management_summary(
     )
 
 
-def _totals_before(
-    connection: Connection, previous: Period | None, domain: str | None
-) -> ScopeTotals | None:
-    """The totals of the period before, when it has reports."""
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A period's totals and its sources, judged by the whole period: a
+    source has the same name and cause on every page of the summary."""
+
+    totals: ScopeTotals
+    judged: Judged
+    sources: dict[str, SourceFailures]
+    # The sources seen for one domain only, by domain.
+    alone_in: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> Scope:
+        return self.totals.scope
+
+    def for_domain(
+        self, connection: Connection, name: str, options: IdentifyOptions
+    ) -> "_Read":
+        """The part of one domain; a source seen for it alone is taken as
+        the whole period's analysis has it."""
+        totals = self.totals.for_domain(name)
+        alone = self.alone_in.get(domain_key(name), ())
+        known = {ip: self.sources[ip] for ip in alone}
+        sources = analyze_sources(
+            connection, totals.scope, options, totals, self.judged, known
+        )
+        return _Read(totals, self.judged, sources)
+
+
+def _read(connection: Connection, scope: Scope, options: IdentifyOptions) -> _Read:
+    totals = scope_totals(connection, scope)
+    judged_by = judged(connection, totals, options)
+    sources = analyze_sources(connection, scope, options, totals, judged_by)
+    return _Read(totals, judged_by, sources, _alone_in(totals))
+
+
+def _alone_in(totals: ScopeTotals) -> dict[str, list[str]]:
+    domains: dict[str, set[str]] = defaultdict(set)
+    for row in totals.rows:
+        domains[row.source_ip].add(row.domain)
+    alone: dict[str, list[str]] = defaultdict(list)
+    for ip, seen in domains.items():
+        if len(seen) == 1:
+            alone[next(iter(seen))].append(ip)
+    return alone
+
+
+def _read_before(
+    connection: Connection,
+    previous: Period | None,
+    domain: str | None,
+    options: IdentifyOptions,
+) -> _Read | None:
+    """The period before, when it has reports; its sources named offline,
+    as it needs causes, not fresh reverse DNS."""
     if previous is None:
         return None
     scope = previous.scope(domain)
-    stored = any_report(
+    if not any_report(
         connection, domain=scope.domain, since=scope.since, until=scope.until
-    )
-    return scope_totals(connection, scope) if stored else None
+    ):
+        return None
+    cached_only = IdentifyOptions(offline=True, inventory=options.inventory)
+    return _read(connection, scope, cached_only)
 
 
 def _section(
-    connection: Connection,
-    period: Period,
-    totals: ScopeTotals,
-    before: ScopeTotals | None,
-    options: IdentifyOptions,
+    connection: Connection, period: Period, now: _Read, before: _Read | None
 ) -> Section:
-    scope, domain = totals.scope, totals.scope.domain
-    sources = analyze_sources(connection, scope, options, totals)
-    found = senders(connection, scope, options, analyzed=sources, totals=totals)
+    scope, domain = now.scope, now.scope.domain
+    sources = now.sources
+    found = senders(connection, scope, analyzed=sources, totals=now.totals)
     vendors = by_vendor(sources.values())
     cause_messages = _cause_messages(vendors)
     stats = overview(connection, scope)
 
     headline = _headline(stats, cause_messages)
-    previous, previous_policies, previous_reports = _previous(
-        connection, before, options
-    )
+    previous, previous_policies, previous_reports = _previous(connection, before)
     in_force = policies(connection, scope)
     records = dns_actions(connection, period, domain)
     actions = _vendor_actions(vendors, records)
@@ -242,18 +310,19 @@ def _section(
 
 
 def _previous(
-    connection: Connection, before: ScopeTotals | None, options: IdentifyOptions
+    connection: Connection, before: _Read | None
 ) -> tuple[Headline | None, list[Policy], int]:
     if before is None:
         return None, [], 0
     stats = overview(connection, before.scope)
     if not stats.reports:
         return None, [], 0
-    # Offline: the period before needs causes, not fresh reverse DNS.
-    cached_only = IdentifyOptions(offline=True, inventory=options.inventory)
-    analyzed = analyze_sources(connection, before.scope, cached_only, before)
-    headline = _headline(stats, _cause_messages(by_vendor(analyzed.values())))
-    return headline, policies(connection, before.scope), stats.reports
+    cause_messages = _cause_messages(by_vendor(before.sources.values()))
+    return (
+        _headline(stats, cause_messages),
+        policies(connection, before.scope),
+        stats.reports,
+    )
 
 
 def _headline(stats: Overview, cause_messages: dict[str, int]) -> Headline:
@@ -495,12 +564,8 @@ def _trend(connection: Connection, period: Period, domain: str | None):
 
 
 def _volume_by_bucket(
-    connection: Connection, scope, unit: str, found: list[Sender]
+    connection: Connection, scope: Scope, unit: str, found: list[Sender]
 ) -> dict[date, dict[str, int]]:
     bucket_of = {sender.source.source_ip: sender.bucket for sender in found}
-    volumes: dict[date, dict[str, int]] = {}
-    for start, source_ip, messages in volumes_by_source(connection, scope, unit):
-        buckets = volumes.setdefault(start, defaultdict(int))
-        # A source stored while this ran has no bucket yet: count it unknown.
-        buckets[bucket_of.get(source_ip, causes.BUCKET_THREAT)] += messages
-    return {start: dict(counts) for start, counts in volumes.items()}
+    # A source stored while this ran has no bucket yet: count it unknown.
+    return volumes_by_group(connection, scope, unit, bucket_of, causes.BUCKET_THREAT)

@@ -12,15 +12,27 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Connection, and_, func, select, true, union_all
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    select,
+    true,
+    union_all,
+)
 
 from dmarc_analyzer.analysis.scope import Scope
 from dmarc_analyzer.storage.schema import daily_totals, domain_days, monthly_totals
+from dmarc_analyzer.storage.sql_functions import month_start, same_in_group
 from dmarc_analyzer.storage.totals import (
     KEY_CHARACTERS,
     SENDER_COLUMNS,
     month_of,
-    month_start,
     read_results,
 )
 
@@ -74,7 +86,8 @@ def domain_key(domain: str) -> str:
 def scope_totals(connection: Connection, scope: Scope) -> ScopeTotals:
     """Read the totals of `scope`, added up per way each sender was seen."""
     pieces = _pieces(scope)
-    senders = [pieces.c[name] for name in SENDER_COLUMNS]
+    # A row's sender columns are those its key hash was made of.
+    senders = [same_in_group(pieces.c[name]) for name in SENDER_COLUMNS]
     query = select(
         pieces.c.domain,
         *senders,
@@ -82,7 +95,7 @@ def scope_totals(connection: Connection, scope: Scope) -> ScopeTotals:
         func.min(pieces.c.first_begin),
         func.max(pieces.c.last_begin),
         func.max(pieces.c.last_end),
-    ).group_by(pieces.c.domain, pieces.c.key_hash, *senders)
+    ).group_by(pieces.c.domain, pieces.c.key_hash)
     rows = tuple(
         SenderRow(
             domain,
@@ -162,24 +175,55 @@ def domain_days_in(connection: Connection, scope: Scope) -> list[DomainDay]:
     ]
 
 
-def volumes_by_source(
-    connection: Connection, scope: Scope, unit: str
-) -> list[tuple[date, str, int]]:
-    """(start of each day or month, source IP, messages) in `scope`: per
-    day from the daily totals, per month from the monthly ones and the
-    days at the edges."""
+# Which group each source is in, for one query (volumes_by_group).
+_source_groups = Table(
+    "source_groups",
+    MetaData(),  # not the schema's: a table of the connection alone
+    Column("source_ip", String(45), primary_key=True),
+    Column("name", Text, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def volumes_by_group(
+    connection: Connection,
+    scope: Scope,
+    unit: str,
+    group_of: dict[str, str],
+    other: str,
+) -> dict[date, dict[str, int]]:
+    """Messages per day or month ("day", "month") of `scope` and group of
+    their source (`group_of`; `other` for a source not in it), added up in
+    SQL: per day from the daily totals, per month from the monthly ones
+    and the days at the edges."""
     if unit == "day":
         pieces = _day_pieces(scope, [daily_totals.c.period])
         start = pieces.c.period
     else:
         pieces = _pieces(scope, ["month", "source_ip", "messages"])
         start = pieces.c.month
+    groups = _source_groups.c
+    name = func.coalesce(groups.name, other)
     query = (
-        select(start, pieces.c.source_ip, func.sum(pieces.c.messages))
-        .group_by(start, pieces.c.source_ip)
+        select(start, name, func.sum(pieces.c.messages))
+        .select_from(
+            pieces.outerjoin(_source_groups, groups.source_ip == pieces.c.source_ip)
+        )
+        .group_by(start, name)
         .order_by(start)
     )
-    return [(_as_date(day), ip, int(n)) for day, ip, n in connection.execute(query)]
+
+    _source_groups.create(connection)
+    try:
+        rows = [{"source_ip": ip, "name": group} for ip, group in group_of.items()]
+        if rows:
+            connection.execute(_source_groups.insert(), rows)
+        volumes: dict[date, dict[str, int]] = {}
+        for day, group, messages in connection.execute(query):
+            volumes.setdefault(_as_date(day), {})[group] = int(messages)
+    finally:
+        _source_groups.drop(connection)
+    return volumes
 
 
 def _pieces(scope: Scope, wanted: Iterable[str] | None = None):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
+from dmarc_analyzer.analysis.collector import cycles_not_collected
 from dmarc_analyzer.analysis.failures import OFFLINE, analyze_sources
 from dmarc_analyzer.analysis.findings import SourceFailures
 from dmarc_analyzer.analysis.identification import IdentifyOptions
@@ -66,6 +67,11 @@ def senders(
 ) -> list[Sender]:
     """Every source in `scope`, most messages first. `analyzed` and `totals`
     spare a second analysis when the caller has them for `scope` already."""
+    with cycles_not_collected():
+        return _senders(connection, scope, options, analyzed, totals)
+
+
+def _senders(connection, scope, options, analyzed, totals) -> list[Sender]:
     if totals is None:
         totals = scope_totals(connection, scope)
     if analyzed is None:

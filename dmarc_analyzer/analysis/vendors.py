@@ -92,8 +92,11 @@ def identify_vendor(
         or _from_service_map(facts, ranked)
         or _from_own_domains(ranked, own_domains)
         or _from_unlisted_domains(facts, ranked)
-        or Vendor(UNKNOWN, None, _nothing_passed(facts), label=text(N_("unknown")))
+        or Vendor(UNKNOWN, None, _nothing_passed(facts), label=_UNKNOWN_LABEL)
     )
+
+
+_UNKNOWN_LABEL = text(N_("unknown"))
 
 
 def _from_inventory(facts, ranked, inventory) -> Vendor | None:
@@ -114,36 +117,41 @@ def _from_inventory(facts, ranked, inventory) -> Vendor | None:
 
 def _from_service_map(facts: SourceFacts, ranked: list[Signal]) -> Vendor | None:
     services = service_map()
-    candidates = []
+    candidates: list[tuple[str, Signal | None]] = []
     if facts.ptr_name:
-        confirmed = " (forward-confirmed)" if facts.ptr.forward_confirmed else ""
-        candidates.append((facts.ptr_name, f"PTR {facts.ptr_name}{confirmed}"))
-    candidates += [(s.domain, f"{s.kind} {s.domain}") for s in ranked]
+        candidates.append((facts.ptr_name, None))
+    candidates += [(signal.domain, signal) for signal in ranked]
     if facts.network.as_domain:
-        candidates.append(
-            (
-                facts.network.as_domain,
-                f"network {facts.network.label} ({facts.network.as_domain})",
-            )
-        )
+        candidates.append((facts.network.as_domain, None))
 
-    vouching = {
-        services[base_domain(s.domain)][0]
-        for s in ranked
-        if base_domain(s.domain) in services
-    }
-    for domain, evidence in candidates:
+    for domain, signal in candidates:
         base = base_domain(domain)
         if base in services:
             name, service_type = services[base]
+            vouching = {
+                services[base_domain(s.domain)][0]
+                for s in ranked
+                if base_domain(s.domain) in services
+            }
+            evidence = _evidence(facts, domain, signal)
             return Vendor(name, service_type, evidence, authorized=name in vouching)
     return None
+
+
+def _evidence(facts: SourceFacts, domain: str, signal: Signal | None) -> str:
+    """What named the vendor: the PTR name, a passing domain, the network."""
+    if signal is not None:
+        return f"{signal.kind} {signal.domain}"
+    if domain == facts.ptr_name:
+        confirmed = " (forward-confirmed)" if facts.ptr.forward_confirmed else ""
+        return f"PTR {facts.ptr_name}{confirmed}"
+    return f"network {facts.network.label} ({facts.network.as_domain})"
 
 
 def _from_own_domains(
     ranked: list[Signal], own_domains: Iterable[str]
 ) -> Vendor | None:
-    own_bases = {base_domain(domain) for domain in own_domains} - {None}
+    own_bases = _bases(tuple(own_domains))
     for signal in ranked:
         base = base_domain(signal.domain)
         if base in own_bases:
@@ -156,6 +164,13 @@ def _from_own_domains(
                 label=text(N_("your own mail system ({domain})"), domain=base),
             )
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _bases(domains: tuple[str, ...]) -> frozenset[str]:
+    """The organizational domains of `domains`: the same few for every
+    source of a scope."""
+    return frozenset(base_domain(domain) for domain in domains) - {None}
 
 
 def _from_unlisted_domains(facts: SourceFacts, ranked: list[Signal]) -> Vendor | None:

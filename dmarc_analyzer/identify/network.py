@@ -2,7 +2,6 @@
 (IPinfo Lite: country, AS number, AS name and AS domain). No network use."""
 
 import functools
-import ipaddress
 from dataclasses import dataclass
 from importlib import resources
 
@@ -18,7 +17,9 @@ class Network:
     @property
     def label(self) -> str:
         """'AS14782 MailChimp' or '' when the IP is not in the database."""
-        return " ".join(part for part in (self.asn, self.as_name) if part)
+        if self.asn and self.as_name:
+            return f"{self.asn} {self.as_name}"
+        return self.asn or self.as_name or ""
 
 
 @functools.cache
@@ -33,9 +34,8 @@ def _reader():
 @functools.cache
 def network_of(ip: str) -> Network:
     try:
-        ipaddress.ip_address(ip)
         found = _reader().get(ip)
-    except ValueError:
+    except ValueError:  # not an IP address
         return Network()
     if not isinstance(found, dict):
         return Network()

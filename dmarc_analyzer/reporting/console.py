@@ -6,7 +6,9 @@ so an IP address or a domain is always shown whole.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -26,6 +28,13 @@ LISTED_RESULTS = 5
 # 8-bit CSI U+009B among them), line and paragraph separators, and the
 # bidirectional overrides and isolates that reorder what follows them.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def print_json(value: object, *, ensure_ascii: bool = True) -> None:
+    """JSON on stdout: indented for a person at a terminal, on one line for
+    a script (written in C, which matters for a large analysis)."""
+    indent = 2 if sys.stdout.isatty() else None
+    print(json.dumps(value, indent=indent, ensure_ascii=ensure_ascii))
 
 
 def plural(count: int, word: str) -> str:
@@ -66,8 +75,9 @@ def reports_table(stored: list[StoredReport]) -> Table:
     return table
 
 
-def failures_table(vendors: list[VendorFailures]) -> Table:
-    """Vendor rows in bold, each followed by its failing source IPs."""
+def failures_table(vendors: list[VendorFailures], limit: int = 0) -> Table:
+    """Vendor rows in bold, each followed by its failing source IPs; at most
+    `limit` sources (0: all), the vendors with most failed messages first."""
     table = _table(
         "Vendor",
         "Source IP",
@@ -80,7 +90,10 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
         "SPF results of failed",
         "Evidence",
     )
+    remaining = limit or sum(len(vendor.sources) for vendor in vendors)
     for vendor in vendors:
+        if remaining <= 0:
+            break
         table.add_row(
             f"[bold]{_shown(vendor.vendor)}[/bold]",
             "",
@@ -93,7 +106,7 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
             "",
             "",
         )
-        for source in vendor.sources:
+        for source in vendor.sources[:remaining]:
             table.add_row(
                 "",
                 source.source_ip,
@@ -106,7 +119,18 @@ def failures_table(vendors: list[VendorFailures]) -> Table:
                 _listing(source.spf_seen),
                 _shown(source.vendor.evidence),
             )
+        remaining -= len(vendor.sources)
     return table
+
+
+def not_shown(shown: int, total: int, what: str) -> str | None:
+    """The line under a table cut at its first `shown` rows, or None."""
+    if total <= shown:
+        return None
+    return (
+        f"{plural(total - shown, what)} more not shown (the table has the first "
+        f"{shown:,}): --limit 0 shows all, --json lists every one"
+    )
 
 
 def fixes(vendors: list[VendorFailures], limit: int = 15) -> list[str]:

@@ -157,6 +157,7 @@ settings = Table(
     _required("value", Text),
 )
 
+
 def _sender_totals(name: str) -> Table:
     """Messages per period, policy domain and way a sender was seen, kept
     as reports are stored (totals.py): what the analysis reads.

@@ -30,8 +30,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import Connection, Date, and_, bindparam, delete, select, text, true
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from dmarc_analyzer.model import (
     FORWARDING_REASONS,
@@ -146,25 +144,6 @@ def key_hash(sender: tuple) -> int:
 
 def month_of(day: date) -> date:
     return day.replace(day=1)
-
-
-class month_start(FunctionElement):
-    """SQL: the first day of the month of a date column."""
-
-    type = Date()
-    inherit_cache = True
-    name = "month_start"
-
-
-@compiles(month_start, "sqlite")
-def _month_start_sqlite(element, compiler, **kw) -> str:
-    return f"date({compiler.process(element.clauses, **kw)}, 'start of month')"
-
-
-@compiles(month_start, "postgresql")
-def _month_start_postgresql(element, compiler, **kw) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"CAST(date_trunc('month', {column}) AS date)"
 
 
 class ReportKey(NamedTuple):
