@@ -6,6 +6,7 @@ processes parse while this one writes. Workers are forked, so that they
 start at once with everything imported.
 """
 
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -29,6 +30,11 @@ POOL_FROM_FILES = 40
 FILES_PER_TASK = 20
 MAX_WORKERS = 4
 PARENT_CHECK_SECONDS = 0.5
+# Workers go on parsing while this process stores what they parsed before,
+# up to this many tasks per worker ahead, or this many bytes of files: the
+# results wait in memory (a file parsed whole has at most 5,000 records).
+TASKS_AHEAD = 8
+BYTES_AHEAD = 8 * 1024 * 1024
 
 
 def map_in_order(
@@ -54,13 +60,20 @@ def map_in_order(
         workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
     ) as pool:
         pending: deque = deque()
+        ahead = 0
         for task in _batched(chain(first, paths), FILES_PER_TASK):
-            pending.append((task, pool.submit(_work_on, work, task)))
-            # A few tasks ahead and no more: results wait in memory.
-            if len(pending) > 2 * workers:
-                yield from _results(*pending.popleft())
+            size = _bytes_of(task)
+            pending.append((task, size, pool.submit(_work_on, work, task)))
+            ahead += size
+            while len(pending) > TASKS_AHEAD * workers or (
+                ahead > BYTES_AHEAD and len(pending) > workers
+            ):
+                done, size, future = pending.popleft()
+                ahead -= size
+                yield from _results(done, future)
         while pending:
-            yield from _results(*pending.popleft())
+            done, _, future = pending.popleft()
+            yield from _results(done, future)
 
 
 def _start_worker(parent: int) -> None:
@@ -95,6 +108,14 @@ def _results(task: list[Path], future: Future) -> Iterator[tuple[Path, object]]:
         log.debug("a worker process failed", exc_info=True)
         results = [None] * len(task)
     return zip(task, results, strict=True)
+
+
+def _bytes_of(paths: list[Path]) -> int:
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):  # said when the file is read
+            total += path.stat().st_size
+    return total
 
 
 def _batched(items: Iterator[Path], size: int) -> Iterator[list[Path]]:
