@@ -230,6 +230,49 @@ def test_several_domains_get_a_page_each(tmp_path):
     assert html.count('<section class="domain"') == len(domains)
 
 
+def test_a_source_has_one_name_and_cause_on_every_page(database, tmp_path):
+    # One source sends for two domains: for a.example its esp.example key
+    # passes, for b.example the same key fails (a footer added in transit,
+    # say). Judged by b.example's reports alone, nothing would vouch for it.
+    signed = (
+        "<dkim><domain>esp.example</domain><selector>k1</selector>"
+        "<result>{result}</result></dkim>"
+    )
+    for name, domain, result, dkim in [
+        ("a", "a.example", "pass", "fail"),
+        ("b", "b.example", "fail", "fail"),
+    ]:
+        records = record_xml(
+            "192.0.2.77",
+            10,
+            dkim=dkim,
+            spf="fail",
+            header_from=domain,
+            auth=signed.format(result=result),
+        ) + record_xml("192.0.2.1", 5, header_from=domain)
+        (tmp_path / f"{name}.xml").write_bytes(
+            report_xml(
+                records, report_id=name, domain=domain, begin=WEEK_2, end=WEEK_2 + DAY
+            )
+        )
+    assert api.ingest(database, [tmp_path]).reports_added == 2
+
+    summary = api.summarize(database, SECOND_WEEK)
+
+    def source(section):
+        [found] = [s for s in section.senders if s.source.source_ip == "192.0.2.77"]
+        return found.source
+
+    pages = [summary.overall, *summary.domains]
+    assert [section.domain for section in summary.domains] == ["a.example", "b.example"]
+    assert {source(section).vendor.name for section in pages} == {"esp.example"}
+    # The key passed somewhere in the period: genuine, so not spoofing.
+    b_page = summary.domains[1]
+    assert source(b_page).cause == "forwarded"
+    assert source(b_page).messages == 10  # its page counts its own mail only
+    assert source(summary.overall).messages == 20
+
+
 def test_a_period_partly_covered_says_so(database, tmp_path):
     store(database, tmp_path, (WEEK_1, own(10), "none"), (WEEK_2, own(10), "none"))
 
