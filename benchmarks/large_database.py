@@ -9,8 +9,8 @@ sends one report per domain, listing the sources that sent that domain's
 mail to its users. A domain's sources send for it in one way most of the
 time (as real senders do), and a few send most of its mail, so the large
 reporters see them every day. One DKIM and one SPF result per record, and
-our alignment outcomes as ingest would have computed them. The daily totals
-are counted at the end, as the migration that added them does.
+our alignment outcomes as ingest would have computed them. The totals the
+analysis reads are added day by day by the code that ingest uses.
 """
 
 import argparse
@@ -28,13 +28,19 @@ from dmarc_analyzer.alignment import (  # noqa: E402
     NO_SIGNATURE,
     UNALIGNED_PASS,
 )
-from dmarc_analyzer.storage import totals  # noqa: E402
+from dmarc_analyzer.model import DkimResult, Record, SpfResult  # noqa: E402
 from dmarc_analyzer.storage.database import Database  # noqa: E402
 from dmarc_analyzer.storage.schema import (  # noqa: E402
     dkim_results,
     records,
     reports,
     spf_results,
+)
+from dmarc_analyzer.storage.totals import (  # noqa: E402
+    ReportKey,
+    Totals,
+    lock_for_adding,
+    write_totals,
 )
 
 DAYS = 365
@@ -61,16 +67,24 @@ def build(path: Path, total: int, distinct_ips: int, seed: int = 5) -> None:
     for day in range(DAYS):
         begin = START + timedelta(days=day)
         with database.transaction() as connection:
+            lock_for_adding(connection)
+            totals = Totals()
             for domain in DOMAINS:
+                where = ReportKey(begin.date(), domain, begin, _end_of(begin), False)
                 for reporter in REPORTERS:
                     report_pk = _add_report(connection, ids, reporter, domain, begin)
                     chosen = _distinct_senders(chance, senders[domain], per_report)
-                    _add_records(connection, chance, ids, report_pk, domain, chosen)
+                    for record, outcomes in _add_records(
+                        connection, chance, ids, report_pk, domain, chosen
+                    ):
+                        totals.add(where, record, *outcomes)
+            write_totals(connection, totals.rows())
         print(f"{ids['record']:,} records", file=sys.stderr, flush=True)
-
-    with database.transaction() as connection:
-        totals.fill(connection)
     database.close()
+
+
+def _end_of(begin):
+    return begin + timedelta(days=1, seconds=-1)
 
 
 class _Pool:
@@ -110,7 +124,7 @@ def _add_report(connection, ids, reporter: str, domain: str, begin) -> int:
             report_id=str(ids["report"]),
             domain=domain,
             begin=begin,
-            end=begin + timedelta(days=1, seconds=-1),
+            end=_end_of(begin),
             adkim="r",
             aspf="r",
             p="none",
@@ -120,41 +134,54 @@ def _add_report(connection, ids, reporter: str, domain: str, begin) -> int:
 
 
 def _add_records(connection, chance, ids, report_pk: int, domain: str, chosen):
-    rows, dkims, spfs = [], [], []
+    """Store the records; each as the totals see it, with its outcomes."""
+    rows, dkims, spfs, added = [], [], [], []
     for ip, usual in chosen:
         ids["record"] += 1
         record_id = ids["record"]
         kind = usual if chance.random() < 0.95 else chance.choice(KINDS)
         dkim, spf, outcome, signer, result = kind
-        rows.append(
-            {
-                "id": record_id,
-                "report_pk": report_pk,
-                "source_ip": ip,
-                "count": chance.randint(1, 50),
-                "disposition": "none",
-                "dkim": dkim,
-                "spf": spf,
-                "header_from": domain,
-                "dkim_outcome": outcome,
-                "spf_outcome": ALIGNED_PASS if spf == "pass" else "other",
-            }
-        )
+        spf_outcome = ALIGNED_PASS if spf == "pass" else "other"
+        row = {
+            "id": record_id,
+            "report_pk": report_pk,
+            "source_ip": ip,
+            "count": chance.randint(1, 50),
+            "disposition": "none",
+            "dkim": dkim,
+            "spf": spf,
+            "header_from": domain,
+            "dkim_outcome": outcome,
+            "spf_outcome": spf_outcome,
+        }
+        rows.append(row)
+        signature = {
+            "record_pk": record_id,
+            "domain": domain if signer == "own" else signer,
+            "selector": "s1",
+            "result": result,
+        }
         if signer:
-            dkims.append(
-                {
-                    "record_pk": record_id,
-                    "domain": domain if signer == "own" else signer,
-                    "selector": "s1",
-                    "result": result,
-                }
-            )
-        spfs.append(
-            {"record_pk": record_id, "domain": domain, "scope": "mfrom", "result": spf}
+            dkims.append(signature)
+        checked = {"record_pk": record_id, "domain": domain, "scope": "mfrom"}
+        spfs.append({**checked, "result": spf})
+        record = Record(
+            source_ip=ip,
+            count=row["count"],
+            disposition="none",
+            dkim=dkim,
+            spf=spf,
+            header_from=domain,
+            dkim_results=(
+                (DkimResult(signature["domain"], "s1", result),) if signer else ()
+            ),
+            spf_results=(SpfResult(domain, "mfrom", spf),),
         )
+        added.append((record, (outcome, spf_outcome)))
     for table, values in ((records, rows), (dkim_results, dkims), (spf_results, spfs)):
         if values:  # an empty list would insert one row of defaults
             connection.execute(table.insert(), values)
+    return added
 
 
 def _ip(chance: random.Random) -> str:
