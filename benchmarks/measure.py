@@ -4,6 +4,7 @@ peak_mb).
 
     python benchmarks/measure.py ours DATABASE_URL FILE...
     python benchmarks/measure.py parsedmarc - FILE...
+    python benchmarks/measure.py cli SQLITE_FILE ARGUMENT...  (its output dropped)
 """
 
 import json
@@ -57,8 +58,32 @@ class Clocks:
         self.cpu_seconds = _cpu_seconds() - self._cpu
 
 
+def cli(database: str, arguments: list[str]) -> tuple[int, "Clocks"]:
+    """One command as the user runs it, started here: imports included."""
+    import contextlib
+    import os
+
+    started = Clocks().__enter__()
+    from dmarc_analyzer.cli import main
+
+    sys.argv = ["dmarc-analyzer", "--db", database, *arguments]
+    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere):
+        try:
+            main()
+        except SystemExit as exit:
+            if exit.code:
+                raise
+    started.__exit__()
+    return 0, started
+
+
 def main() -> None:
     side, database_url, *names = sys.argv[1:]
+    if side == "cli":
+        _, clocks = cli(database_url, names)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"seconds": clocks.seconds, "peak_mb": peak_mb}))
+        return
     measure = {"ours": ours, "parsedmarc": parsedmarc}[side]
     records, clocks = measure(database_url, [Path(name) for name in names])
     # ru_maxrss is in KiB on Linux: the peak of this process, imports included.

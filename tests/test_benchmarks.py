@@ -33,3 +33,5 @@ def test_quick_benchmark_runs_and_prints_the_table():
         assert f"{backend}: 50 small reports (records/s)" in measures
     assert "start-up: --help" in measures and "start-up: reports" in measures
     assert "reverse DNS: second run, queries" in measures
+    assert "failures --json, 20,000 records (s)" in measures
+    assert "summary, last week (HTML), 20,000 records (s)" in measures
