@@ -339,8 +339,17 @@ def reports(
     since: SinceOption = None,
     until: UntilOption = None,
     as_json: JsonOption = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            min=0,
+            help="Rows of the table at most, the newest reports (0: all); "
+            "--json always lists every one.",
+        ),
+    ] = TABLE_ROWS,
 ) -> None:
-    """List stored reports with their message totals.
+    """List stored reports with their message totals, oldest first.
 
     Pass counts are messages, by the receiver's policy_evaluated results.
 
@@ -351,13 +360,21 @@ def reports(
         console.print_json([_report_json(report) for report in stored])
         return
 
-    stdout.print(console.reports_table(stored))
+    shown = stored[-limit:] if limit else stored
+    stdout.print(console.reports_table(shown))
     messages = sum(report.messages for report in stored)
     stdout.print(
         f"{console.plural(len(stored), 'report')}, "
         f"{console.plural(messages, 'message')}",
         highlight=False,
     )
+    if len(shown) < len(stored):
+        stdout.print(
+            f"{console.plural(len(stored) - len(shown), 'older report')} not shown "
+            f"(the table has the newest {len(shown):,}): --limit 0 shows all, "
+            "--json lists every one",
+            highlight=False,
+        )
 
 
 @app.command()

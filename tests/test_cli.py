@@ -374,3 +374,31 @@ def test_reporter_text_reaches_the_terminal_as_text(db, tmp_path):
     assert shown.returncode == 0
     assert not set(shown.stdout) & set("\u009b\u0085\u202e\u2066")
     assert r"Evil\x9b2J\x85Corp\u202e\u2066x\x0aNext row [b]" in shown.stdout
+
+
+def test_tables_show_the_largest_rows_up_to_the_limit(db):
+    run("ingest", SAMPLES, db=db)
+    every = {
+        command: json.loads(run(command, "--offline", "--json", db=db).stdout)
+        for command in ("senders", "failures")
+    }
+    reports = json.loads(run("reports", "--json", db=db).stdout)
+
+    senders = run("senders", "--offline", "--limit", "2", db=db)
+    failures = run("failures", "--offline", "--limit", "1", db=db)
+    listing = run("reports", "--limit", "3", db=db)
+    whole = run("senders", "--offline", "--limit", "0", db=db)
+
+    sender_ips = [s["source_ip"] for s in every["senders"]]  # most messages first
+    assert [ip for ip in sender_ips if ip in senders.stdout] == sender_ips[:2]
+    assert f"{len(sender_ips) - 2} senders more not shown" in senders.stdout
+    assert all(ip in whole.stdout for ip in sender_ips)
+    assert "not shown" not in whole.stdout
+    failing = [s["source_ip"] for v in every["failures"] for s in v["sources"]]
+    assert [ip for ip in failing if ip in failures.stdout] == failing[:1]
+    assert f"{len(failing) - 1} sources more not shown" in failures.stdout
+    assert "What to do" in failures.stdout
+    newest = [r["report_id"] for r in reports[-3:]]
+    assert all(report_id in listing.stdout for report_id in newest)
+    assert reports[0]["report_id"] not in listing.stdout
+    assert f"{len(reports) - 3} older reports not shown" in listing.stdout
