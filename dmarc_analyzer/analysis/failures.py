@@ -58,7 +58,8 @@ def dkim_failures(
     options: IdentifyOptions = OFFLINE,
 ) -> list[VendorFailures]:
     """Vendors with DKIM failures in `scope`, most failed messages first."""
-    return by_vendor(analyze_sources(connection, scope, options).values())
+    with cycles_not_collected():
+        return by_vendor(analyze_sources(connection, scope, options).values())
 
 
 @dataclass(frozen=True, slots=True)
