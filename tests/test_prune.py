@@ -19,8 +19,14 @@ DAY = 86400
 def store_reports_aged(database, tmp_path, ages_in_days: list[float]) -> None:
     for number, age in enumerate(ages_in_days):
         begin = int((NOW - timedelta(days=age)).timestamp())
+        signed = (
+            "<dkim><domain>example.com</domain><selector>s1</selector>"
+            "<result>pass</result></dkim>"
+        )
+        forwarded = "<reason><type>forwarded</type></reason>"
         xml = report_xml(
-            record_xml("192.0.2.1", 3) + record_xml("192.0.2.2", 2),
+            record_xml("192.0.2.1", 3, auth=signed, extra_evaluated=forwarded)
+            + record_xml("192.0.2.2", 2),
             report_id=f"r-{number}",
             begin=begin,
             end=begin + DAY - 1,
@@ -30,7 +36,7 @@ def store_reports_aged(database, tmp_path, ages_in_days: list[float]) -> None:
 
 
 def row_counts(database) -> dict[str, int]:
-    tables = ["reports", "records", "dkim_results", "spf_results"]
+    tables = ["reports", "records", "dkim_results", "spf_results", "override_reasons"]
     with database.connect() as connection:
         return {
             table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
@@ -57,8 +63,9 @@ def test_yes_deletes_old_reports_and_everything_hanging_off_them(database, tmp_p
     assert row_counts(database) == {
         "reports": 1,
         "records": 2,
-        "dkim_results": 0,
-        "spf_results": 2,
+        "dkim_results": 1,
+        "spf_results": 1,
+        "override_reasons": 1,
     }
     assert [r.report_id for r in api.stored_reports(database)] == ["r-0"]
     assert daily_messages(database) == {(NOW - timedelta(days=10)).date(): 5}

@@ -348,9 +348,8 @@ def test_upgrade_from_the_first_revision_keeps_data_and_fills_outcomes(database_
 
 
 def test_totals_of_days_are_counted_again_after_reports_are_deleted(database, inbox):
-    from sqlalchemy import delete
-
     from dmarc_analyzer.storage import totals
+    from dmarc_analyzer.storage.retention import delete_reports
     from dmarc_analyzer.storage.schema import reports
 
     day = 86400
@@ -366,7 +365,7 @@ def test_totals_of_days_are_counted_again_after_reports_are_deleted(database, in
     api.ingest(database, [inbox])
 
     with database.transaction() as connection:
-        connection.execute(delete(reports).where(reports.c.report_id == "r-1"))
+        delete_reports(connection, reports.c.report_id == "r-1")
         totals.count_again(connection, [date(2023, 11, 15)])
     with database.connect() as connection:
         daily = overview(connection).daily

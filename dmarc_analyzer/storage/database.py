@@ -19,7 +19,7 @@ MIGRATION_LOCK = 0x646D6172  # "dmar": any constant this program alone uses
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # The newest revision in migrations/versions (a test holds them equal): a
 # database already there is opened without loading Alembic at all.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 # How long a SQLite writer waits for another one: a large file's ingest
 # holds the write lock for its whole transaction. After the first second
@@ -178,10 +178,9 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     # The driver's own transaction handling would let a savepoint's release
     # commit on its own; SQLAlchemy emits BEGIN itself instead (below).
     dbapi_connection.isolation_level = None
-    # Foreign keys make deletes cascade; WAL and a busy timeout let a reader
+    # WAL and a busy timeout let a reader
     # and a writer, or two ingests, share the file.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
     # Another ingest may hold the write lock for a large file's whole
     # transaction: wait for it rather than refuse good files.
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

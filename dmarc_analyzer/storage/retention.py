@@ -1,10 +1,9 @@
 """Forget reports older than the retention period.
 
-Only report rows are deleted: every table that hangs off a report (records,
-their DKIM and SPF results, override reasons, and whatever is added later)
-has a foreign key with ON DELETE CASCADE and goes with it. SQLite enforces
-them because every connection turns `foreign_keys` on (database.py). The
-totals are kept per day and month, not per report: they are counted again.
+The reports go with everything that is part of them: their records, and
+the records' DKIM and SPF results and override reasons (`delete_reports`).
+The totals are kept per day and month, not per report: they are counted
+again.
 """
 
 from dataclasses import dataclass
@@ -13,7 +12,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, delete, func, select
 
 from dmarc_analyzer.storage import totals
-from dmarc_analyzer.storage.schema import records, reports
+from dmarc_analyzer.storage.schema import (
+    dkim_results,
+    override_reasons,
+    records,
+    reports,
+    spf_results,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,7 @@ def prune_reports(
 
     if delete_them and report_count:
         totals.lock_for_adding(connection)
-        connection.execute(delete(reports).where(old))
+        delete_reports(connection, old)
         totals.forget_before(connection, naive_cutoff)
     return PruneResult(
         cutoff=cutoff,
@@ -76,3 +81,15 @@ def prune_reports(
         last_begin=last.replace(tzinfo=UTC) if last else None,
         deleted=delete_them,
     )
+
+
+def delete_reports(connection: Connection, which) -> None:
+    """Delete the reports meeting the condition `which` (on `reports`) and
+    every row that is part of them, inside the caller's transaction. The
+    totals are the caller's to count again."""
+    doomed_reports = select(reports.c.id).where(which)
+    doomed_records = select(records.c.id).where(records.c.report_pk.in_(doomed_reports))
+    for part in (override_reasons, dkim_results, spf_results):
+        connection.execute(delete(part).where(part.c.record_pk.in_(doomed_records)))
+    connection.execute(delete(records).where(records.c.report_pk.in_(doomed_reports)))
+    connection.execute(delete(reports).where(which))
