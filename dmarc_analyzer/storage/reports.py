@@ -220,9 +220,12 @@ def prepare_records(
         row = record_values(record, policy)
         rows.append(row)
         added_up.add(where, record, row[_DKIM_OUTCOME], row[_SPF_OUTCOME])
-        reasons += [(index, r.type, r.comment) for r in record.reasons]
-        dkim += [(index, r.domain, r.selector, r.result) for r in record.dkim_results]
-        spf += [(index, r.domain, r.scope, r.result) for r in record.spf_results]
+        for reason in record.reasons:
+            reasons.append((index, reason.type, reason.comment))
+        for result in record.dkim_results:
+            dkim.append((index, result.domain, result.selector, result.result))
+        for result in record.spf_results:
+            spf.append((index, result.domain, result.scope, result.result))
         messages += record.count
     return PreparedRecords(rows, reasons, dkim, spf, messages, added_up.rows())
 

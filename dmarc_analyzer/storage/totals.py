@@ -29,7 +29,17 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Date, and_, bindparam, delete, select, text, true
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    and_,
+    bindparam,
+    delete,
+    select,
+    text,
+    true,
+)
 
 from dmarc_analyzer.model import (
     FORWARDING_REASONS,
@@ -62,6 +72,12 @@ COLUMNS = tuple(column.name for column in daily_totals.columns)
 # up to the totals.
 SENDER_COLUMNS = COLUMNS[3 : COLUMNS.index("messages")]
 _TOTALS = ("messages", "first_begin", "last_begin", "last_end")
+# Where the sender columns are true or false, rather than text.
+_FLAGS = tuple(
+    index
+    for index, name in enumerate(SENDER_COLUMNS)
+    if isinstance(daily_totals.c[name].type, Boolean)
+)
 
 # Held by every transaction that adds to the totals, on PostgreSQL: two
 # ingests adding to the same rows in a different order would deadlock.
@@ -132,9 +148,9 @@ def read_results(stored: str) -> tuple[tuple[str | None, str | None, str | None]
 def key_hash(sender: tuple) -> int:
     """A 64-bit hash of the sender columns of a row (SENDER_COLUMNS): with
     the period and domain, what tells rows apart."""
-    parts = [
-        value if isinstance(value, str) else "1" if value else "0" for value in sender
-    ]
+    parts = list(sender)
+    for index in _FLAGS:
+        parts[index] = "1" if parts[index] else "0"
     joined = "\x00".join(parts)
     if joined.count("\x00") != len(parts) - 1:  # a NUL in a value: say it apart
         joined = json.dumps(parts)
