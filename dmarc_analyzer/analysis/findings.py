@@ -89,12 +89,15 @@ class SourceFailures:
 
     @property
     def bucket(self) -> str:
+        return self._bucket(self.cause)
+
+    def _bucket(self, cause: str) -> str:
         """Compliant while DMARC failures stay under 5 % of its messages, else
         the bucket of the main cause of its DKIM failures."""
         failing = self.messages - self.dmarc_pass
         if not self.messages or failing < COMPLIANT_BELOW * self.messages:
             return causes.BUCKET_COMPLIANT
-        return causes.bucket_of(self.cause)
+        return causes.bucket_of(cause)
 
     @property
     def dkim_seen(self) -> dict[str, int]:
@@ -106,6 +109,7 @@ class SourceFailures:
 
     def as_dict(self) -> dict:
         network = self.identity.network
+        cause = self.cause  # judged once: fix and bucket follow from it
         return {
             "source_ip": self.source_ip,
             "vendor": self.vendor.name,
@@ -119,9 +123,9 @@ class SourceFailures:
             "messages": self.messages,
             "dkim_failed": self.dkim_failed,
             "failed_share": round(self.failed_share, 4),
-            "cause": self.cause if self.dkim_failed else None,
-            "bucket": self.bucket,
-            "fix": str(self.fix),
+            "cause": cause if self.dkim_failed else None,
+            "bucket": self._bucket(cause),
+            "fix": str(fix_of(self.groups, cause)),
             "receiver_disagrees": sum(g.disagreements for g in self.groups),
             "receiver_used_treewalk": sum(g.treewalk for g in self.groups),
             "dkim_results": ranked(self.dkim_seen),
