@@ -160,6 +160,29 @@ def test_a_domain_whose_own_mail_passes_is_safe_to_enforce(database, tmp_path):
     assert str(step.title) == "example.com: safe to move from p=quarantine to p=reject"
 
 
+def test_the_volume_per_bucket_by_day(database, tmp_path):
+    store(
+        database,
+        tmp_path,
+        (WEEK_2, own(200) + mailchimp(50) + spoofer(10), "none"),
+        (WEEK_2 + 2 * DAY, own(30), "none"),
+    )
+
+    summary = api.summarize(database, SECOND_WEEK)
+
+    # Own mail passes; Mailchimp signs as itself only; nothing passed for the
+    # stranger. Read on a connection of its own, beside the pages.
+    assert summary.volume_unit == "day"
+    assert summary.volume_by_bucket == {
+        date(2026, 11, 23): {
+            "compliant": 200,
+            "non_compliant": 50,
+            "threat_unknown": 10,
+        },
+        date(2026, 11, 25): {"compliant": 30},
+    }
+
+
 def test_the_numbers_equal_those_of_senders_and_failures(tmp_path):
     db = str(tmp_path / "samples.sqlite")
     run("ingest", SAMPLES, db=db)
