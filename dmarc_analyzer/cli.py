@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from dmarc_analyzer.analysis.collector import cycles_not_collected
+from dmarc_analyzer.analysis.collector import cycles_not_collected_then_frozen
 from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.errors import DmarcAnalyzerError, DnsCheckNotStored
 from dmarc_analyzer.i18n import available_languages
@@ -402,11 +402,11 @@ def failures(
     database = _open_existing()
     scope = _scope(domain, since, until)
     options = _identify_options(database, offline, nameserver, senders_file)
-    vendors = api.failures(database, scope, options)
+    with cycles_not_collected_then_frozen():
+        vendors = api.failures(database, scope, options)
 
     if as_json:
-        with cycles_not_collected():
-            console.print_json([vendor.as_dict() for vendor in vendors])
+        console.print_json([vendor.as_dict() for vendor in vendors])
     elif as_csv:
         from dmarc_analyzer.reporting.exports import failures_csv
 
@@ -504,7 +504,8 @@ def summary(
         )
     database = _open_existing()
     options = _identify_options(database, offline, nameserver, senders_file)
-    result = api.summarize(database, chosen, domain, options)
+    with cycles_not_collected_then_frozen():
+        result = api.summarize(database, chosen, domain, options)
     out = out or _settings().output or Path("reports")
     written = api.write_summary(result, out, formats, language.code)
 
@@ -574,11 +575,11 @@ def senders(
     """
     database = _open_existing()
     options = _identify_options(database, offline, nameserver, senders_file)
-    found = api.senders(database, _scope(domain, since, until), options)
+    with cycles_not_collected_then_frozen():
+        found = api.senders(database, _scope(domain, since, until), options)
 
     if as_json:
-        with cycles_not_collected():
-            console.print_json([sender.as_dict() for sender in found])
+        console.print_json([sender.as_dict() for sender in found])
         return
     if not found:
         stdout.print("No reports are stored for this period and domain.")
