@@ -35,3 +35,33 @@ def test_quick_benchmark_runs_and_prints_the_table():
     assert "reverse DNS: second run, queries" in measures
     assert "failures --json, 20,000 records (s)" in measures
     assert "summary, last week (HTML), 20,000 records (s)" in measures
+
+
+def test_query_plans_search_the_totals_by_period(tmp_path):
+    from dmarc_analyzer import api
+    from tests.conftest import SAMPLES
+
+    path = tmp_path / "plans.sqlite"
+    api.ingest(api.open_database(f"sqlite:///{path}"), [SAMPLES])
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "query_plans.py"),
+            f"sqlite:///{path}",
+            "--until",
+            "2026-11-29",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    explained = done.stdout.split("\n-- ")
+    bounded = [e for e in explained if "_totals.period >= ?" in e.splitlines()[0]]
+    # The year summary reads its whole months and the days at its edges.
+    assert any("SEARCH monthly_totals USING INDEX" in e for e in bounded)
+    assert any("SEARCH daily_totals USING INDEX" in e for e in bounded)
+    assert not any(
+        " SCAN daily_totals" in e or " SCAN monthly_totals" in e for e in bounded
+    )
