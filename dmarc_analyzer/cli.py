@@ -357,7 +357,7 @@ def reports(
     """
     stored = api.stored_reports(_open_existing(), _scope(domain, since, until))
     if as_json:
-        console.print_json([_report_json(report) for report in stored])
+        console.print_json_list(_report_json(report) for report in stored)
         return
 
     shown = stored[-limit:] if limit else stored
@@ -406,7 +406,7 @@ def failures(
         vendors = api.failures(database, scope, options)
 
     if as_json:
-        console.print_json([vendor.as_dict() for vendor in vendors])
+        console.print_json_list(vendor.as_dict() for vendor in vendors)
     elif as_csv:
         from dmarc_analyzer.reporting.exports import failures_csv
 
@@ -579,7 +579,7 @@ def senders(
         found = api.senders(database, _scope(domain, since, until), options)
 
     if as_json:
-        console.print_json([sender.as_dict() for sender in found])
+        console.print_json_list(sender.as_dict() for sender in found)
         return
     if not found:
         stdout.print("No reports are stored for this period and domain.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -35,6 +36,21 @@ def print_json(value: object, *, ensure_ascii: bool = True) -> None:
     a script (written in C, which matters for a large analysis)."""
     indent = 2 if sys.stdout.isatty() else None
     print(json.dumps(value, indent=indent, ensure_ascii=ensure_ascii))
+
+
+def print_json_list(items: Iterable[object]) -> None:
+    """A JSON list on stdout, as `print_json` writes it, each item made and
+    written in turn: the analysis of hundreds of thousands of sources is
+    never held as dictionaries and as text all at once."""
+    if sys.stdout.isatty():
+        print_json(list(items))
+        return
+    write = sys.stdout.write
+    write("[")
+    for number, item in enumerate(items):
+        write(", " if number else "")
+        write(json.dumps(item))
+    write("]\n")
 
 
 def plural(count: int, word: str) -> str:
