@@ -26,6 +26,7 @@ from dmarc_analyzer.storage.reports import (
     StoredReport,
     any_report,
     begin_span,
+    count_reports,
     list_stored_reports,
 )
 from dmarc_analyzer.storage.settings import SENDERS_FILE, get_setting, set_setting
@@ -252,11 +253,32 @@ def prune(
         return prune_reports(connection, cutoff, delete_them=delete)
 
 
-def stored_reports(database: Database, scope: Scope = Scope()) -> list[StoredReport]:
+def stored_reports(
+    database: Database, scope: Scope = Scope(), newest: int | None = None
+) -> list[StoredReport]:
+    """The reports of `scope`, oldest first, with their totals: every one,
+    or the `newest` ones."""
     with database.connect() as connection:
         return list_stored_reports(
+            connection,
+            domain=scope.domain,
+            since=scope.since,
+            until=scope.until,
+            newest=newest,
+        )
+
+
+def report_totals(database: Database, scope: Scope = Scope()) -> tuple[int, int]:
+    """(reports, messages) of `scope`, from the reports and the daily totals
+    without reading a record."""
+    from dmarc_analyzer.analysis.overview import pass_totals
+
+    with database.connect() as connection:
+        count = count_reports(
             connection, domain=scope.domain, since=scope.since, until=scope.until
         )
+        messages, _ = pass_totals(connection, scope)
+    return count, messages
 
 
 def has_reports(database: Database, scope: Scope = Scope()) -> bool:

@@ -355,22 +355,23 @@ def reports(
 
     Example: `dmarc-analyzer reports --domain example.com --since 2024-03-01 --json`
     """
-    stored = api.stored_reports(_open_existing(), _scope(domain, since, until))
+    database, scope = _open_existing(), _scope(domain, since, until)
     if as_json:
+        stored = api.stored_reports(database, scope)
         console.print_json_list(_report_json(report) for report in stored)
         return
 
-    shown = stored[-limit:] if limit else stored
+    # The newest only are read: a year of reports has a hundred thousand.
+    shown = api.stored_reports(database, scope, newest=limit or None)
     stdout.print(console.reports_table(shown))
-    messages = sum(report.messages for report in stored)
+    count, messages = api.report_totals(database, scope)
     stdout.print(
-        f"{console.plural(len(stored), 'report')}, "
-        f"{console.plural(messages, 'message')}",
+        f"{console.plural(count, 'report')}, {console.plural(messages, 'message')}",
         highlight=False,
     )
-    if len(shown) < len(stored):
+    if len(shown) < count:
         stdout.print(
-            f"{console.plural(len(stored) - len(shown), 'older report')} not shown "
+            f"{console.plural(count - len(shown), 'older report')} not shown "
             f"(the table has the newest {len(shown):,}): --limit 0 shows all, "
             "--json lists every one",
             highlight=False,

@@ -402,3 +402,12 @@ def test_tables_show_the_largest_rows_up_to_the_limit(db):
     assert all(report_id in listing.stdout for report_id in newest)
     assert reports[0]["report_id"] not in listing.stdout
     assert f"{len(reports) - 3} older reports not shown" in listing.stdout
+    # The footer counts every report of the scope, not those shown.
+    expected = [r for entry in MANIFEST for r in entry["reports"]]
+    messages = sum(r["messages"] for r in expected)
+    assert f"{len(expected)} reports, {messages:,} messages" in listing.stdout
+    domain = expected[0]["domain"]
+    of_domain = [r for r in expected if r["domain"] == domain]
+    one = run("reports", "--domain", domain.upper(), "--limit", "1", db=db)
+    messages = sum(r["messages"] for r in of_domain)
+    assert f"{len(of_domain)} reports, {messages:,} messages" in one.stdout

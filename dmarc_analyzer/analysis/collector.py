@@ -22,7 +22,6 @@ def cycles_not_collected() -> Iterator[None]:
             gc.enable()
 
 
-
 @contextlib.contextmanager
 def cycles_not_collected_then_frozen() -> Iterator[None]:
     """For a command that builds a large analysis, prints it and ends: as

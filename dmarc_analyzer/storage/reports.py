@@ -327,8 +327,24 @@ def list_stored_reports(
     domain: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    newest: int | None = None,
 ) -> list[StoredReport]:
-    """Every stored report matching the filters, oldest first, with totals."""
+    """Every stored report matching the filters, oldest first, with totals;
+    only the `newest` ones when given (their records alone are read)."""
+    filters = report_filters(domain=domain, since=since, until=until)
+    if newest is not None:
+        latest = (
+            select(reports.c.id)
+            .where(and_(true(), *filters))
+            .order_by(
+                reports.c.begin.desc(),
+                reports.c.org_name.desc(),
+                reports.c.report_id.desc(),
+                reports.c.id.desc(),
+            )
+            .limit(newest)
+        )
+        filters = [reports.c.id.in_(latest.scalar_subquery())]
     query = (
         select(
             reports.c.org_name,
@@ -344,7 +360,7 @@ def list_stored_reports(
             reports.c.source_file,
         )
         .select_from(reports.outerjoin(records, records.c.report_pk == reports.c.id))
-        .where(and_(true(), *report_filters(domain=domain, since=since, until=until)))
+        .where(and_(true(), *filters))
         .group_by(reports.c.id)
         .order_by(
             reports.c.begin, reports.c.org_name, reports.c.report_id, reports.c.id
@@ -366,6 +382,13 @@ def list_stored_reports(
         )
         for row in connection.execute(query)
     ]
+
+
+def count_reports(connection: Connection, **filters) -> int:
+    query = select(func.count(reports.c.id)).where(
+        and_(true(), *report_filters(**filters))
+    )
+    return connection.execute(query).scalar_one()
 
 
 def any_report(connection: Connection, **filters) -> bool:
