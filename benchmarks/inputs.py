@@ -1,6 +1,14 @@
 """Seeded synthetic aggregate reports for the benchmarks: the same seed gives
-the same bytes, so two runs (or two machines) measure the same work."""
+the same bytes, so two runs (or two machines) measure the same work.
 
+    .venv/bin/python benchmarks/inputs.py big.xml.gz --records 200000
+
+writes one report to try ingest on (200,000 records are about 4 MB of gzip
+and 90 MB of XML). Its records come from random addresses, nearly one source
+each: the most the analysis can be asked to name.
+"""
+
+import argparse
 import gzip
 import random
 from pathlib import Path
@@ -70,3 +78,17 @@ def _record(rng: random.Random) -> str:
         f"<scope>mfrom</scope><result>{spf}</result></spf></auth_results>"
         "</record>\n"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path, help="the report to write (gzip)")
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=SEED)
+    arguments = parser.parse_args()
+    write_report(arguments.path, arguments.records, arguments.seed)
+    print(f"wrote {arguments.path}: one report of {arguments.records:,} records")
+
+
+if __name__ == "__main__":
+    main()

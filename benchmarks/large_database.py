@@ -57,7 +57,9 @@ KINDS = [
 WEIGHTS = [80, 10, 5, 5]
 
 
-def build(path: Path, total: int, distinct_ips: int, seed: int = 5) -> None:
+def build(path: Path, total: int, distinct_ips: int, seed: int = 5) -> int:
+    """Fill the database; return how many records it holds: `total` rounded
+    down to the same number per report (at least one)."""
     chance = random.Random(seed)
     database = Database(f"sqlite:///{path}")
     senders = _senders(chance, distinct_ips)
@@ -81,6 +83,7 @@ def build(path: Path, total: int, distinct_ips: int, seed: int = 5) -> None:
             write_totals(connection, totals.rows())
         print(f"{ids['record']:,} records", file=sys.stderr, flush=True)
     database.close()
+    return ids["record"]
 
 
 def _end_of(begin):
@@ -194,10 +197,24 @@ def _ip(chance: random.Random) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
-    parser.add_argument("--records", type=int, default=10_000_000)
-    parser.add_argument("--ips", type=int, default=50_000)
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=10_000_000,
+        help="about this many: the same number in each of the 36,500 reports",
+    )
+    parser.add_argument(
+        "--ips", type=int, default=50_000, help="distinct source IPs to draw from"
+    )
     arguments = parser.parse_args()
-    build(arguments.path, arguments.records, arguments.ips)
+    stored = build(arguments.path, arguments.records, arguments.ips)
+    last = START + timedelta(days=DAYS - 1)
+    reports_made = DAYS * len(DOMAINS) * len(REPORTERS)
+    print(
+        f"{arguments.path}: {stored:,} records in {reports_made:,}"
+        f" reports from {START:%Y-%m-%d} to {last:%Y-%m-%d}, {len(DOMAINS)} domains,"
+        f" up to {arguments.ips:,} sources"
+    )
 
 
 if __name__ == "__main__":

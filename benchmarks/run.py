@@ -68,7 +68,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="dmarc-bench-") as scratch:
         rows = measure_all(sizes, Path(scratch), options.postgres, options.analysis_db)
-    print_table(rows, sizes)
+    print_table(rows, sizes, options.quick)
     # Other work on the machine moves every clock figure: say how much.
     shown = [
         f"{before:.1f} / {after:.1f}"
@@ -323,13 +323,15 @@ def _analysis_rows(database: Path, scratch: Path, sizes: Sizes) -> list[Row]:
     ]
 
 
-def print_table(rows: list[Row], sizes: Sizes) -> None:
+def print_table(rows: list[Row], sizes: Sizes, quick: bool = False) -> None:
     """A Markdown table, ready for the README."""
     print(f"\nsizes: {sizes}\n")
     print("| measure | dmarc-analyzer | parsedmarc | ratio | target | verdict |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         verdict = {True: "met", False: "**missed**", None: ""}[row.met]
+        if row.met is not None and quick:
+            verdict = "(quick: not judged)"  # the targets are for the full sizes
         cells = [row.what, row.ours, row.theirs, row.ratio, row.target, verdict]
         print("| " + " | ".join(cells) + " |")
 
