@@ -253,7 +253,16 @@ def _startup_rows(scratch: Path, small: list[Path], runs: int) -> list[Row]:
 
 
 def _cli(*arguments: str) -> None:
-    subprocess.run([*_command(), *arguments], check=True, capture_output=True)
+    # Python's compiled modules are kept, as on a user's machine: with
+    # PYTHONDONTWRITEBYTECODE set, every start would compile ours again.
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "PYTHONDONTWRITEBYTECODE"
+    }
+    subprocess.run(
+        [*_command(), *arguments], check=True, capture_output=True, env=environment
+    )
 
 
 def _timed_cli(*arguments: str) -> float:
