@@ -503,6 +503,27 @@ def test_the_database_files_are_not_ingested(tmp_path):
     database.close()
 
 
+def test_the_database_files_are_not_ingested_under_another_name(tmp_path):
+    from dmarc_analyzer.storage.database import Database
+
+    (tmp_path / "db").mkdir()
+    database = Database(f"sqlite:///{tmp_path / 'db' / 'here.sqlite'}")
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "r.xml").write_bytes(report_xml(record_xml()))
+    (tmp_path / "inbox" / "linked.xml").symlink_to(tmp_path / "db" / "here.sqlite")
+    (tmp_path / "db-link").symlink_to(tmp_path / "db")
+    named = [
+        tmp_path / "inbox",
+        tmp_path / "db-link" / "here.sqlite",
+        tmp_path / "inbox" / ".." / "db" / "here.sqlite",
+    ]
+
+    summary = api.ingest(database, named)
+
+    assert (summary.files, summary.reports_added, summary.refused) == (1, 1, [])
+    database.close()
+
+
 def test_values_of_any_length_are_stored_on_every_backend(database, inbox):
     long_id, long_org = "r" * 3000, "o" * 10000
     (inbox / "long.xml").write_bytes(
