@@ -250,16 +250,28 @@ def _looks_like_email(head: bytes) -> bool:
 
 def _peek(source: BinaryIO) -> tuple[bytes, BinaryIO]:
     """The first bytes of `source`, and a stream that still starts with them."""
-    head = b""
+    head, ended = b"", False
     while len(head) < SNIFF_BYTES:
         chunk = source.read(SNIFF_BYTES - len(head))
         if not chunk:
+            ended = True
             break
         head += chunk
     if source.seekable():
         source.seek(-len(head), io.SEEK_CUR)
         return head, source
+    if ended:  # a small payload, all read: no buffers needed around it
+        return head, _Held(head)
     return head, io.BufferedReader(_Prefixed(head, source), CHUNK_BYTES)
+
+
+class _Held(io.BytesIO):
+    """All of a stream that could not seek, read while it was sniffed. It
+    still says it cannot seek, so that it is taken as that stream would be
+    (a zip in it is held, and capped, as any nested zip)."""
+
+    def seekable(self) -> bool:
+        return False
 
 
 def _read_capped(
@@ -305,9 +317,9 @@ class _Prefixed(io.RawIOBase):
             size = min(len(buffer), len(self._head))
             buffer[:size], self._head = self._head[:size], self._head[size:]
             return size
-        chunk = self._rest.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
+        # Straight into the buffer: read() would first make a zeroed copy
+        # of the buffer's size (256 KB), for a few KB of a small report.
+        return self._rest.readinto(buffer)
 
 
 class _GunzipStream(io.RawIOBase):
