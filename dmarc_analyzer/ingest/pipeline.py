@@ -376,20 +376,34 @@ def parse_whole_file(path: Path) -> ParsedFile | None:
     reports, repairs, count = [], [], 0
     source_file = printable(path)
     try:
-        with _open_report_file(path) as handle:
-            if os.fstat(handle.fileno()).st_size > WHOLE_FILE_BYTES:
+        data = _read_small_file(path)
+        if data is None:
+            return None
+        for payload in stream_payloads(io.BytesIO(data)):
+            parsed = stream_aggregate_report(payload.stream)
+            records = tuple(islice(parsed.records, WHOLE_FILE_RECORDS - count + 1))
+            count += len(records)
+            if count > WHOLE_FILE_RECORDS:
                 return None
-            for payload in stream_payloads(handle):
-                parsed = stream_aggregate_report(payload.stream)
-                records = tuple(islice(parsed.records, WHOLE_FILE_RECORDS - count + 1))
-                count += len(records)
-                if count > WHOLE_FILE_RECORDS:
-                    return None
-                reports.append(prepare_report(parsed.header, records, source_file))
-                repairs += parsed.warnings  # complete: the records were read
+            reports.append(prepare_report(parsed.header, records, source_file))
+            repairs += parsed.warnings  # complete: the records were read
     except Exception:  # whatever it is, the careful way finds it again
         return None
     return ParsedFile(tuple(reports), tuple(repairs), count)
+
+
+def _read_small_file(path: Path) -> bytes | None:
+    """The bytes of a file of at most WHOLE_FILE_BYTES, in one read; None
+    for a larger one. Streamed, a small file took a dozen system calls and
+    buffers sized for large ones; in memory, it can be sniffed and
+    unpacked without either."""
+    with _open_report_file(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > WHOLE_FILE_BYTES:
+            return None
+        data = handle.read(size + 1)
+    # A file that grew meanwhile is left to the careful way, as a large one.
+    return data if len(data) <= size else None
 
 
 def ingest_file(database: Database, path: Path) -> FileResult:
