@@ -18,6 +18,8 @@ COMPLIANT_BELOW = 0.05
 
 def ranked(counts: dict[str, int]) -> dict[str, int]:
     """Labels by message count, largest first, ties in label order."""
+    if len(counts) < 2:  # most sources: one result, nothing to sort
+        return dict(counts)
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
