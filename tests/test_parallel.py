@@ -1,6 +1,8 @@
 """Work over many files in worker processes: results in order, and the
 caller told when it would wait."""
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -28,3 +30,23 @@ def test_results_come_in_order_and_waits_say_what_is_left():
     assert waits == sorted(waits, reverse=True)
     assert waits[0] <= len(paths)
     assert all(left % parallel.FILES_PER_TASK == 0 for left in waits)
+
+
+def _named_unless_fatal(path: Path) -> str:
+    if path.name == "r45.xml":  # as the out-of-memory killer would
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path.name
+
+
+@pytest.mark.skipif(parallel.cores() < 2, reason="needs two cores")
+def test_a_killed_worker_leaves_its_files_to_the_caller_and_the_run_ends():
+    paths = [Path(f"r{number}.xml") for number in range(400)]
+
+    results = dict(parallel.map_in_order(_named_unless_fatal, iter(paths)))
+
+    # The pool breaks: the killed task's files, and those never handed out,
+    # come back as None, to be read by the caller; nothing hangs.
+    assert list(results) == paths
+    assert results[Path("r45.xml")] is None
+    assert results[Path("r0.xml")] == "r0.xml"
+    assert results[Path("r399.xml")] is None

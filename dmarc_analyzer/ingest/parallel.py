@@ -11,11 +11,13 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import chain, islice
 from pathlib import Path
 from typing import TypeVar
@@ -61,14 +63,17 @@ def map_in_order(
 
     before_workers()
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
-    ) as pool:
+    )
+    # Left early (an interrupt, an error in the caller), the tasks not yet
+    # started are dropped rather than parsed for nothing.
+    with contextlib.closing(_Pool(pool)):
         pending: deque = deque()
         ahead = 0
         for task in _batched(chain(first, paths), FILES_PER_TASK):
             size = _bytes_of(task)
-            pending.append((task, size, pool.submit(_work_on, work, task)))
+            pending.append((task, size, _submitted(pool, work, task)))
             ahead += size
             while len(pending) > TASKS_AHEAD * workers or (
                 ahead > BYTES_AHEAD and len(pending) > workers
@@ -88,7 +93,32 @@ def _wait_usefully(pending: deque, while_waiting: Callable[[int], object]) -> No
         while_waiting(sum(len(task) for task, _, _ in pending))
 
 
+class _Pool:
+    def __init__(self, pool: ProcessPoolExecutor):
+        self._pool = pool
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submitted(pool: ProcessPoolExecutor, work: Callable, task: list[Path]) -> Future:
+    """The task, handed to a worker. When a worker was killed (out of
+    memory, say), the pool is broken and takes no more: the task's files
+    then get None, and the caller parses them itself."""
+    try:
+        return pool.submit(_work_on, work, task)
+    except BrokenProcessPool as error:
+        failed: Future = Future()
+        failed.set_exception(error)
+        return failed
+
+
 def _start_worker(parent: int) -> None:
+    # Interrupts are the parent's to handle (Ctrl-C reaches every process
+    # of the terminal's group); the pool ends a worker with SIGTERM, which
+    # must end it, not run the command line's handler inherited by fork.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Frozen, the objects inherited are left alone by the worker's garbage
     # collector, and their memory stays shared (copy on write).
     gc.freeze()

@@ -224,15 +224,18 @@ def ingest_paths(
     parsed_files = map_in_order(
         parse_whole_file, wanted, database.close, group.commit_while_parsing
     )
-    for path, parsed in parsed_files:
-        summary.files += 1
-        if parsed is None:
-            group.commit()  # files are counted in order
-            _count(summary, path, _ingest_one(database, path), on_file_done)
-            continue
-        group.add(path, parsed)
-        if group.full():
-            group.commit()
+    # Closed here, whatever happens: left to the garbage collector, the
+    # workers could be shut down from one of the pool's own threads.
+    with contextlib.closing(parsed_files):
+        for path, parsed in parsed_files:
+            summary.files += 1
+            if parsed is None:
+                group.commit()  # files are counted in order
+                _count(summary, path, _ingest_one(database, path), on_file_done)
+                continue
+            group.add(path, parsed)
+            if group.full():
+                group.commit()
     group.commit()
     return summary
 
