@@ -48,7 +48,8 @@ def load_suffix_list() -> None:
     _suffix_list()
 
 
-@functools.cache
+# Bounded: a report may name a million different domains.
+@functools.lru_cache(maxsize=65536)
 def base_domain(domain: str) -> str | None:
     """The organizational domain: example.co.uk for mail.example.co.uk."""
     cleaned = normalise(domain)
