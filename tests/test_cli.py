@@ -411,3 +411,11 @@ def test_tables_show_the_largest_rows_up_to_the_limit(db):
     one = run("reports", "--domain", domain.upper(), "--limit", "1", db=db)
     messages = sum(r["messages"] for r in of_domain)
     assert f"{len(of_domain)} reports, {messages:,} messages" in one.stdout
+
+
+def test_the_last_month_there_is_is_a_period_like_any(db):
+    run("ingest", SAMPLES, db=db)
+    for command in ("senders", "failures"):
+        done = run(command, "--offline", "--since", "9999-12-15", db=db)
+        assert done.returncode == 0, done.stderr
+        assert "No reports are stored for this period" in done.stdout

@@ -291,6 +291,9 @@ def _whole_months(since: date | None, until: date | None):
 
 
 def _next_month(day: date) -> date:
+    """The first day of the month after; date.max in the last month there is."""
+    if (day.year, day.month) == (date.max.year, date.max.month):
+        return date.max
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
