@@ -30,13 +30,16 @@ Result = TypeVar("Result")
 # files, so that a task is worth sending to another process.
 POOL_FROM_FILES = 40
 FILES_PER_TASK = 20
+# ... or fewer, of at most this many bytes together: a task's results wait
+# in memory, and a file of a few hundred kilobytes holds thousands of records.
+TASK_BYTES = 256 * 1024
 MAX_WORKERS = 4
 PARENT_CHECK_SECONDS = 0.5
 # Workers go on parsing while this process stores what they parsed before,
 # up to this many tasks per worker ahead, or this many bytes of files: the
 # results wait in memory (a file parsed whole has at most 5,000 records).
 TASKS_AHEAD = 8
-BYTES_AHEAD = 8 * 1024 * 1024
+BYTES_AHEAD = 2 * 1024 * 1024
 
 
 def map_in_order(
@@ -71,8 +74,7 @@ def map_in_order(
     with contextlib.closing(_Pool(pool)):
         pending: deque = deque()
         ahead = 0
-        for task in _batched(chain(first, paths), FILES_PER_TASK):
-            size = _bytes_of(task)
+        for task, size in _tasks(chain(first, paths)):
             pending.append((task, size, _submitted(pool, work, task)))
             ahead += size
             while len(pending) > TASKS_AHEAD * workers or (
@@ -152,17 +154,26 @@ def _results(task: list[Path], future: Future) -> Iterator[tuple[Path, object]]:
     return zip(task, results, strict=True)
 
 
-def _bytes_of(paths: list[Path]) -> int:
-    total = 0
+def _tasks(paths: Iterator[Path]) -> Iterator[tuple[list[Path], int]]:
+    """The paths in tasks of FILES_PER_TASK files or TASK_BYTES bytes, each
+    with its bytes."""
+    task: list[Path] = []
+    size = 0
     for path in paths:
-        with contextlib.suppress(OSError):  # said when the file is read
-            total += path.stat().st_size
-    return total
+        task.append(path)
+        size += _bytes_of(path)
+        if len(task) == FILES_PER_TASK or size >= TASK_BYTES:
+            yield task, size
+            task, size = [], 0
+    if task:
+        yield task, size
 
 
-def _batched(items: Iterator[Path], size: int) -> Iterator[list[Path]]:
-    while batch := list(islice(items, size)):
-        yield batch
+def _bytes_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # said when the file is read
+        return 0
 
 
 def cores() -> int:

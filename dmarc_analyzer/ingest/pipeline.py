@@ -88,6 +88,10 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 # records; a larger one is streamed, so that memory stays flat.
 WHOLE_FILE_BYTES = 1024 * 1024
 WHOLE_FILE_RECORDS = 5000
+# ... and of at most this much XML, all its reports together: parsed files
+# wait in memory for their turn to be stored (parallel.py), and a few
+# hundred of them must stay small however long the names in them.
+WHOLE_FILE_XML_BYTES = 4 * 1024 * 1024
 # A file at least this big is parsed by a child process while this one
 # stores it (on two cores or more).
 READ_AHEAD_FROM_BYTES = 1024 * 1024
@@ -392,8 +396,9 @@ def parse_whole_file(path: Path) -> ParsedFile | None:
         data = _read_small_file(path)
         if data is None:
             return None
+        xml = _XmlAllowance(WHOLE_FILE_XML_BYTES)
         for payload in stream_payloads(io.BytesIO(data)):
-            parsed = stream_aggregate_report(payload.stream)
+            parsed = stream_aggregate_report(xml.counted(payload.stream))
             records = tuple(islice(parsed.records, WHOLE_FILE_RECORDS - count + 1))
             count += len(records)
             if count > WHOLE_FILE_RECORDS:
@@ -403,6 +408,36 @@ def parse_whole_file(path: Path) -> ParsedFile | None:
     except Exception:  # whatever it is, the careful way finds it again
         return None
     return ParsedFile(tuple(reports), tuple(repairs), count)
+
+
+class _XmlAllowance:
+    """The XML a file read whole may hold, all its documents together:
+    reading past it raises, and the file goes the careful way."""
+
+    def __init__(self, allowed: int):
+        self.left = allowed
+
+    def counted(self, stream: BinaryIO) -> "_Counted":
+        return _Counted(stream, self)
+
+
+class _Counted:
+    """A stream whose reads are taken from an `_XmlAllowance`."""
+
+    def __init__(self, stream: BinaryIO, allowance: _XmlAllowance):
+        self._stream = stream
+        self._allowance = allowance
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._allowance.left -= len(chunk)
+        if self._allowance.left < 0:
+            raise _TooMuchXml
+        return chunk
+
+
+class _TooMuchXml(Exception):
+    pass
 
 
 def _read_small_file(path: Path) -> bytes | None:
