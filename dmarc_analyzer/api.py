@@ -297,8 +297,9 @@ def failures(
     pass `IdentifyOptions(offline=False)` to use reverse DNS."""
     from dmarc_analyzer.analysis.failures import dkim_failures
 
-    # A transaction: reverse DNS answers are cached in the database.
-    with database.transaction() as connection:
+    # Read only: reverse DNS answers are cached in short transactions of
+    # their own, so that on SQLite an ingest never waits for the analysis.
+    with database.connect() as connection:
         return dkim_failures(connection, scope, _with_defaults(database, options))
 
 
@@ -308,7 +309,7 @@ def senders(
     """Every source sending as the domain, with its bucket and pass rates."""
     from dmarc_analyzer.analysis.senders import senders as list_senders
 
-    with database.transaction() as connection:
+    with database.connect() as connection:  # read only, as `failures`
         return list_senders(connection, scope, _with_defaults(database, options))
 
 
@@ -426,7 +427,7 @@ def summarize(
     from dmarc_analyzer.analysis.management import build_management_summary
 
     chosen = period or last_full_period()
-    with database.transaction() as connection:
+    with database.connect() as connection:  # read only, as `failures`
         return build_management_summary(
             connection, chosen, domain, _with_defaults(database, options)
         )

@@ -198,3 +198,31 @@ def test_failures_and_senders_json_are_the_same_on_sqlite_and_postgresql(tmp_pat
 
     assert on_sqlite[0] == on_postgresql[0]
     assert on_sqlite[1] == on_postgresql[1]
+
+
+def test_the_analysis_reads_while_an_ingest_holds_the_write_lock(tmp_path):
+    import sqlite3
+    import threading
+
+    from tests.conftest import SAMPLES
+
+    path = tmp_path / "busy.sqlite"
+    database = api.open_database(f"sqlite:///{path}")
+    api.ingest(database, [SAMPLES])
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # as an ingest storing a large file
+    answers: list = []
+
+    def analyse() -> None:
+        answers.append(len(api.senders(database)))
+        answers.append(len(api.failures(database)))
+
+    try:
+        reader = threading.Thread(target=analyse, daemon=True)
+        reader.start()
+        reader.join(timeout=60)
+        assert not reader.is_alive(), "the analysis waited for the writer"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert answers[0] > 0 and answers[1] > 0

@@ -56,7 +56,7 @@ def identify_sources(
     connection: Connection, totals: ScopeTotals, options: IdentifyOptions
 ) -> dict[str, Identity]:
     """Every source IP in `totals`, named. Reverse DNS answers are cached in
-    the database, so `connection` must be able to write."""
+    the database, on a connection of their own."""
     facts = _passing_signals(totals)
     for ip, fact in facts.items():
         fact.network = network_of(ip)
@@ -119,12 +119,22 @@ def _reverse_dns(connection: Connection, ips: list[str], options: IdentifyOption
             len(fresh),
         )
         return found
-    save_lookups(connection, fresh.values())
+    _save_apart(connection, fresh.values())
     failed = len(fresh) - len(answered)
     if failed:
         log.warning("reverse DNS: %d of %d lookups got no answer", failed, len(fresh))
     log.info("reverse DNS: %d cached, %d looked up", len(found), len(fresh))
     return {**found, **fresh}
+
+
+def _save_apart(connection: Connection, answers) -> None:
+    """Cache the answers in a short transaction of their own: the analysis
+    itself only reads, and on SQLite a transaction that writes holds the
+    lock that ingest needs for as long as it lasts."""
+    with connection.engine.connect() as own:
+        own.execution_options(writes=True)
+        with own.begin():
+            save_lookups(own, answers)
 
 
 def _policy_domains(connection: Connection, scope: Scope) -> tuple[str, ...]:
