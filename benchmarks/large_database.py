@@ -207,9 +207,16 @@ def main() -> None:
         "--ips", type=int, default=50_000, help="distinct source IPs to draw from"
     )
     arguments = parser.parse_args()
+    reports_made = DAYS * len(DOMAINS) * len(REPORTERS)
+    if arguments.path.exists():
+        parser.error(f"{arguments.path} exists: give a new file")
+    if arguments.records < reports_made or arguments.ips < len(DOMAINS):
+        parser.error(
+            f"--records at least {reports_made:,} (one per report), "
+            f"--ips at least {len(DOMAINS)} (one per domain)"
+        )
     stored = build(arguments.path, arguments.records, arguments.ips)
     last = START + timedelta(days=DAYS - 1)
-    reports_made = DAYS * len(DOMAINS) * len(REPORTERS)
     print(
         f"{arguments.path}: {stored:,} records in {reports_made:,}"
         f" reports from {START:%Y-%m-%d} to {last:%Y-%m-%d}, {len(DOMAINS)} domains,"

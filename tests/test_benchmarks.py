@@ -33,8 +33,8 @@ def test_quick_benchmark_runs_and_prints_the_table():
         assert f"{backend}: 50 small reports (records/s)" in measures
     assert "start-up: --help" in measures and "start-up: reports" in measures
     assert "reverse DNS: second run, queries" in measures
-    assert "failures --json, 20,000 records (s)" in measures
-    assert "summary, last week (HTML), 20,000 records (s)" in measures
+    assert "failures --json, 36,500 records (s)" in measures
+    assert "summary, last week (HTML), 36,500 records (s)" in measures
 
 
 def test_query_plans_search_the_totals_by_period(tmp_path):
