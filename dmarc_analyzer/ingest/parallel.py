@@ -46,17 +46,12 @@ def map_in_order(
     work: Callable[[Path], Result | None],
     paths: Iterator[Path],
     before_workers: Callable[[], object] = lambda: None,
-    while_waiting: Callable[[int], object] = lambda files: None,
 ) -> Iterator[tuple[Path, Result | None]]:
     """Each path with `work(path)`, in the order of `paths`; in worker
     processes when there are enough files and cores, started after
     `before_workers()` (which closes what they must not inherit). `work`
     never raises; a task lost with its worker (out of memory, say) gives
-    None for each of its files.
-
-    `while_waiting(files)` is called each time the next result is not ready
-    yet, with the number of files handed out and not yet given back: time
-    the caller may use, the workers being busy."""
+    None for each of its files."""
     first = list(islice(paths, POOL_FROM_FILES))
     workers = min(cores(), MAX_WORKERS)
     if len(first) < POOL_FROM_FILES or workers < 2:
@@ -80,19 +75,12 @@ def map_in_order(
             while len(pending) > TASKS_AHEAD * workers or (
                 ahead > BYTES_AHEAD and len(pending) > workers
             ):
-                _wait_usefully(pending, while_waiting)
                 done, size, future = pending.popleft()
                 ahead -= size
                 yield from _results(done, future)
         while pending:
-            _wait_usefully(pending, while_waiting)
             done, _, future = pending.popleft()
             yield from _results(done, future)
-
-
-def _wait_usefully(pending: deque, while_waiting: Callable[[int], object]) -> None:
-    if not pending[0][2].done():
-        while_waiting(sum(len(task) for task, _, _ in pending))
 
 
 class _Pool:

@@ -225,9 +225,7 @@ def ingest_paths(
     # No database connection may live on in a worker: were this process
     # killed, its transaction would stay open, holding its locks, for as
     # long as a worker kept the connection's socket.
-    parsed_files = map_in_order(
-        parse_whole_file, wanted, database.close, group.commit_while_parsing
-    )
+    parsed_files = map_in_order(parse_whole_file, wanted, database.close)
     # Closed here, whatever happens: left to the garbage collector, the
     # workers could be shut down from one of the pool's own threads.
     with contextlib.closing(parsed_files):
@@ -298,14 +296,6 @@ class _Group:
             or self._records >= GROUP_RECORDS
             or time.monotonic() - self._started >= GROUP_SECONDS
         )
-
-    def commit_while_parsing(self, parsing: int) -> None:
-        """Called while this process would wait for `parsing` files still
-        parsed: commit now if the group holds at least as many. Near the
-        end, the group would otherwise wait for the last file, and be
-        stored after the workers are done, while nothing else runs."""
-        if self._files and len(self._files) >= parsing:
-            self.commit()
 
     def commit(self) -> None:
         """Store the files, then count each: none is counted before the
