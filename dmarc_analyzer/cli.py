@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from dmarc_analyzer import interrupts
 from dmarc_analyzer.analysis.collector import cycles_not_collected_then_frozen
 from dmarc_analyzer.defaults import DATABASE_ENV
 from dmarc_analyzer.errors import DmarcAnalyzerError, DnsCheckNotStored
@@ -326,6 +327,12 @@ class _Signals:
 
     def _interrupt(self, signum, _frame) -> None:
         self._received.append(signum)
+        if interrupts.defer(lambda: self._raise(signum)):
+            return
+        raise _Interrupted(signum)
+
+    @staticmethod
+    def _raise(signum: int) -> None:
         raise _Interrupted(signum)
 
     def check(self) -> None:

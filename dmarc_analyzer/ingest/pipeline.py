@@ -34,6 +34,7 @@ from typing import BinaryIO
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from dmarc_analyzer import interrupts
 from dmarc_analyzer.alignment import load_suffix_list
 from dmarc_analyzer.errors import (
     DatabaseError,
@@ -302,17 +303,27 @@ class _Group:
         commit that keeps it."""
         if not self._files:
             return
+        with contextlib.ExitStack() as until_counted:
+            results = self._store(until_counted)
+            for (path, _), result in zip(self._files, results, strict=True):
+                _count(self._summary, path, result, self._on_file_done)
+        self._files, self._records = [], 0
+
+    def _store(self, until_counted: contextlib.ExitStack) -> list[FileResult]:
         try:
             with self._database.transaction() as connection:
                 results = _store_group(connection, self._files)
+                # An interrupt between the commit and the counting would
+                # leave files stored that the run does not report: from
+                # here it waits until they are counted (a moment).
+                until_counted.enter_context(interrupts.held())
         except Exception:  # the group's boundary: its files go one by one
             # The transaction failed as a whole (its commit, say): each file
             # again, the careful way, so that each is stored or says why not.
             log.debug("storing a group failed", exc_info=True)
+            until_counted.close()
             results = [_ingest_one(self._database, path) for path, _ in self._files]
-        for (path, _), result in zip(self._files, results, strict=True):
-            _count(self._summary, path, result, self._on_file_done)
-        self._files, self._records = [], 0
+        return results
 
 
 def _store_group(
