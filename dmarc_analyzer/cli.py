@@ -8,6 +8,7 @@ with errors), 2 usage.
 
 from __future__ import annotations  # api.Database in annotations stays unloaded
 
+import functools
 import logging
 import signal
 import sys
@@ -327,17 +328,21 @@ class _Signals:
 
     def _interrupt(self, signum, _frame) -> None:
         self._received.append(signum)
-        if interrupts.defer(lambda: self._raise(signum)):
-            return
-        raise _Interrupted(signum)
-
-    @staticmethod
-    def _raise(signum: int) -> None:
-        raise _Interrupted(signum)
+        _raise_unless_held(signum)
 
     def check(self) -> None:
         if self._received:
-            raise _Interrupted(self._received[0])
+            _raise_unless_held(self._received[0])
+
+
+def _raise_unless_held(signum: int) -> None:
+    # While a part of the ingest holds interrupts, the raise waits for its end.
+    if not interrupts.defer(functools.partial(_raise_interrupted, signum)):
+        _raise_interrupted(signum)
+
+
+def _raise_interrupted(signum: int) -> None:
+    raise _Interrupted(signum)
 
 
 @app.command()

@@ -317,6 +317,35 @@ def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
     database.close()
 
 
+def test_an_interrupt_while_a_group_is_counted_waits_for_the_whole_group(tmp_path):
+    from dmarc_analyzer.cli import _Interrupted, _Signals
+    from dmarc_analyzer.ingest.pipeline import IngestSummary
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(30):
+        xml = report_xml(record_xml(), report_id=f"r-{n}")
+        (inbox / f"{n:02}-report.xml").write_bytes(xml)
+    database = api.open_database(f"sqlite:///{tmp_path / 'group.sqlite'}")
+    summary = IngestSummary()
+    signals = _Signals()
+
+    counted = []
+
+    def interrupted_at_the_first_count(path, _result) -> None:
+        counted.append(path)
+        if len(counted) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        signals.check()
+
+    with pytest.raises(_Interrupted), signals:
+        api.ingest(database, [inbox], interrupted_at_the_first_count, summary)
+
+    stored = len(api.stored_reports(database))
+    assert summary.reports_added == len(counted) == stored > 1
+    database.close()
+
+
 def test_on_a_terminal_refusals_print_whole_above_the_progress_bar(db, tmp_path):
     import os
     import pty
