@@ -787,12 +787,24 @@ def _database_url() -> str | None:
 
 
 def _open_database() -> api.Database:
-    return api.open_database(_database_url())
+    return _closed_at_the_end(api.open_database(_database_url()))
 
 
 def _open_existing() -> api.Database:
     """For commands that only read: a mistyped path must not make a new file."""
-    return api.open_database(_database_url(), create=False)
+    return _closed_at_the_end(api.open_database(_database_url(), create=False))
+
+
+# Closed by main() when the command ends, not left to the interpreter's
+# exit: a connection the collector never freed (the analysis is frozen, see
+# cycles_not_collected_then_frozen) kept SQLite's write-ahead log beside the
+# database file, unmerged.
+_opened: list[api.Database] = []
+
+
+def _closed_at_the_end(database: api.Database) -> api.Database:
+    _opened.append(database)
+    return database
 
 
 def _identify_options(
@@ -877,6 +889,9 @@ def main() -> None:
             raise
         stderr.print(f"error: {error}", markup=False, highlight=False)
         sys.exit(1)
+    finally:
+        while _opened:
+            _opened.pop().close()
 
 
 # The fetch commands live in a module of their own; importing it adds them.

@@ -317,6 +317,18 @@ def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
     database.close()
 
 
+def test_the_analysis_commands_leave_no_write_ahead_log_beside_the_database(
+    db, tmp_path
+):
+    from pathlib import Path
+
+    run("ingest", SAMPLES, db=db)
+    for command in (["senders"], ["failures"], ["summary", "--out", tmp_path]):
+        result = run(*command, "--offline", db=db)
+        left = sorted(p.name for p in Path(db).parent.glob("cli.sqlite-*"))
+        assert result.returncode == 0 and left == [], command
+
+
 def test_an_interrupt_while_a_group_is_counted_waits_for_the_whole_group(tmp_path):
     from dmarc_analyzer.cli import _Interrupted, _Signals
     from dmarc_analyzer.ingest.pipeline import IngestSummary
