@@ -354,7 +354,7 @@ def test_an_interrupt_while_a_group_is_counted_waits_for_the_whole_group(tmp_pat
         api.ingest(database, [inbox], interrupted_at_the_first_count, summary)
 
     stored = len(api.stored_reports(database))
-    assert summary.reports_added == len(counted) == stored > 1
+    assert summary.reports_added == summary.files == len(counted) == stored > 1
     database.close()
 
 

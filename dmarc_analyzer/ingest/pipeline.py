@@ -231,7 +231,6 @@ def ingest_paths(
     # workers could be shut down from one of the pool's own threads.
     with contextlib.closing(parsed_files):
         for path, parsed in parsed_files:
-            summary.files += 1
             if parsed is None:
                 group.commit()  # files are counted in order
                 _count(summary, path, _ingest_one(database, path), on_file_done)
@@ -369,6 +368,9 @@ def _count(
     result: FileResult,
     on_file_done: FileDone | None,
 ) -> None:
+    # Counted here, with its outcome, not when read: an interrupted run
+    # names only the files it is done with.
+    summary.files += 1
     if result.refusal:
         summary.refused.append(result.refusal)
     else:
