@@ -312,8 +312,10 @@ def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
     assert "Traceback" not in stderr and "interrupted" in stderr
     assert stdout.startswith("interrupted after ") and "1 refused" in stdout
     added = int(stdout.split(": ")[1].split(" report")[0])
+    files = int(stdout.removeprefix("interrupted after ").split(" file")[0])
     database = api.open_database(f"sqlite:///{db}")
     assert len(api.stored_reports(database)) == added < 400
+    assert files == added + 1  # the notes refused, the rest stored
     database.close()
 
 
