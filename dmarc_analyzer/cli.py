@@ -8,8 +8,10 @@ with errors), 2 usage.
 
 from __future__ import annotations  # api.Database in annotations stays unloaded
 
+import contextlib
 import functools
 import logging
+import os
 import signal
 import sys
 from datetime import UTC, date, datetime
@@ -292,8 +294,10 @@ def _print_ingest_summary(summary, as_json: bool, interrupted: bool = False) -> 
     )
 
 
-class _Interrupted(BaseException):
-    """SIGINT or SIGTERM during a long run: stop, and say what was done."""
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during a long run: stop, and say what was done. A
+    KeyboardInterrupt, which the PostgreSQL driver knows to cancel a query
+    for, leaving its connection fit to roll back."""
 
     def __init__(self, signal: int):
         super().__init__(signal)
@@ -305,7 +309,8 @@ class _Signals:
     transaction open then is rolled back as it unwinds. A signal that lands
     in a finalizer (a garbage-collection callback), where Python can only
     print the exception and go on, is kept quiet and raised again by
-    `check` when the file is done."""
+    `check` when the file is done. A second signal ends the process at once:
+    what is left then is to say what was stored, and to clean up."""
 
     def __init__(self):
         self._received: list[int] = []
@@ -318,31 +323,47 @@ class _Signals:
         return self
 
     def __exit__(self, *exc) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
         sys.unraisablehook = self._unraisable
+        interrupts.forget()
+        if not self._received:
+            for number, handler in self._previous.items():
+                signal.signal(number, handler)
+            return
+        # A signal now would stop the clean-up (a pool of workers shutting
+        # down, a connection closing) halfway, and could hang the process.
+        quit_now = functools.partial(_quit_at_once, 128 + self._received[0])
+        for number in self._previous:
+            signal.signal(number, quit_now)
 
     def _ignored(self, unraisable) -> None:
         if not isinstance(unraisable.exc_value, _Interrupted):
             self._unraisable(unraisable)
 
     def _interrupt(self, signum, _frame) -> None:
+        if self._received:
+            _quit_at_once(128 + self._received[0])
         self._received.append(signum)
-        _raise_unless_held(signum)
+        self.check()
 
     def check(self) -> None:
-        if self._received:
-            _raise_unless_held(self._received[0])
-
-
-def _raise_unless_held(signum: int) -> None:
-    # While a part of the ingest holds interrupts, the raise waits for its end.
-    if not interrupts.defer(functools.partial(_raise_interrupted, signum)):
-        _raise_interrupted(signum)
+        """Raise the interrupt received, unless a part of the ingest holds
+        interrupts: then it is raised when that part ends."""
+        if not self._received:
+            return
+        raise_it = functools.partial(_raise_interrupted, self._received[0])
+        if not interrupts.arrived(raise_it):
+            raise_it()
 
 
 def _raise_interrupted(signum: int) -> None:
     raise _Interrupted(signum)
+
+
+def _quit_at_once(code: int, *_signal) -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        print("interrupted again: stopped at once", file=sys.stderr, flush=True)
+    os._exit(code)
 
 
 @app.command()

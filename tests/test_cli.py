@@ -352,8 +352,13 @@ def test_an_interrupt_while_a_group_is_counted_waits_for_the_whole_group(tmp_pat
             os.kill(os.getpid(), signal.SIGINT)
         signals.check()
 
-    with pytest.raises(_Interrupted), signals:
-        api.ingest(database, [inbox], interrupted_at_the_first_count, summary)
+    handlers = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(_Interrupted), signals:
+            api.ingest(database, [inbox], interrupted_at_the_first_count, summary)
+    finally:  # an interrupted _Signals leaves handlers that end the process
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
 
     stored = len(api.stored_reports(database))
     assert summary.reports_added == summary.files == len(counted) == stored > 1

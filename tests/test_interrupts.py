@@ -1,4 +1,5 @@
-"""An interrupt that lands while a part holds interrupts waits for its end."""
+"""An interrupt that lands while a part holds interrupts waits for its end;
+one that a driver turned into an error of its own is raised again."""
 
 import pytest
 
@@ -13,14 +14,31 @@ def _stop() -> None:
     raise Stop
 
 
+@pytest.fixture(autouse=True)
+def nothing_arrived_before_or_after():
+    interrupts.forget()
+    yield
+    interrupts.forget()
+
+
 def test_outside_a_held_part_an_interrupt_does_not_wait():
-    assert interrupts.defer(_stop) is False
+    assert interrupts.arrived(_stop) is False
 
 
-def test_a_deferred_interrupt_is_raised_when_the_held_part_ends():
+def test_an_interrupt_that_arrived_is_raised_again_where_asked():
+    interrupts.raise_if_arrived()  # none yet: nothing happens
+
+    interrupts.arrived(_stop)
+
+    with pytest.raises(Stop):
+        interrupts.raise_if_arrived()
+
+
+def test_a_held_interrupt_is_raised_when_the_held_part_ends():
     steps = []
     with pytest.raises(Stop), interrupts.held():
-        assert interrupts.defer(_stop) is True
+        assert interrupts.arrived(_stop) is True
+        interrupts.raise_if_arrived()  # held: not yet
         steps.append("the held part went on")
     assert steps == ["the held part went on"]
 
@@ -29,13 +47,14 @@ def test_nested_held_parts_raise_once_the_outermost_ends():
     steps = []
     with pytest.raises(Stop), interrupts.held():
         with interrupts.held():
-            interrupts.defer(_stop)
+            interrupts.arrived(_stop)
         steps.append("still held after the inner part")
     assert steps == ["still held after the inner part"]
-    assert interrupts.defer(_stop) is False
 
 
 def test_a_held_part_without_an_interrupt_ends_quietly():
     with interrupts.held():
         pass
-    assert interrupts.defer(_stop) is False
+    interrupts.forget()
+    with interrupts.held():
+        pass

@@ -321,6 +321,7 @@ class _Group:
             # again, the careful way, so that each is stored or says why not.
             log.debug("storing a group failed", exc_info=True)
             until_counted.close()
+            interrupts.raise_if_arrived()  # the failure may be its doing
             results = [_ingest_one(self._database, path) for path, _ in self._files]
         return results
 
@@ -337,6 +338,7 @@ def _store_group(
         # Another ingest stored one of the reports meanwhile (PostgreSQL):
         # file by file, each report checked again.
         log.debug("storing a group failed; file by file", exc_info=True)
+        interrupts.raise_if_arrived()
         return [_store_parsed(connection, path, parsed) for path, parsed in files]
     return [
         FileResult(outcome=outcome, repairs=parsed.repairs)
@@ -357,6 +359,7 @@ def _store_parsed(connection: Connection, path: Path, parsed: ParsedFile) -> Fil
                 [outcome] = store_report_groups(connection, [parsed.reports])
     except SQLAlchemyError as error:
         log.debug("refused %s", printable(path), exc_info=True)
+        interrupts.raise_if_arrived()
         reason = printable(as_database_error(error))
         return FileResult(refusal=Refusal(printable(path), reason))
     return FileResult(outcome=outcome, repairs=parsed.repairs)
@@ -654,12 +657,14 @@ def _ingest_one(database: Database, path: Path) -> FileResult:
         return ingest_file(database, path)
     except (ReportRefused, DatabaseError) as error:
         log.debug("refused %s", printable(path), exc_info=True)
+        interrupts.raise_if_arrived()  # not the file's fault, then
         return FileResult(refusal=Refusal(printable(path), printable(error)))
     except RecursionError:
         reason = "nested too deeply to read"
         return FileResult(refusal=Refusal(printable(path), reason))
     except Exception as error:  # the per-file boundary: record it, go on
         log.debug("unexpected failure on %s", printable(path), exc_info=True)
+        interrupts.raise_if_arrived()
         reason = printable(f"unexpected error: {type(error).__name__}: {error}")
         return FileResult(refusal=Refusal(printable(path), reason))
 
@@ -723,11 +728,13 @@ def _store_message(
         return FileResult(outcome=StoreOutcome()), printable(error)
     except (ReportRefused, DatabaseError) as error:
         log.debug("refused %s", source, exc_info=True)
+        interrupts.raise_if_arrived()
         return None, printable(error)
     except RecursionError:
         return None, "nested too deeply to read"
     except Exception as error:  # the per-message boundary: record it, go on
         log.debug("unexpected failure on %s", source, exc_info=True)
+        interrupts.raise_if_arrived()
         return None, printable(f"unexpected error: {type(error).__name__}: {error}")
 
 

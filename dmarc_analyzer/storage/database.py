@@ -105,7 +105,7 @@ class Database:
         try:
             with self.engine.connect() as connection:
                 connection.execution_options(writes=True)
-                with connection.begin():
+                with connection.begin(), _closed_if_interrupted(connection):
                     yield connection
         except SQLAlchemyError as error:
             raise as_database_error(error) from error
@@ -138,6 +138,19 @@ class Database:
         """Close the connections kept open for reuse; using the database
         again opens new ones."""
         self.engine.dispose()
+
+
+@contextmanager
+def _closed_if_interrupted(connection: Connection) -> Iterator[None]:
+    # Interrupted in the middle of a statement (Ctrl-C), the connection may
+    # be in no state to roll back, nor to be used again: closed instead, the
+    # database rolls the transaction back itself.
+    try:
+        yield
+    except BaseException as error:
+        if not isinstance(error, Exception):
+            connection.invalidate()
+        raise
 
 
 def _create_engine(url: str, create: bool) -> Engine:
