@@ -285,21 +285,31 @@ def test_more_edges_are_one_line_errors(db, tmp_path):
         assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
-    db, tmp_path, signal_number
-):
+def _inbox_of_400_reports_and_a_note(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "000-notes.txt").write_text("hello")
     for n in range(400):
         xml = report_xml(record_xml(), report_id=f"r-{n}")
         (inbox / f"{n:03}-report.xml").write_bytes(xml)
-    ingest = subprocess.Popen(
-        [sys.executable, "-m", "dmarc_analyzer", "--db", db, "ingest", str(inbox)],
+    return inbox
+
+
+def _ingest_in_background(database_url, inbox):
+    return subprocess.Popen(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", database_url, "ingest", inbox],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+    )
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
+    database_url, tmp_path, signal_number
+):
+    ingest = _ingest_in_background(
+        database_url, _inbox_of_400_reports_and_a_note(tmp_path)
     )
 
     # Said as it happens, not when the run ends.
@@ -313,9 +323,25 @@ def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
     assert stdout.startswith("interrupted after ") and "1 refused" in stdout
     added = int(stdout.split(": ")[1].split(" report")[0])
     files = int(stdout.removeprefix("interrupted after ").split(" file")[0])
-    database = api.open_database(f"sqlite:///{db}")
+    database = api.open_database(database_url)
     assert len(api.stored_reports(database)) == added < 400
     assert files == added + 1  # the notes refused, the rest stored
+    database.close()
+
+
+def test_a_second_interrupt_ends_the_ingest_at_once(db, tmp_path):
+    ingest = _ingest_in_background(db, _inbox_of_400_reports_and_a_note(tmp_path))
+
+    ingest.stderr.readline()
+    ingest.send_signal(signal.SIGINT)
+    ingest.send_signal(signal.SIGINT)
+    _, stderr = ingest.communicate(timeout=60)
+
+    # Killed by the signal itself (-2) when it lands as Python ends.
+    assert ingest.returncode in (130, -signal.SIGINT)
+    assert "Traceback" not in stderr
+    database = api.open_database(f"sqlite:///{db}")
+    assert len(api.stored_reports(database)) < 400
     database.close()
 
 
