@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -327,6 +328,33 @@ def test_an_interrupted_ingest_has_said_its_refusals_and_what_it_stored(
     assert len(api.stored_reports(database)) == added < 400
     assert files == added + 1  # the notes refused, the rest stored
     database.close()
+
+
+def test_an_interrupted_ingest_of_files_stored_one_by_one_counts_each_it_stored(
+    tmp_path,
+):
+    # Markup before <feedback> sends each file to a transaction of its own;
+    # an interrupt during one's commit used to leave it stored but uncounted.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(300):
+        xml = report_xml(record_xml(), report_id=f"r-{n}")
+        (inbox / f"{n:03}.xml").write_bytes(b"<html>junk</html>" + xml)
+
+    # At different moments, so that some land during a commit.
+    for run_number, delay in enumerate([0.0, 0.03, 0.07, 0.11, 0.17, 0.23]):
+        db = str(tmp_path / f"one-by-one-{run_number}.sqlite")
+        ingest = _ingest_in_background(db, inbox)
+        ingest.stderr.readline()  # the first file's repair: storing has begun
+        time.sleep(delay)
+        ingest.send_signal(signal.SIGTERM)
+        stdout, stderr = ingest.communicate(timeout=60)
+
+        assert ingest.returncode == 128 + signal.SIGTERM, stderr
+        added = int(stdout.split(": ")[1].split(" report")[0])
+        database = api.open_database(f"sqlite:///{db}")
+        assert len(api.stored_reports(database)) == added
+        database.close()
 
 
 def test_a_second_interrupt_ends_the_ingest_at_once(db, tmp_path):

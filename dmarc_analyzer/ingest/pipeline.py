@@ -26,6 +26,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -233,7 +234,7 @@ def ingest_paths(
         for path, parsed in parsed_files:
             if parsed is None:
                 group.commit()  # files are counted in order
-                _count(summary, path, _ingest_one(database, path), on_file_done)
+                _ingest_and_count(database, path, summary, on_file_done)
                 continue
             group.add(path, parsed)
             if group.full():
@@ -568,7 +569,10 @@ def _store(
     database: Database, opener: Opener, source: str, *, streaming: bool
 ) -> FileResult:
     outcome, repairs = StoreOutcome(), []
-    with opener() as handle, database.transaction() as connection:
+    with (
+        opener() as handle,
+        database.transaction(_BEFORE_COMMIT.get()) as connection,
+    ):
         for payload in stream_payloads(handle):
             with _naming_the_member(payload.where):
                 parsed = _read_payload(payload, streaming)
@@ -586,7 +590,10 @@ def _store_read_ahead(
     outcome, repairs = StoreOutcome(), []
     database.close()  # no connection of ours may live on in the child
     read = functools.partial(_read_for_parent, opener, streaming)
-    with read_ahead.reading_in_child(read) as child, database.transaction() as db:
+    with (
+        read_ahead.reading_in_child(read) as child,
+        database.transaction(_BEFORE_COMMIT.get()) as db,
+    ):
         for header in child.reports():
             outcome = outcome + store_prepared_report(
                 db, header, child.records(), source_file=source
@@ -648,6 +655,37 @@ def printable(text: object) -> str:
     as U+FFFD."""
     text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+# What the transaction of the file being stored does just before its commit.
+_BEFORE_COMMIT: ContextVar[Callable[[], object] | None] = ContextVar(
+    "before_commit", default=None
+)
+
+
+def _ingest_and_count(
+    database: Database,
+    path: Path,
+    summary: IngestSummary,
+    on_file_done: FileDone | None,
+) -> None:
+    """A file not stored in a group: in a transaction of its own, counted
+    once committed. An interrupt between its commit and its count waits."""
+    if _is_mbox_file(path):  # a message per transaction, the file counted last
+        _count(summary, path, _ingest_one(database, path), on_file_done)
+        return
+
+    with contextlib.ExitStack() as until_counted:
+
+        def hold_interrupts() -> None:
+            until_counted.enter_context(interrupts.held())
+
+        token = _BEFORE_COMMIT.set(hold_interrupts)
+        try:
+            result = _ingest_one(database, path)
+        finally:
+            _BEFORE_COMMIT.reset(token)
+        _count(summary, path, result, on_file_done)
 
 
 def _ingest_one(database: Database, path: Path) -> FileResult:

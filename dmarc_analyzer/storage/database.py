@@ -2,7 +2,7 @@
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,14 +99,20 @@ class Database:
             return MigrationContext.configure(connection).get_current_revision()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(
+        self, before_commit: Callable[[], object] | None = None
+    ) -> Iterator[Connection]:
         """A connection whose work is committed on success, rolled back on
-        error, as one unit: savepoints inside it stay inside it."""
+        error, as one unit: savepoints inside it stay inside it.
+        `before_commit` is called when the work is done, just before the
+        commit."""
         try:
             with self.engine.connect() as connection:
                 connection.execution_options(writes=True)
                 with connection.begin(), _closed_if_interrupted(connection):
                     yield connection
+                    if before_commit is not None:
+                        before_commit()
         except SQLAlchemyError as error:
             raise as_database_error(error) from error
 
