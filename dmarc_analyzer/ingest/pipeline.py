@@ -671,27 +671,32 @@ def _ingest_and_count(
 ) -> None:
     """A file not stored in a group: in a transaction of its own, counted
     once committed. An interrupt between its commit and its count waits."""
-    if _is_mbox_file(path):  # a message per transaction, the file counted last
-        _count(summary, path, _ingest_one(database, path), on_file_done)
-        return
-
     with contextlib.ExitStack() as until_counted:
 
         def hold_interrupts() -> None:
             until_counted.enter_context(interrupts.held())
 
-        token = _BEFORE_COMMIT.set(hold_interrupts)
-        try:
+        with _before_each_commit(hold_interrupts):
             result = _ingest_one(database, path)
-        finally:
-            _BEFORE_COMMIT.reset(token)
         _count(summary, path, result, on_file_done)
+
+
+@contextlib.contextmanager
+def _before_each_commit(hook: Callable[[], object] | None) -> Iterator[None]:
+    token = _BEFORE_COMMIT.set(hook)
+    try:
+        yield
+    finally:
+        _BEFORE_COMMIT.reset(token)
 
 
 def _ingest_one(database: Database, path: Path) -> FileResult:
     try:
         if _is_mbox_file(path):
-            return _ingest_mbox(database, path)
+            # A message per transaction: none holds interrupts until the
+            # whole file is counted.
+            with _before_each_commit(None):
+                return _ingest_mbox(database, path)
         return ingest_file(database, path)
     except (ReportRefused, DatabaseError) as error:
         log.debug("refused %s", printable(path), exc_info=True)
