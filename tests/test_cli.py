@@ -357,6 +357,34 @@ def test_an_interrupted_ingest_of_files_stored_one_by_one_counts_each_it_stored(
         database.close()
 
 
+def test_an_interrupted_mbox_counts_the_messages_it_stored(db, tmp_path):
+    import mailbox
+    from email.message import EmailMessage
+
+    box = mailbox.mbox(tmp_path / "reports.mbox", create=True)
+    for n in range(400):
+        message = EmailMessage()
+        message["From"], message["Subject"] = "dmarc@receiver.example", f"r-{n}"
+        message.set_content("An aggregate report.")
+        # Markup before <feedback>: each message says it was repaired.
+        xml = b"<html>junk</html>" + report_xml(record_xml(), report_id=f"r-{n}")
+        message.add_attachment(xml, maintype="text", subtype="xml", filename="r.xml")
+        box.add(message)
+    box.close()
+    ingest = _ingest_in_background(db, tmp_path / "reports.mbox")
+
+    first = ingest.stderr.readline()  # a message stored
+    ingest.send_signal(signal.SIGINT)
+    stdout, stderr = ingest.communicate(timeout=60)
+
+    assert "message 1: repaired" in first
+    assert ingest.returncode == 130, stderr
+    added = int(stdout.split(": ")[1].split(" report")[0])
+    database = api.open_database(f"sqlite:///{db}")
+    assert 0 < len(api.stored_reports(database)) == added < 400
+    database.close()
+
+
 def test_a_second_interrupt_ends_the_ingest_at_once(db, tmp_path):
     ingest = _ingest_in_background(db, _inbox_of_400_reports_and_a_note(tmp_path))
 

@@ -663,6 +663,25 @@ _BEFORE_COMMIT: ContextVar[Callable[[], object] | None] = ContextVar(
 )
 
 
+@dataclass(slots=True)
+class _MboxSoFar:
+    """The messages of an mbox, added up as each is stored."""
+
+    outcome: StoreOutcome = field(default_factory=StoreOutcome)
+    refusals: list[Refusal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def anything(self) -> bool:
+        return bool(self.outcome.added or self.outcome.duplicates or self.refusals)
+
+    def result(self) -> FileResult:
+        return FileResult(
+            outcome=self.outcome,
+            repairs=tuple(self.notes),
+            refusals=tuple(self.refusals),
+        )
+
+
 def _ingest_and_count(
     database: Database,
     path: Path,
@@ -670,14 +689,21 @@ def _ingest_and_count(
     on_file_done: FileDone | None,
 ) -> None:
     """A file not stored in a group: in a transaction of its own, counted
-    once committed. An interrupt between its commit and its count waits."""
+    once committed. An interrupt between its commit and its count waits;
+    one in the middle of an mbox counts the messages stored before it."""
+    mbox_so_far = _MboxSoFar()
     with contextlib.ExitStack() as until_counted:
 
         def hold_interrupts() -> None:
             until_counted.enter_context(interrupts.held())
 
-        with _before_each_commit(hold_interrupts):
-            result = _ingest_one(database, path)
+        try:
+            with _before_each_commit(hold_interrupts):
+                result = _ingest_one(database, path, mbox_so_far)
+        except KeyboardInterrupt:
+            if mbox_so_far.anything():
+                _count(summary, path, mbox_so_far.result(), on_file_done)
+            raise
         _count(summary, path, result, on_file_done)
 
 
@@ -690,13 +716,13 @@ def _before_each_commit(hook: Callable[[], object] | None) -> Iterator[None]:
         _BEFORE_COMMIT.reset(token)
 
 
-def _ingest_one(database: Database, path: Path) -> FileResult:
+def _ingest_one(
+    database: Database, path: Path, mbox_so_far: _MboxSoFar | None = None
+) -> FileResult:
     try:
         if _is_mbox_file(path):
-            # A message per transaction: none holds interrupts until the
-            # whole file is counted.
-            with _before_each_commit(None):
-                return _ingest_mbox(database, path)
+            so_far = _MboxSoFar() if mbox_so_far is None else mbox_so_far
+            return _ingest_mbox(database, path, so_far)
         return ingest_file(database, path)
     except (ReportRefused, DatabaseError) as error:
         log.debug("refused %s", printable(path), exc_info=True)
@@ -717,11 +743,11 @@ def _is_mbox_file(path: Path) -> bool:
         return is_mbox(handle.read(SNIFF_BYTES))
 
 
-def _ingest_mbox(database: Database, path: Path) -> FileResult:
+def _ingest_mbox(database: Database, path: Path, so_far: _MboxSoFar) -> FileResult:
     """Store each message of an mbox in a transaction of its own: one
-    broken message refuses only itself."""
+    broken message refuses only itself. `so_far` adds them up as they are
+    stored."""
     name = printable(path)
-    outcome, refusals, notes = StoreOutcome(), [], []
     with _open_report_file(path) as handle:
         messages, number = mbox_messages(handle), 0
         while True:
@@ -731,29 +757,43 @@ def _ingest_mbox(database: Database, path: Path) -> FileResult:
             except StopIteration:
                 break
             except ReportRefused as error:  # a message too large: the end
-                refusals.append(Refusal(name, printable(f"message {number}: {error}")))
+                reason = printable(f"message {number}: {error}")
+                so_far.refusals.append(Refusal(name, reason))
                 break
-            label = f"message {number}"
-            result, note = _store_message(database, message, f"{name}: {label}")
-            if result is None:
-                refusals.append(Refusal(name, printable(f"{label}: {note}")))
-                continue
-            if note:
-                notes.append(f"{label}: skipped: {note}")
-                log.warning("%s: %s: skipped: %s", name, label, note)
-                continue
-            outcome = outcome + result.outcome
-            for repair in result.repairs:
-                notes.append(f"{label}: repaired: {repair}")
-                log.warning("%s: %s: repaired: %s", name, label, repair)
+            _store_and_add_message(database, message, name, number, so_far)
     log.info(
         "%s: %d reports added, %d duplicates, %d messages refused",
         name,
-        outcome.added,
-        outcome.duplicates,
-        len(refusals),
+        so_far.outcome.added,
+        so_far.outcome.duplicates,
+        len(so_far.refusals),
     )
-    return FileResult(outcome=outcome, repairs=tuple(notes), refusals=tuple(refusals))
+    return so_far.result()
+
+
+def _store_and_add_message(
+    database: Database, message: bytes, name: str, number: int, so_far: _MboxSoFar
+) -> None:
+    """One message, added to `so_far` once committed: an interrupt from
+    just before its commit waits until then."""
+    label = f"message {number}"
+    with contextlib.ExitStack() as until_added:
+
+        def hold_interrupts() -> None:
+            until_added.enter_context(interrupts.held())
+
+        with _before_each_commit(hold_interrupts):
+            result, note = _store_message(database, message, f"{name}: {label}")
+        if result is None:
+            so_far.refusals.append(Refusal(name, printable(f"{label}: {note}")))
+        elif note:
+            so_far.notes.append(f"{label}: skipped: {note}")
+            log.warning("%s: %s: skipped: %s", name, label, note)
+        else:
+            so_far.outcome = so_far.outcome + result.outcome
+            for repair in result.repairs:
+                so_far.notes.append(f"{label}: repaired: {repair}")
+                log.warning("%s: %s: repaired: %s", name, label, repair)
 
 
 def _store_message(
