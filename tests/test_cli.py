@@ -385,6 +385,25 @@ def test_an_interrupted_mbox_counts_the_messages_it_stored(db, tmp_path):
     database.close()
 
 
+def test_an_ingest_waiting_for_another_writer_stops_at_ctrl_c(db, tmp_path):
+    import sqlite3
+
+    run("ingest", SAMPLES / "google", db=db)  # the database made
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        ingest = _ingest_in_background(db, SAMPLES)
+        waiting = ingest.stderr.readline()
+        ingest.send_signal(signal.SIGINT)
+        stdout, _ = ingest.communicate(timeout=30)  # not the 5 minutes' wait
+    finally:
+        writer.close()
+
+    assert "waiting for another process" in waiting
+    assert ingest.returncode == 130
+    assert stdout.startswith("interrupted after ")
+
+
 def test_a_second_interrupt_ends_the_ingest_at_once(db, tmp_path):
     ingest = _ingest_in_background(db, _inbox_of_400_reports_and_a_note(tmp_path))
 

@@ -2,6 +2,7 @@
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,19 +219,32 @@ def _begin_sqlite(connection: Connection) -> None:
     driver = connection.connection.dbapi_connection
     driver.execute(f"PRAGMA busy_timeout={FIRST_WAIT_MS}")
     try:
-        driver.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as error:
-        if "locked" not in str(error) and "busy" not in str(error):
-            raise
-        log.warning(
-            "waiting for another process that is writing to %s (up to %d minutes)",
-            connection.engine.url.database,
-            BUSY_TIMEOUT_MS // 60_000,
-        )
+        _begin_immediate_waiting(driver, connection.engine.url.database)
+    finally:
         driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _begin_immediate_waiting(driver: sqlite3.Connection, name: str | None) -> None:
+    # Tried again every FIRST_WAIT_MS rather than waited for in one call:
+    # SQLite waits inside the call, where a Ctrl-C is not acted on.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    said = False
+    while True:
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        if not said:
+            log.warning(
+                "waiting for another process that is writing to %s (up to %d minutes)",
+                name,
+                BUSY_TIMEOUT_MS // 60_000,
+            )
+            said = True
 
 
 def _alembic_config(connection: Connection):
