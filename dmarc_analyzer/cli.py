@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -91,6 +92,8 @@ class State:
     config: Path | None = None
     debug: bool = False
     settings: api.Settings | None = None
+    # An ingest stopped by a signal ends the process at once (see main).
+    ended_by_interrupt: bool = False
 
 
 state = State()
@@ -261,6 +264,9 @@ def ingest(
                     api.ingest(database, paths_list, advance, summary)
             else:
                 api.ingest(database, paths_list, file_done, summary)
+            # All done: a signal now would only cut the summary short.
+            with _signals_ignored():
+                _print_ingest_summary(summary, as_json)
     except _Interrupted as interrupt:
         # The file being read was rolled back; everything before it is kept.
         _print_ingest_summary(summary, as_json, interrupted=True)
@@ -268,9 +274,9 @@ def ingest(
             "interrupted: the reports counted are stored; run again to go on",
             file=sys.stderr,
         )
+        state.ended_by_interrupt = True
         raise typer.Exit(128 + interrupt.signal) from None
 
-    _print_ingest_summary(summary, as_json)
     if summary.refused:
         raise typer.Exit(1)
 
@@ -304,6 +310,9 @@ class _Interrupted(KeyboardInterrupt):
         self.signal = signal
 
 
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _Signals:
     """SIGINT and SIGTERM raise _Interrupted while the block runs; the
     transaction open then is rolled back as it unwinds. A signal that lands
@@ -317,7 +326,7 @@ class _Signals:
         self._previous: dict = {}
 
     def __enter__(self) -> _Signals:
-        for number in (signal.SIGINT, signal.SIGTERM):
+        for number in _INTERRUPTS:
             self._previous[number] = signal.signal(number, self._interrupt)
         self._unraisable, sys.unraisablehook = sys.unraisablehook, self._ignored
         return self
@@ -353,6 +362,16 @@ class _Signals:
         raise_it = functools.partial(_raise_interrupted, self._received[0])
         if not interrupts.arrived(raise_it):
             raise_it()
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    previous = {n: signal.signal(n, signal.SIG_IGN) for n in _INTERRUPTS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _raise_interrupted(signum: int) -> None:
@@ -903,6 +922,22 @@ def _progress():
 
 def main() -> None:
     """Run the command line; our own errors become one line and exit 1."""
+    try:
+        _run()
+    except KeyboardInterrupt:  # Ctrl-C where no command handles it
+        sys.exit(130)
+    except SystemExit as exit:
+        if state.ended_by_interrupt:
+            # Ended at once: waiting for the worker processes at exit could
+            # hang on one that a signal killed while it sent its results.
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(exit.code if isinstance(exit.code, int) else 1)
+        raise
+
+
+def _run() -> None:
     try:
         app()
     except DmarcAnalyzerError as error:

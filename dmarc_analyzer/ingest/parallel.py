@@ -64,9 +64,7 @@ def map_in_order(
     pool = ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
     )
-    # Left early (an interrupt, an error in the caller), the tasks not yet
-    # started are dropped rather than parsed for nothing.
-    with contextlib.closing(_Pool(pool)):
+    with _shut_down_at_the_end(pool):
         pending: deque = deque()
         ahead = 0
         for task, size in _tasks(chain(first, paths)):
@@ -83,12 +81,18 @@ def map_in_order(
             yield from _results(done, future)
 
 
-class _Pool:
-    def __init__(self, pool: ProcessPoolExecutor):
-        self._pool = pool
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+@contextlib.contextmanager
+def _shut_down_at_the_end(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """Left early (an interrupt, an error in the caller), the tasks not yet
+    started are dropped rather than parsed for nothing, and the workers are
+    not waited for: one killed by a signal while it sent its results can
+    leave the pool waiting for the rest of them forever."""
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _submitted(pool: ProcessPoolExecutor, work: Callable, task: list[Path]) -> Future:
