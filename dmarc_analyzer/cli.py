@@ -922,6 +922,9 @@ def _progress():
 
 def main() -> None:
     """Run the command line; our own errors become one line and exit 1."""
+    # SIGTERM unwinds as Ctrl-C does, so that locks and connections are let
+    # go on the way out (ingest handles both itself).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         _run()
     except KeyboardInterrupt:  # Ctrl-C where no command handles it
@@ -935,6 +938,10 @@ def main() -> None:
                 sys.stderr.flush()
             os._exit(exit.code if isinstance(exit.code, int) else 1)
         raise
+
+
+def _exit_on_sigterm(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run() -> None:

@@ -404,6 +404,32 @@ def test_an_ingest_waiting_for_another_writer_stops_at_ctrl_c(db, tmp_path):
     assert stdout.startswith("interrupted after ")
 
 
+def test_sigterm_ends_any_command_as_ctrl_c_does(db):
+    import socket
+
+    run("ingest", SAMPLES, db=db)
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.settimeout(60)
+    nameserver = "127.0.0.1:%d" % silent.getsockname()[1]
+    command = ["dns", "check", "--nameserver", nameserver]
+    check = subprocess.Popen(
+        [sys.executable, "-m", "dmarc_analyzer", "--db", db, *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        silent.recvfrom(512)  # its first query: the command is at work
+        check.send_signal(signal.SIGTERM)
+        _, stderr = check.communicate(timeout=30)
+    finally:
+        silent.close()
+
+    assert check.returncode == 128 + signal.SIGTERM
+    assert "Traceback" not in stderr
+
+
 def test_a_second_interrupt_ends_the_ingest_at_once(db, tmp_path):
     ingest = _ingest_in_background(db, _inbox_of_400_reports_and_a_note(tmp_path))
 
