@@ -380,8 +380,16 @@ def _raise_interrupted(signum: int) -> None:
 
 def _quit_at_once(code: int, *_signal) -> None:
     with contextlib.suppress(Exception):
+        print("interrupted again: stopped at once", file=sys.stderr)
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    """End the process without Python's clean-up at exit, what was printed
+    written out first."""
+    with contextlib.suppress(Exception):
         sys.stdout.flush()
-        print("interrupted again: stopped at once", file=sys.stderr, flush=True)
+        sys.stderr.flush()
     os._exit(code)
 
 
@@ -933,10 +941,7 @@ def main() -> None:
         if state.ended_by_interrupt:
             # Ended at once: waiting for the worker processes at exit could
             # hang on one that a signal killed while it sent its results.
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(exit.code if isinstance(exit.code, int) else 1)
+            _exit_now(exit.code if isinstance(exit.code, int) else 1)
         raise
 
 

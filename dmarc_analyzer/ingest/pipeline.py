@@ -692,14 +692,9 @@ def _ingest_and_count(
     once committed. An interrupt between its commit and its count waits;
     one in the middle of an mbox counts the messages stored before it."""
     mbox_so_far = _MboxSoFar()
-    with contextlib.ExitStack() as until_counted:
-
-        def hold_interrupts() -> None:
-            until_counted.enter_context(interrupts.held())
-
+    with _interrupts_held_from_each_commit():
         try:
-            with _before_each_commit(hold_interrupts):
-                result = _ingest_one(database, path, mbox_so_far)
+            result = _ingest_one(database, path, mbox_so_far)
         except KeyboardInterrupt:
             if mbox_so_far.anything():
                 _count(summary, path, mbox_so_far.result(), on_file_done)
@@ -708,12 +703,20 @@ def _ingest_and_count(
 
 
 @contextlib.contextmanager
-def _before_each_commit(hook: Callable[[], object] | None) -> Iterator[None]:
-    token = _BEFORE_COMMIT.set(hook)
-    try:
-        yield
-    finally:
-        _BEFORE_COMMIT.reset(token)
+def _interrupts_held_from_each_commit() -> Iterator[None]:
+    """Inside the block, a transaction that commits holds interrupts from
+    just before its commit until the block ends: what it stored is counted
+    first."""
+    with contextlib.ExitStack() as until_the_end:
+
+        def hold_interrupts() -> None:
+            until_the_end.enter_context(interrupts.held())
+
+        token = _BEFORE_COMMIT.set(hold_interrupts)
+        try:
+            yield
+        finally:
+            _BEFORE_COMMIT.reset(token)
 
 
 def _ingest_one(
@@ -777,13 +780,8 @@ def _store_and_add_message(
     """One message, added to `so_far` once committed: an interrupt from
     just before its commit waits until then."""
     label = f"message {number}"
-    with contextlib.ExitStack() as until_added:
-
-        def hold_interrupts() -> None:
-            until_added.enter_context(interrupts.held())
-
-        with _before_each_commit(hold_interrupts):
-            result, note = _store_message(database, message, f"{name}: {label}")
+    with _interrupts_held_from_each_commit():
+        result, note = _store_message(database, message, f"{name}: {label}")
         if result is None:
             so_far.refusals.append(Refusal(name, printable(f"{label}: {note}")))
         elif note:
